@@ -1,0 +1,68 @@
+// The site model: nodes, roles, database, share and service account, as read from a site config file.
+import type { DatabaseServiceName, QlikServiceName } from './services.js';
+
+export type NodeRole = 'central' | 'rim';
+
+export interface NodeConfig {
+  /** Node name as the operator calls it (e.g. "central", "rim1"). */
+  name: string;
+  /** The node's Qlik hostname (Host.cfg, ServerNodeConfigurations.HostName, certificate subject). */
+  hostname: string;
+  role: NodeRole;
+  /** Address the node's services listen on (emulated: 127.0.0.x; Windows: the hostname). */
+  address: string;
+  /** Emulated only: the directory that mirrors the Windows machine (Program Files, ProgramData, Users). */
+  root?: string;
+  /** Added to every documented port (emulator only: several sites on one machine). */
+  portOffset?: number;
+  /** Qlik services installed on the node; default all. */
+  services?: QlikServiceName[];
+}
+
+export interface DatabaseConfig {
+  /** Host of the repository database: never assumed to be localhost. */
+  host: string;
+  port: number;
+  /** Windows service of the database, or null when it runs on a dedicated server we do not control. */
+  service: DatabaseServiceName | null;
+  /** Node that runs the database service (when service is not null). */
+  node?: string;
+  superuser: string;
+  /** Environment variable holding the superuser password (never the password itself). */
+  passwordEnv?: string;
+  /** Folder with the server's own client tools (pg_dump, pg_restore, psql); discovered when absent. */
+  binDir?: string;
+  /** Emulated only: data directory of the cluster. */
+  dataDir?: string;
+}
+
+export interface SiteConfig {
+  name: string;
+  driver: 'emulated' | 'windows';
+  nodes: NodeConfig[];
+  database: DatabaseConfig;
+  /** Windows account that runs the Qlik services (certificates live in its CurrentUser stores). */
+  serviceAccount: string;
+  /** Share root as the site knows it (emulated: a local folder). Sub-folders are read from QSR. */
+  shareRoot: string;
+  /** Emulator options (fault injection, assumptions); ignored by the windows driver. */
+  emulator?: Record<string, unknown>;
+  /** Defaults for common flags, e.g. { "stateDir": "...", "verbose": true }. */
+  defaults?: Record<string, unknown>;
+}
+
+export function centralNode(site: SiteConfig): NodeConfig {
+  const c = site.nodes.find((n) => n.role === 'central');
+  if (!c) throw new Error(`site ${site.name} has no central node: set one node's "role" to "central" in the site config`);
+  return c;
+}
+
+export function rimNodes(site: SiteConfig): NodeConfig[] {
+  return site.nodes.filter((n) => n.role === 'rim');
+}
+
+export function findNode(site: SiteConfig, name: string): NodeConfig {
+  const n = site.nodes.find((x) => x.name === name || x.hostname === name);
+  if (!n) throw new Error(`no node "${name}" in site ${site.name}: known nodes are ${site.nodes.map((x) => x.name).join(', ')}`);
+  return n;
+}
