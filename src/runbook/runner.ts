@@ -1,0 +1,294 @@
+// The runner: takes the lock, journals every step, skips what is done, resumes what was interrupted.
+import { InputError, QsadminError, StepFailedError, errorMessage, exitCodeOf, EXIT, type ExitCode } from './errors.js';
+import { RunJournal, type Plan, type StepRecord } from './journal.js';
+import { acquireLock } from './lock.js';
+import { Redactor } from './redact.js';
+import { newRunId, runDir } from './state.js';
+import { flattenSteps, isGroup, type Outputs, type Runbook, type Step, type StepContext, type StepGroup } from './step.js';
+
+export type RendererChoice = 'default' | 'simple' | 'verbose' | 'silent';
+
+export interface RunOptions {
+  stateDir: string;
+  dryRun?: boolean;
+  yes?: boolean;
+  /** Resume this run id instead of starting a new run. */
+  resume?: string;
+  renderer?: RendererChoice;
+  /** Asked before destructive steps when --yes is absent; absent (no TTY) means refuse. */
+  confirm?: (message: string) => Promise<boolean>;
+  toolVersion?: string;
+}
+
+export interface StepResult {
+  id: string;
+  title: string;
+  node?: string;
+  status: 'succeeded' | 'failed' | 'skipped' | 'not-run' | 'planned';
+  durationMs?: number;
+  reason?: string;
+  error?: string;
+}
+
+export interface RunResult {
+  runId: string;
+  runbook: string;
+  site: string;
+  status: 'succeeded' | 'failed' | 'planned';
+  exitCode: ExitCode;
+  runDir?: string;
+  notes?: string[];
+  steps: StepResult[];
+  outputs: Record<string, unknown>;
+  error?: { message: string; hint?: string; step?: string };
+}
+
+/** The plan of a runbook: ordered step ids with titles, nodes and groups. */
+export function buildPlan<C extends StepContext>(rb: Runbook<C>, runId: string, redactor: Redactor, toolVersion?: string): Plan {
+  return redactor.value({
+    runId,
+    runbook: rb.name,
+    site: rb.site,
+    createdAt: new Date().toISOString(),
+    inputs: rb.inputs,
+    notes: rb.notes,
+    toolVersion,
+    steps: flattenSteps(rb.items).map(({ step, group }) => ({
+      id: step.id,
+      title: step.title,
+      node: step.node,
+      group: group?.group,
+      destructive: step.destructive || undefined,
+      always: step.always || undefined,
+    })),
+  });
+}
+
+class JournalOutputs implements Outputs {
+  constructor(
+    private readonly journal: RunJournal,
+    private readonly values: Record<string, unknown>,
+  ) {}
+  get<T>(key: string): T | undefined {
+    return this.values[key] as T | undefined;
+  }
+  require<T>(key: string, writtenBy?: string): T {
+    if (!(key in this.values)) throw new Error(`output "${key}" is missing${writtenBy ? `: step ${writtenBy} should have written it` : ''}`);
+    return this.values[key] as T;
+  }
+  set(key: string, value: unknown): void {
+    this.values[key] = value;
+    this.journal.writeOutputs(this.values);
+  }
+  all(): Record<string, unknown> {
+    return { ...this.values };
+  }
+}
+
+/** Run (or resume, or only plan) a runbook. Never throws for a failed step: the result says so. */
+export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: RunOptions): Promise<RunResult> {
+  const redactor = new Redactor(rb.secrets ?? []);
+  const runId = opts.resume ?? newRunId(rb.name);
+  const dir = runDir(opts.stateDir, runId);
+  const journal = new RunJournal(dir, redactor);
+  const plan = buildPlan(rb, runId, redactor, opts.toolVersion);
+  const flat = flattenSteps(rb.items);
+
+  if (opts.dryRun) {
+    return {
+      runId,
+      runbook: rb.name,
+      site: rb.site,
+      status: 'planned',
+      exitCode: EXIT.ok,
+      notes: rb.notes,
+      steps: flat.map(({ step }) => ({ id: step.id, title: step.title, node: step.node, status: 'planned' })),
+      outputs: {},
+    };
+  }
+
+  if (opts.resume) assertResumable(journal, plan);
+  await confirmDestructive(flat.map((f) => f.step), journal, opts);
+
+  const lockNotes: string[] = [];
+  const release = acquireLock(opts.stateDir, rb.site, runId, (m) => lockNotes.push(m));
+  let ctx: C | undefined;
+  const results = new Map<string, StepResult>();
+  let firstError: { err: unknown; step?: string } | undefined;
+  try {
+    if (!opts.resume) journal.create(plan);
+    for (const m of lockNotes) journal.log(m);
+    const previous = journal.stepRecords();
+    journal.record({ event: 'run-start', reason: opts.resume ? 'resume' : 'new run' });
+    journal.log(`${opts.resume ? 'resuming' : 'starting'} ${rb.name} run ${runId}`);
+
+    let currentTask: { output?: string } | undefined;
+    const base: StepContext = {
+      runId,
+      runDir: dir,
+      outputs: new JournalOutputs(journal, journal.outputs()),
+      redactor,
+      log: (m) => {
+        journal.log(m);
+        if (currentTask && opts.renderer === 'verbose') currentTask.output = redactor.text(m);
+      },
+      progress: (m) => {
+        if (currentTask) currentTask.output = redactor.text(m);
+      },
+    };
+    ctx = await rb.context(base);
+    const runCtx = ctx;
+
+    const state = { failed: false };
+    const execStep = async (step: Step<C>, task: { output?: string; skip(msg?: string): void; title: string }) => {
+      currentTask = task;
+      const prior = previous.get(step.id);
+      if (state.failed && !step.always) {
+        results.set(step.id, { id: step.id, title: step.title, node: step.node, status: 'not-run', reason: 'an earlier step failed' });
+        task.skip(`${step.title} (not run: an earlier step failed)`);
+        return;
+      }
+      const skipReason = await decideSkip(step, runCtx, prior);
+      if (skipReason) {
+        journal.record({ event: 'skip', step: step.id, reason: skipReason });
+        journal.log(`skip ${step.id}: ${skipReason}`);
+        results.set(step.id, { id: step.id, title: step.title, node: step.node, status: 'skipped', reason: skipReason });
+        task.skip(`${step.title} (${skipReason})`);
+        return;
+      }
+      const started = Date.now();
+      journal.record({ event: 'start', step: step.id });
+      journal.log(`start ${step.id}: ${step.title}`);
+      try {
+        await step.run(runCtx);
+      } catch (err) {
+        const durationMs = Date.now() - started;
+        const message = redactor.text(errorMessage(err));
+        journal.record({ event: 'fail', step: step.id, durationMs, error: message });
+        journal.log(`fail ${step.id} after ${durationMs} ms: ${message}`);
+        results.set(step.id, { id: step.id, title: step.title, node: step.node, status: 'failed', durationMs, error: message });
+        state.failed = true;
+        firstError ??= { err, step: step.id };
+        throw new Error(message);
+      }
+      const durationMs = Date.now() - started;
+      journal.record({ event: 'finish', step: step.id, durationMs });
+      journal.log(`finish ${step.id} in ${durationMs} ms`);
+      results.set(step.id, { id: step.id, title: step.title, node: step.node, status: 'succeeded', durationMs });
+    };
+
+    await renderTasks(rb, execStep, opts.renderer ?? 'simple');
+  } catch (err) {
+    firstError ??= { err };
+  } finally {
+    try {
+      if (ctx && rb.dispose) await rb.dispose(ctx);
+    } catch (err) {
+      journal.log(`dispose failed: ${errorMessage(err)}`);
+    }
+    if (journal.exists()) {
+      if (firstError) journal.record({ event: 'run-fail', step: firstError.step, error: redactor.text(errorMessage(firstError.err)) });
+      else journal.record({ event: 'run-finish' });
+    }
+    release();
+  }
+
+  const outputs = journal.exists() ? redactor.value(journal.outputs()) : {};
+  const steps: StepResult[] = flat.map(
+    ({ step }) => results.get(step.id) ?? { id: step.id, title: step.title, node: step.node, status: 'not-run' },
+  );
+  if (!firstError) {
+    return { runId, runbook: rb.name, site: rb.site, status: 'succeeded', exitCode: EXIT.ok, runDir: dir, notes: rb.notes, steps, outputs };
+  }
+  const wrapped = firstError.step ? new StepFailedError(firstError.step, firstError.err) : firstError.err;
+  const hint =
+    firstError.err instanceof QsadminError && firstError.err.hint
+      ? firstError.err.hint
+      : firstError.step
+        ? `fix the cause, then resume with: qsadmin runs resume ${runId}`
+        : undefined;
+  return {
+    runId,
+    runbook: rb.name,
+    site: rb.site,
+    status: 'failed',
+    exitCode: exitCodeOf(wrapped),
+    runDir: dir,
+    notes: rb.notes,
+    steps,
+    outputs,
+    error: { message: redactor.text(errorMessage(wrapped)), hint, step: firstError.step },
+  };
+}
+
+/** Why a step can be skipped, or null to run it (DESIGN: finished steps are skipped when their check holds). */
+async function decideSkip<C extends StepContext>(step: Step<C>, ctx: C, prior: StepRecord | undefined): Promise<string | null> {
+  if (prior?.status === 'succeeded' || prior?.status === 'skipped') {
+    if (!step.check) return 'done in an earlier attempt';
+    return (await step.check(ctx)) ? 'done in an earlier attempt; its check still holds' : null;
+  }
+  if (!step.check) return null;
+  if (await step.check(ctx)) return prior?.status === 'running' ? 'interrupted, but its check shows it finished' : 'already done';
+  return null;
+}
+
+/** A resumed run must be the same runbook with the same steps as the plan on disk. */
+function assertResumable(journal: RunJournal, plan: Plan): void {
+  if (!journal.exists()) throw new InputError(`no run ${plan.runId}`, "list runs with 'qsadmin runs list'");
+  const old = journal.plan();
+  if (old.runbook !== plan.runbook) throw new InputError(`run ${plan.runId} is a ${old.runbook} run, not ${plan.runbook}`);
+  const a = old.steps.map((s) => s.id).join(',');
+  const b = plan.steps.map((s) => s.id).join(',');
+  if (a !== b) {
+    throw new InputError(
+      `run ${plan.runId} cannot be resumed: its steps differ from what this version of qsadmin plans for the same inputs`,
+      'start a new run',
+    );
+  }
+  if (journal.runStatus() === 'succeeded') journal.log('resume of a run that already succeeded: steps will be re-checked');
+}
+
+/** Destructive steps that will run need --yes, or a yes at an interactive prompt. */
+async function confirmDestructive<C extends StepContext>(steps: Step<C>[], journal: RunJournal, opts: RunOptions): Promise<void> {
+  if (opts.yes) return;
+  const done = journal.exists() ? journal.stepRecords() : new Map<string, StepRecord>();
+  const pending = steps.filter((s) => s.destructive && done.get(s.id)?.status !== 'succeeded');
+  if (!pending.length) return;
+  const list = pending.map((s) => `  - ${s.title}`).join('\n');
+  if (!opts.confirm) {
+    throw new InputError(`this run has destructive steps and needs confirmation:\n${list}`, 'pass --yes (or set QSADMIN_YES=1) to confirm');
+  }
+  if (!(await opts.confirm(`These steps change or remove data:\n${list}\nContinue?`))) {
+    throw new InputError('cancelled at the confirmation prompt; nothing was changed');
+  }
+}
+
+type ExecStep<C extends StepContext> = (step: Step<C>, task: { output?: string; skip(msg?: string): void; title: string }) => Promise<void>;
+
+/** Render the runbook as a listr2 task list on stderr and execute it. */
+async function renderTasks<C extends StepContext>(rb: Runbook<C>, exec: ExecStep<C>, renderer: RendererChoice): Promise<void> {
+  const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
+  const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
+  const toTask = (step: Step<C>) => ({
+    title: step.node ? `${step.title} [${step.node}]` : step.title,
+    task: (_: unknown, task: { output?: string; skip(msg?: string): void; title: string }) => exec(step, task),
+  });
+  const tasks = rb.items.map((item) =>
+    isGroup(item)
+      ? {
+          title: item.title,
+          task: (_: unknown, task: { newListr: (t: unknown[], o: unknown) => unknown }) =>
+            task.newListr((item as StepGroup<C>).steps.map(toTask), { concurrent: !!item.parallel, exitOnError: !item.parallel }),
+        }
+      : toTask(item as Step<C>),
+  );
+  const list = new Listr(tasks as never, {
+    concurrent: false,
+    exitOnError: false,
+    renderer: renderer === 'default' ? 'default' : renderer,
+    fallbackRenderer: 'simple',
+    rendererOptions: { logger, processOutput: new ProcessOutput(process.stderr, process.stderr) } as never,
+    fallbackRendererOptions: { logger } as never,
+  } as never);
+  await list.run();
+}

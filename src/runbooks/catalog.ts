@@ -1,0 +1,5 @@
+// The catalog of built-in runbooks (each loaded lazily by name).
+import { registerRunbook } from './registry.js';
+
+registerRunbook('services.start', async () => (await import('./services.js')).buildServicesStart);
+registerRunbook('services.stop', async () => (await import('./services.js')).buildServicesStop);

@@ -1,0 +1,113 @@
+// Steps that stop and start Qlik services in the guide's order; shared by services, backup and restore runbooks.
+import type { Host } from '../host/types.js';
+import type { Step, StepContext } from '../runbook/step.js';
+import type { NodeConfig, SiteConfig } from '../site/model.js';
+import { rimNodes, centralNode } from '../site/model.js';
+import { ALL_QLIK_SERVICES, serviceFact, startOrder, type QlikServiceName, type ServiceName } from '../site/services.js';
+
+export interface HostsContext extends StepContext {
+  site: SiteConfig;
+  host(node: string): Promise<Host>;
+}
+
+export const DEFAULT_STOP_TIMEOUT_MS = 60_000;
+export const DEFAULT_START_TIMEOUT_MS = 120_000; // guide §8.9: QRS may need ServicesPipeTimeout=120000
+
+/** Nodes in stop order: rims first, then central (inferred from the guide's QPI procedure §2.6, not stated in §5). */
+export function stopNodeOrder(site: SiteConfig): NodeConfig[] {
+  return [...rimNodes(site), centralNode(site)];
+}
+
+/** Nodes in start order: central first, then rims (guide §2.6 QPI order, applied to all procedures). */
+export function startNodeOrder(site: SiteConfig): NodeConfig[] {
+  return [centralNode(site), ...rimNodes(site)];
+}
+
+function installed(node: NodeConfig, only?: string[]): QlikServiceName[] {
+  const list = node.services ?? ALL_QLIK_SERVICES;
+  if (!only?.length) return list;
+  return list.filter((s) => only.some((o) => o === s || serviceFact(s)?.abbr === o.toUpperCase()));
+}
+
+/** One step per Qlik service: stop in reverse start order (QPS/QES/QSS/QPR → QRS → QSD); the database stays up. */
+export function stopServiceSteps<C extends HostsContext>(node: NodeConfig, opts: { only?: string[]; timeoutMs?: number; idPrefix?: string } = {}): Step<C>[] {
+  const tiers = startOrder(installed(node, opts.only)).reverse();
+  return tiers.flat().map((svc) => ({
+    id: `${opts.idPrefix ?? 'services.stop'}.${node.name}.${serviceFact(svc)!.abbr}`,
+    title: `Stop ${serviceFact(svc)!.display}`,
+    node: node.name,
+    check: async (ctx: C) => isStopped(await ctx.host(node.name), svc),
+    run: async (ctx: C) => {
+      const h = await ctx.host(node.name);
+      await h.services.stop(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS });
+    },
+  }));
+}
+
+/** One step per Qlik service: start in the guide's order (QSD → QRS → QPS/QES/QSS/QPR), §1.3. */
+export function startServiceSteps<C extends HostsContext>(
+  node: NodeConfig,
+  opts: { only?: string[]; timeoutMs?: number; idPrefix?: string; always?: boolean } = {},
+): Step<C>[] {
+  return startOrder(installed(node, opts.only))
+    .flat()
+    .map((svc) => ({
+      id: `${opts.idPrefix ?? 'services.start'}.${node.name}.${serviceFact(svc)!.abbr}`,
+      title: `Start ${serviceFact(svc)!.display}`,
+      node: node.name,
+      always: opts.always,
+      check: async (ctx: C) => isRunning(await ctx.host(node.name), svc),
+      run: async (ctx: C) => {
+        const h = await ctx.host(node.name);
+        await h.services.start(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS });
+      },
+    }));
+}
+
+/** Wait until QRS reports servicestate 2 (running) on port 4444. */
+export function waitRepositoryStep<C extends HostsContext>(node: NodeConfig, opts: { timeoutMs?: number; idPrefix?: string; always?: boolean } = {}): Step<C> {
+  return {
+    id: `${opts.idPrefix ?? 'services.wait'}.${node.name}.servicestate`,
+    title: 'Wait for the repository to report servicestate 2 (running)',
+    node: node.name,
+    always: opts.always,
+    check: async (ctx: C) => (await (await ctx.host(node.name)).services.repositoryState()) === 2,
+    run: async (ctx: C) => {
+      const h = await ctx.host(node.name);
+      const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+      let last: number | null = null;
+      while (Date.now() < deadline) {
+        last = await h.services.repositoryState();
+        if (last === 2) return;
+        ctx.progress(`servicestate ${last ?? 'unreachable'}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const meaning = last === 1 ? 'certificates not installed' : last === 0 ? 'still initializing' : 'port 4444 does not answer';
+      throw new Error(`QRS on ${node.name} did not reach servicestate 2 in time (last: ${last ?? 'none'}, ${meaning}); see ${h.paths.logDir}\\Repository\\System`);
+    },
+  };
+}
+
+async function isStopped(h: Host, svc: ServiceName): Promise<boolean> {
+  const s = await h.services.status(svc);
+  return s.state === 'stopped' || s.state === 'absent';
+}
+
+async function isRunning(h: Host, svc: ServiceName): Promise<boolean> {
+  return (await h.services.status(svc)).state === 'running';
+}
+
+/** Open hosts lazily and keep them for the run; close them all at the end. */
+export function hostPool(site: SiteConfig, open: (site: SiteConfig, node: string) => Promise<Host>) {
+  const hosts = new Map<string, Promise<Host>>();
+  return {
+    host(node: string): Promise<Host> {
+      if (!hosts.has(node)) hosts.set(node, open(site, node));
+      return hosts.get(node)!;
+    },
+    async closeAll(): Promise<void> {
+      for (const h of hosts.values()) await (await h).close().catch(() => undefined);
+      hosts.clear();
+    },
+  };
+}

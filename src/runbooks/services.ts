@@ -1,0 +1,87 @@
+// `qsadmin services start|stop`: the Qlik services in the guide's order, on every node or one.
+import { loadSiteConfig } from '../site/config.js';
+import { findNode, type SiteConfig } from '../site/model.js';
+import type { Runbook } from '../runbook/step.js';
+import { hostPool, startNodeOrder, startServiceSteps, stopNodeOrder, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import type { BuildEnv } from './registry.js';
+
+export interface ServicesInputs {
+  sitePath: string;
+  node?: string;
+  services?: string[];
+  /** stop: also stop the repository database service (off by default). */
+  database?: boolean;
+  timeoutMs?: number;
+}
+
+async function openHostFn() {
+  return (await import('../host/index.js')).openHost;
+}
+
+function baseContext(site: SiteConfig, open: Awaited<ReturnType<typeof openHostFn>>) {
+  const pool = hostPool(site, open);
+  return { pool, context: (b: object) => ({ ...b, site, host: pool.host }) as HostsContext };
+}
+
+/** Build the start runbook: database (if on this node and stopped) → QSD → QRS → the rest; central first. */
+export async function buildServicesStart(inputs: ServicesInputs, _env?: BuildEnv): Promise<Runbook<HostsContext>> {
+  const site = loadSiteConfig(inputs.sitePath);
+  const nodes = inputs.node ? [findNode(site, inputs.node)] : startNodeOrder(site);
+  const { pool, context } = baseContext(site, await openHostFn());
+  const items = nodes.flatMap((n) => {
+    const steps = [];
+    if (site.database.service && site.database.node === n.name && !inputs.services?.length) {
+      const svc = site.database.service;
+      steps.push({
+        id: `services.start.${n.name}.database`,
+        title: `Start the repository database service ${svc}`,
+        node: n.name,
+        check: async (ctx: HostsContext) => (await (await ctx.host(n.name)).services.status(svc)).state === 'running',
+        run: async (ctx: HostsContext) => (await ctx.host(n.name)).services.start(svc, { timeoutMs: inputs.timeoutMs }),
+      });
+    }
+    steps.push(...startServiceSteps<HostsContext>(n, { only: inputs.services, timeoutMs: inputs.timeoutMs }));
+    const repo = (n.services ?? ['QlikSenseRepositoryService']).includes('QlikSenseRepositoryService');
+    if (repo && (!inputs.services?.length || inputs.services.some((s) => /^(QRS|QlikSenseRepositoryService)$/i.test(s)))) {
+      steps.push(waitRepositoryStep<HostsContext>(n, { timeoutMs: inputs.timeoutMs }));
+    }
+    return steps;
+  });
+  return {
+    name: 'services.start',
+    site: inputs.sitePath,
+    inputs: { ...inputs },
+    items,
+    context,
+    dispose: () => pool.closeAll(),
+  };
+}
+
+/** Build the stop runbook: QPS/QES/QSS/QPR → QRS → QSD, rims first; the database only with --database. */
+export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv): Promise<Runbook<HostsContext>> {
+  const site = loadSiteConfig(inputs.sitePath);
+  const nodes = inputs.node ? [findNode(site, inputs.node)] : stopNodeOrder(site);
+  const { pool, context } = baseContext(site, await openHostFn());
+  const items = nodes.flatMap((n) => {
+    const steps = stopServiceSteps<HostsContext>(n, { only: inputs.services, timeoutMs: inputs.timeoutMs });
+    if (inputs.database && site.database.service && site.database.node === n.name) {
+      const svc = site.database.service;
+      steps.push({
+        id: `services.stop.${n.name}.database`,
+        title: `Stop the repository database service ${svc}`,
+        node: n.name,
+        check: async (ctx: HostsContext) => (await (await ctx.host(n.name)).services.status(svc)).state !== 'running',
+        run: async (ctx: HostsContext) => (await ctx.host(n.name)).services.stop(svc, { timeoutMs: inputs.timeoutMs }),
+      });
+    }
+    return steps;
+  });
+  return {
+    name: 'services.stop',
+    site: inputs.sitePath,
+    inputs: { ...inputs },
+    items,
+    context,
+    dispose: () => pool.closeAll(),
+  };
+}
