@@ -15,7 +15,7 @@ export const EXIT_CODES_HELP = `EXIT CODES
   3  the site is locked by another run
   4  verification failed (checksum, certificate, row counts)`;
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof QsadminCommand)['baseFlags'] & T['flags']>;
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<T['baseFlags'] & T['flags']>;
 
 /** Every qsadmin command: --json, --state-dir, --site, --verbose; errors mapped to documented exit codes. */
 export abstract class QsadminCommand extends Command {
@@ -54,8 +54,14 @@ export abstract class QsadminCommand extends Command {
   /** The site config path: --site, QSADMIN_SITE, or the demo site in the state dir. */
   protected sitePath(): string {
     if (this.sitePathFlag) return path.resolve(this.sitePathFlag);
-    const demo = path.join(this.stateDir ?? defaultStateDir(), 'demo', 'site.json');
-    if (fs.existsSync(demo)) return demo;
+    // `qsadmin demo` leaves a pointer to its site in the state dir.
+    const pointer = path.join(this.stateDir ?? defaultStateDir(), 'demo.json');
+    try {
+      const { siteFile } = JSON.parse(fs.readFileSync(pointer, 'utf8')) as { siteFile: string };
+      if (fs.existsSync(siteFile)) return siteFile;
+    } catch {
+      // no demo site
+    }
     throw new InputError('no site given', 'pass --site <site.json> or set QSADMIN_SITE; `qsadmin demo` creates a demo site');
   }
 

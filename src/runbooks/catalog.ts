@@ -3,3 +3,6 @@ import { registerRunbook } from './registry.js';
 
 registerRunbook('services.start', async () => (await import('./services.js')).buildServicesStart);
 registerRunbook('services.stop', async () => (await import('./services.js')).buildServicesStop);
+registerRunbook('backup.create', async () => (await import('./backup-create.js')).buildBackupCreate);
+registerRunbook('certs.export', async () => (await import('./certs.js')).buildCertsExport);
+registerRunbook('certs.import', async () => (await import('./certs.js')).buildCertsImport);

@@ -1,0 +1,63 @@
+import path from 'node:path';
+import { Flags } from '@oclif/core';
+import { RunbookCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
+import type { RunResult } from '../../src/runbook/runner.js';
+
+export default class BackupCreate extends RunbookCommand {
+  static override description = `Back up the whole site: all databases, the share, supporting content, logs, configs and certificates
+
+Follows the guide's §5 with the services down only while the state is captured: Qlik services stop (rims
+first, then central; the repository database keeps running), each database exports a snapshot and the share
+is snapshotted (hard links here, a Volume Shadow Copy on Windows, or copied while down where neither is
+possible), services start again (central first, then rims) and the dumps and copies are written from the
+snapshots. Unchanged share files are hard-linked from the newest verified set in the same target, so each
+set stays complete on its own. manifest.json is written last: a set without it is incomplete.
+
+Passwords come from environment variables, never from arguments: the database superuser's from the
+variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password from QSADMIN_CERT_PASSWORD
+(or the variable given with --cert-password-env).`;
+  static override examples = [
+    '<%= config.bin %> backup create --to D:\\QlikBackups',
+    '<%= config.bin %> backup create --to /backups --dry-run',
+    'QSADMIN_CERT_PASSWORD=... <%= config.bin %> backup create --to /backups --extra-path \\\\fs01\\QVD --json >> nightly.jsonl',
+  ];
+  static override help = EXIT_CODES_HELP;
+  static override flags = {
+    to: Flags.string({ description: 'folder that holds the backup sets [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+    'single-file': Flags.boolean({ description: 'pack the set into one .tar (no incremental linking for such sets)' }),
+    compress: Flags.string({ description: 'compression of the database dumps (share files are stored as they are) [default: zstd when installed, else gzip]', options: ['zstd', 'gzip', 'none'] }),
+    parallel: Flags.integer({ description: 'files copied and databases dumped at once', default: 4, min: 1, max: 32 }),
+    'skip-share': Flags.boolean({ description: 'do not back up the share (databases, certificates and configs only)' }),
+    'no-logs': Flags.boolean({ description: 'leave the local logs of the nodes out' }),
+    'extra-path': Flags.string({ description: 'supporting content to include, e.g. a QVD folder (repeatable)', multiple: true }),
+    'cert-password-env': Flags.string({ description: 'environment variable that holds the PFX password', default: 'QSADMIN_CERT_PASSWORD' }),
+    'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
+  };
+
+  async run(): Promise<RunResult> {
+    const { flags } = await this.parseCommon(BackupCreate);
+    const { buildBackupCreate, newBackupInputs } = await import('../../src/runbooks/backup-create.js');
+    let inputs;
+    if (flags.resume) {
+      const { readPlan } = await import('../../src/cli/runs.js');
+      inputs = readPlan(this.stateDir, flags.resume).inputs as never;
+    } else {
+      const site = await this.site();
+      inputs = newBackupInputs({
+        sitePath: this.sitePath(),
+        to: path.resolve(flags.to ?? path.join(this.stateDir, 'backups', site.name)),
+        singleFile: flags['single-file'],
+        compress: flags.compress as never,
+        parallel: flags.parallel,
+        skipShare: flags['skip-share'],
+        noLogs: flags['no-logs'],
+        extraPaths: flags['extra-path'],
+        certPasswordEnv: flags['cert-password-env'],
+        stopTimeoutMs: flags['stop-timeout'] * 1000,
+        toolVersion: this.config.version,
+      });
+    }
+    const rb = await buildBackupCreate(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
+    return this.execute(rb, flags);
+  }
+}

@@ -1,0 +1,27 @@
+import path from 'node:path';
+import { Flags } from '@oclif/core';
+import { QsadminCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
+import type { BackupSetInfo } from '../../src/backup/sets.js';
+
+export default class BackupList extends QsadminCommand {
+  static override description = 'List the backup sets in a target folder: id, time, size, complete, verified, incremental base';
+  static override examples = ['<%= config.bin %> backup list --to /backups', '<%= config.bin %> backup list --json'];
+  static override help = EXIT_CODES_HELP;
+  static override flags = {
+    to: Flags.string({ description: 'folder that holds the backup sets [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+  };
+
+  async run(): Promise<{ target: string; backups: Array<Omit<BackupSetInfo, 'verified'> & { verified: boolean | null; verifiedLevel?: string }> }> {
+    const { flags } = await this.parseCommon(BackupList);
+    const target = path.resolve(flags.to ?? path.join(this.stateDir, 'backups', (await this.site()).name));
+    const { listSets } = await import('../../src/backup/sets.js');
+    const sets = listSets(target);
+    if (!sets.length) this.say(`no backups in ${target}`);
+    for (const s of sets) {
+      const state = !s.complete ? 'INCOMPLETE' : s.verified?.ok ? `verified(${s.verified.level})` : s.verified ? 'FAILED-VERIFY' : 'unverified';
+      const size = s.complete ? `${(s.bytes / 1e6).toFixed(1)} MB (${(s.writtenBytes / 1e6).toFixed(1)} MB new)` : '-';
+      this.say(`${s.id}  ${s.created}  ${state.padEnd(16)} ${size}${s.base ? `  base ${s.base}` : ''}${s.single ? '  [.tar]' : ''}`);
+    }
+    return { target, backups: sets.map((s) => ({ ...s, verified: s.verified ? s.verified.ok : null, verifiedLevel: s.verified?.level })) };
+  }
+}

@@ -1,0 +1,49 @@
+// Database capture for a consistent backup: one REPEATABLE READ session per database, each exporting its snapshot.
+// An exported snapshot serves only its own database, so every database gets its own session (pg docs, pg_export_snapshot).
+import type pg from 'pg';
+import { connect } from '../postgres/client.js';
+import { countTables } from './rowcount.js';
+import type { DbConn } from '../site/database.js';
+
+export interface DbSnapshot {
+  db: string;
+  snapshot: string;
+  client: pg.Client;
+  takenAt: string;
+}
+
+/** Open a session per database and export its snapshot; the sessions must stay open until pg_dump has started. */
+export async function exportSnapshots(conn: DbConn, databases: string[]): Promise<DbSnapshot[]> {
+  const out: DbSnapshot[] = [];
+  try {
+    for (const db of databases) {
+      const client = await connect({ ...conn, database: db }, { applicationName: 'qsadmin backup snapshot' });
+      out.push({ db, client, snapshot: '', takenAt: '' });
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const r = await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
+      out[out.length - 1].snapshot = r.rows[0].s;
+      out[out.length - 1].takenAt = new Date().toISOString();
+    }
+  } catch (e) {
+    await releaseSnapshots(out);
+    throw e;
+  }
+  return out;
+}
+
+/** Exact row counts of every user table, read in the snapshot's own session (the dump sees the same rows). */
+export async function countRows(s: DbSnapshot): Promise<Record<string, number>> {
+  return countTables(s.client);
+}
+
+/** End the snapshot sessions (after their pg_dump runs have started or finished). */
+export async function releaseSnapshots(snaps: DbSnapshot[]): Promise<void> {
+  for (const s of snaps) {
+    try {
+      await s.client.query('ROLLBACK');
+    } catch {
+      // the session may already be gone
+    }
+    await s.client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,70 @@
+// What a backup needs to know about the site before it changes anything: the database server and its own client
+// tools, the databases that belong to the site, and where the share's folders are (read from QSR).
+import { InputError } from '../runbook/errors.js';
+import { findPgBinDir } from '../postgres/bin.js';
+import { listDatabases, serverVersion } from '../postgres/client.js';
+import type { SiteConfig } from '../site/model.js';
+import type { DbConn } from '../site/database.js';
+import { foldersToCapture, readShareFolders, type ShareFolderEntry } from '../site/share.js';
+
+/** Databases of a Qlik Sense site (guide §2.5), plus QLogs on old upgraded sites (centralized logging, before Feb 2022). */
+export const QLIK_DATABASES = ['QSR', 'SenseServices', 'QSMQ', 'Licenses', 'QLogs'];
+export const REPOSITORY_ROLE = 'qliksenserepository';
+
+export interface DiscoveredDatabase {
+  name: string;
+  owner: string;
+  encoding: string;
+  sizeBytes: number;
+  dump: boolean;
+  reason?: string;
+}
+
+export interface Discovery {
+  server: { version: string; major: number };
+  client: { dir: string; version: string; major: number };
+  databases: DiscoveredDatabase[];
+  share: ShareFolderEntry[];
+}
+
+/** Connect to the site's database (never assuming localhost) and find everything the backup will touch. */
+export async function discoverForBackup(site: SiteConfig, conn: DbConn): Promise<Discovery> {
+  let server;
+  try {
+    server = await serverVersion(conn);
+  } catch (e) {
+    throw new InputError(
+      `cannot reach the repository database: ${(e as Error).message}`,
+      `check database.host/port in the site config (${site.database.host}:${site.database.port}), that the ${site.database.service ?? 'database'} service runs, and the password variable ${site.database.passwordEnv ?? 'QSADMIN_DB_PASSWORD'}`,
+    );
+  }
+  let client;
+  try {
+    client = await findPgBinDir({ hint: site.database.binDir, serverMajor: server.major });
+  } catch (e) {
+    throw new InputError((e as Error).message, 'set database.binDir in the site config to the database server\'s own bin folder');
+  }
+  const all = await listDatabases(conn);
+  const databases: DiscoveredDatabase[] = all.map((d) => {
+    const known = QLIK_DATABASES.includes(d.name);
+    const owned = d.owner === REPOSITORY_ROLE;
+    return {
+      name: d.name,
+      owner: d.owner,
+      encoding: d.encoding,
+      sizeBytes: d.sizeBytes ?? 0,
+      dump: known || owned,
+      reason: known || owned ? undefined : `not a Qlik Sense database (owner ${d.owner}); not dumped`,
+    };
+  });
+  if (!databases.some((d) => d.name === 'QSR')) {
+    throw new InputError(`no QSR database on ${conn.host}:${conn.port}: this is not the repository database of a Qlik Sense site`);
+  }
+  let share: ShareFolderEntry[];
+  try {
+    share = foldersToCapture(await readShareFolders(conn));
+  } catch (e) {
+    throw new InputError(`cannot read the share folders from QSR: ${(e as Error).message}`);
+  }
+  return { server, client, databases, share };
+}

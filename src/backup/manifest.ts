@@ -1,0 +1,135 @@
+// The backup set's manifest (format 1): written last and atomically, so "has a manifest" means "complete".
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic } from '../runbook/fsutil.js';
+
+export const FORMAT = 1;
+export const MANIFEST = 'manifest.json';
+/** Written when a set is started: a set with this file and no manifest is incomplete. */
+export const IN_PROGRESS = 'in-progress.json';
+/** Written by verification (the manifest itself is never changed after it is written). */
+export const VERIFIED = 'verified.json';
+
+export type FileKind = 'db' | 'globals' | 'share' | 'share-outside' | 'extra' | 'log' | 'custom-data' | 'cert' | 'config';
+
+export interface ManifestFile {
+  /** Path inside the set, with forward slashes. */
+  path: string;
+  bytes: number;
+  sha256: string;
+  kind: FileKind;
+  /** Where it came from (Windows or local path) and its node, for restore. */
+  source?: string;
+  node?: string;
+  /** Source modification time, for the next incremental's quick check. */
+  mtimeMs?: number;
+  /** Hard-linked from the base set instead of written again. */
+  reused?: boolean;
+  /** For dumps: the database and compression. */
+  database?: string;
+  compression?: 'zstd' | 'gzip' | 'none';
+}
+
+export interface ManifestDatabase {
+  name: string;
+  owner: string;
+  encoding: string;
+  sizeBytes: number;
+  dumped: boolean;
+  /** Row count per table ("schema"."table"), counted in the same snapshot as the dump. */
+  rowCounts?: Record<string, number>;
+  /** Why a database in the cluster was not dumped. */
+  reason?: string;
+}
+
+export interface ManifestShareFolder {
+  /** What QSR calls it: RootFolder, AppFolder, StaticContentRootFolder, ArchivedLogsRootFolder, or extra. */
+  role: string;
+  /** The path as QSR (or --extra-path) gives it. */
+  path: string;
+  /** Folder inside the set. */
+  stored: string;
+  outsideRoot: boolean;
+}
+
+export interface Manifest {
+  format: number;
+  tool: { name: 'qsadmin'; version: string };
+  id: string;
+  runId: string;
+  created: string;
+  completed: string;
+  durationMs: number;
+  /** From the first service stopped to the last service started. */
+  downtimeMs: number;
+  capture: { database: string; share: string; downtimeFrom: string; downtimeTo: string };
+  compress: 'zstd' | 'gzip' | 'none';
+  base: string | null;
+  site: {
+    name: string;
+    qlikVersion: string | null;
+    nodes: Array<{ name: string; hostname: string; role: string }>;
+    database: {
+      host: string;
+      port: number;
+      service: string | null;
+      serverVersion: string;
+      clientVersion: string;
+      superuser: string;
+    };
+    serviceAccount: string;
+    share: ManifestShareFolder[];
+  };
+  databases: ManifestDatabase[];
+  files: ManifestFile[];
+  totals: { files: number; bytes: number; reusedFiles: number; reusedBytes: number; writtenBytes: number };
+}
+
+export interface VerifyRecord {
+  ok: boolean;
+  level: 'quick' | 'full' | 'deep';
+  at: string;
+  problems: string[];
+}
+
+/** Read a set's manifest, or null when the set is incomplete. */
+export function readManifest(setDir: string): Manifest | null {
+  const f = path.join(setDir, MANIFEST);
+  if (!fs.existsSync(f)) return null;
+  return JSON.parse(fs.readFileSync(f, 'utf8')) as Manifest;
+}
+
+/** Write the manifest last, atomically; the set is complete from that moment. */
+export function writeManifest(setDir: string, m: Manifest): void {
+  writeFileAtomic(path.join(setDir, MANIFEST), JSON.stringify(m, null, 1) + '\n', 0o444);
+  fs.rmSync(path.join(setDir, IN_PROGRESS), { force: true });
+}
+
+export function readVerified(setDir: string): VerifyRecord | null {
+  const f = path.join(setDir, VERIFIED);
+  if (!fs.existsSync(f)) return null;
+  try {
+    return JSON.parse(fs.readFileSync(f, 'utf8')) as VerifyRecord;
+  } catch {
+    return null;
+  }
+}
+
+export function writeVerified(setDir: string, v: VerifyRecord): void {
+  writeFileAtomic(path.join(setDir, VERIFIED), JSON.stringify(v, null, 2) + '\n', 0o644);
+}
+
+/** Totals over the files of a manifest. */
+export function totals(files: ManifestFile[]): Manifest['totals'] {
+  let bytes = 0;
+  let reusedFiles = 0;
+  let reusedBytes = 0;
+  for (const f of files) {
+    bytes += f.bytes;
+    if (f.reused) {
+      reusedFiles++;
+      reusedBytes += f.bytes;
+    }
+  }
+  return { files: files.length, bytes, reusedFiles, reusedBytes, writtenBytes: bytes - reusedBytes };
+}

@@ -1,0 +1,102 @@
+// Copy a folder tree into a backup set: hash while copying, or hard-link files unchanged since the base set.
+import fs from 'node:fs';
+import path from 'node:path';
+import { copyFileHashed, linkFrom, mapLimit } from './hashcopy.js';
+import type { FileKind, ManifestFile } from './manifest.js';
+
+export interface TreeSource {
+  /** Local path to read from (a snapshot or the live folder). */
+  dir: string;
+  /** The path the operator knows (Windows or local), recorded as the files' source. */
+  source: string;
+  /** Folder inside the set, forward slashes, e.g. "files/share". */
+  stored: string;
+  kind: FileKind;
+  node?: string;
+  /** Relative paths (forward slashes) to leave out. */
+  exclude?: (rel: string) => boolean;
+}
+
+export interface BaseIndex {
+  dir: string;
+  byPath: Map<string, ManifestFile>;
+}
+
+export interface TreeStats {
+  files: number;
+  bytes: number;
+  reusedFiles: number;
+  reusedBytes: number;
+  /** Files whose size or time changed while they were copied (copied as found). */
+  changedDuringCopy: string[];
+}
+
+/** Every file under a folder (relative paths with forward slashes), with size and mtime. */
+export function listTree(dir: string, exclude?: (rel: string) => boolean): Array<{ rel: string; size: number; mtimeMs: number }> {
+  const out: Array<{ rel: string; size: number; mtimeMs: number }> = [];
+  if (!fs.existsSync(dir)) return out;
+  const walk = (d: string, prefix: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (exclude?.(rel)) continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p, rel);
+      else if (e.isFile()) {
+        const st = fs.statSync(p);
+        out.push({ rel, size: st.size, mtimeMs: Math.floor(st.mtimeMs) });
+      }
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+/** Copy (or link from the base set) every file of a tree into the set; returns the manifest entries. */
+export async function copyTree(src: TreeSource, setDir: string, opts: { base?: BaseIndex; parallel: number; onFile?: (bytes: number) => void }): Promise<{ files: ManifestFile[]; stats: TreeStats }> {
+  const list = listTree(src.dir, src.exclude);
+  const stats: TreeStats = { files: 0, bytes: 0, reusedFiles: 0, reusedBytes: 0, changedDuringCopy: [] };
+  const files = await mapLimit(list, opts.parallel, async (f) => {
+    const storedPath = `${src.stored}/${f.rel}`;
+    const dest = path.join(setDir, ...storedPath.split('/'));
+    const entry: ManifestFile = {
+      path: storedPath,
+      bytes: f.size,
+      sha256: '',
+      kind: src.kind,
+      source: joinSource(src.source, f.rel),
+      node: src.node,
+      mtimeMs: f.mtimeMs,
+    };
+    const prev = opts.base?.byPath.get(storedPath);
+    // rsync's quick check: same size and modification time as in the base set means unchanged.
+    if (prev && prev.bytes === f.size && prev.mtimeMs === f.mtimeMs && linkFrom(path.join(opts.base!.dir, ...storedPath.split('/')), dest)) {
+      entry.sha256 = prev.sha256;
+      entry.reused = true;
+      stats.reusedFiles++;
+      stats.reusedBytes += f.size;
+    } else {
+      const w = await copyFileHashed(path.join(src.dir, ...f.rel.split('/')), dest);
+      entry.sha256 = w.sha256;
+      if (w.bytes !== f.size) {
+        entry.bytes = w.bytes;
+        stats.changedDuringCopy.push(entry.source!);
+      }
+    }
+    stats.files++;
+    stats.bytes += entry.bytes;
+    opts.onFile?.(entry.bytes);
+    return entry;
+  });
+  return { files, stats };
+}
+
+/** A file's original location: Windows paths keep backslashes. */
+function joinSource(root: string, rel: string): string {
+  if (/^[A-Za-z]:\\|^\\\\/.test(root)) return `${root.replace(/\\+$/, '')}\\${rel.split('/').join('\\')}`;
+  return path.join(root, ...rel.split('/'));
+}
+
+/** Index a base manifest's files by stored path, for the quick check. */
+export function indexBase(dir: string, files: ManifestFile[]): BaseIndex {
+  return { dir, byPath: new Map(files.map((f) => [f.path, f])) };
+}

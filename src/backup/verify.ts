@@ -1,0 +1,172 @@
+// Verification of a backup set: every checksum, every dump's table of contents, the versions, and with --deep a
+// restore of every dump into a scratch PostgreSQL cluster with row counts compared to the manifest.
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { pipeline } from 'node:stream/promises';
+import { toolFile } from '../postgres/bin.js';
+import { pgToolEnv, type PgToolContext } from '../postgres/tools.js';
+import type { PgTarget } from '../postgres/args.js';
+import { parsePgVersion } from '../postgres/version.js';
+import { decompressor, type Compression } from './compress.js';
+import { hashFile, mapLimit } from './hashcopy.js';
+import { FORMAT, IN_PROGRESS, MANIFEST, VERIFIED, readManifest, type Manifest } from './manifest.js';
+
+/** Run a client tool reading the (decompressed) dump on its stdin; returns stdout. */
+async function pipeDumpInto(tool: PgToolContext, name: 'pg_restore', args: string[], file: string, compression: Compression): Promise<string> {
+  const child = spawn(toolFile(tool.binDir, name), args, { env: pgToolEnv(tool), stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  const feeding = pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), decompressor(compression), child.stdin).catch((e: NodeJS.ErrnoException) => {
+    // pg_restore may stop reading early when it fails; its own error is the one to report
+    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+  });
+  const [code] = await Promise.all([exited, feeding]);
+  if (code !== 0) throw new Error(`${name} ${args.filter((a) => !a.startsWith('-') || a === '--list').join(' ')} failed on ${path.basename(file)} (exit ${code}): ${err.trim().split('\n').slice(-3).join(' | ')}`);
+  return out;
+}
+
+/** pg_restore --list on a dump: how many table-of-contents entries it has (0 means unusable). */
+export async function listDump(tool: PgToolContext, file: string, compression: Compression): Promise<number> {
+  const out = await pipeDumpInto(tool, 'pg_restore', ['--list'], file, compression);
+  return out.split('\n').filter((l) => l.trim() && !l.startsWith(';')).length;
+}
+
+/** Restore a dump into an existing database (single job, from the decompressed stream). */
+export async function restoreDump(tool: PgToolContext, target: PgTarget, db: string, file: string, compression: Compression, opts: { noOwner?: boolean } = {}): Promise<void> {
+  const args = ['-h', target.host, '-p', String(target.port), '-U', target.user, '-w', '-d', db, '--exit-on-error'];
+  if (opts.noOwner) args.push('--no-owner', '--no-privileges');
+  await pipeDumpInto(tool, 'pg_restore', args, file, compression);
+}
+
+export interface VerifyOptions {
+  tool?: PgToolContext;
+  deep?: boolean;
+  parallel?: number;
+  onProgress?: (msg: string) => void;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  level: 'full' | 'deep';
+  problems: string[];
+  checkedFiles: number;
+  checkedBytes: number;
+  dumps: Array<{ path: string; entries: number }>;
+  rowCountsCompared?: number;
+}
+
+/** Verify a set folder: checksums, dumps' TOCs, versions; --deep restores into a scratch cluster. */
+export async function verifySet(setDir: string, opts: VerifyOptions = {}): Promise<VerifyResult> {
+  const problems: string[] = [];
+  const result: VerifyResult = { ok: false, level: opts.deep ? 'deep' : 'full', problems, checkedFiles: 0, checkedBytes: 0, dumps: [] };
+  const m = readManifest(setDir);
+  if (!m) {
+    problems.push(`${path.join(setDir, MANIFEST)} is missing: the backup is incomplete${fs.existsSync(path.join(setDir, IN_PROGRESS)) ? ' (its run did not finish; resume it with qsadmin runs resume)' : ''}`);
+    return result;
+  }
+  if (m.format !== FORMAT) problems.push(`manifest format ${m.format} is not supported by this qsadmin (expects ${FORMAT})`);
+
+  // Every file: present, same size, same sha256.
+  await mapLimit(m.files, opts.parallel ?? 4, async (f) => {
+    const p = path.join(setDir, ...f.path.split('/'));
+    if (!fs.existsSync(p)) {
+      problems.push(`${f.path}: missing`);
+      return;
+    }
+    const w = await hashFile(p);
+    result.checkedFiles++;
+    result.checkedBytes += w.bytes;
+    if (w.bytes !== f.bytes) problems.push(`${f.path}: ${w.bytes} bytes, manifest says ${f.bytes}`);
+    else if (w.sha256 !== f.sha256) problems.push(`${f.path}: sha256 ${w.sha256} does not match the manifest (${f.sha256})`);
+    if (result.checkedFiles % 500 === 0) opts.onProgress?.(`${result.checkedFiles}/${m.files.length} files checked`);
+  });
+  const listed = new Set(m.files.map((f) => f.path));
+  for (const extra of walkRel(setDir)) {
+    if (!listed.has(extra) && ![MANIFEST, VERIFIED].includes(extra)) problems.push(`${extra}: in the set but not in the manifest`);
+  }
+
+  // Versions: this machine's client tools must read dumps made by the recorded pg_dump.
+  const dumps = m.files.filter((f) => f.kind === 'db');
+  if (opts.tool) {
+    const made = parsePgVersion(m.site.database.clientVersion);
+    const here = await clientMajor(opts.tool);
+    if (here < made.major) problems.push(`the dumps were made by pg_dump ${m.site.database.clientVersion}; pg_restore here is ${here}: use client tools ${made.major} or newer`);
+    for (const d of dumps) {
+      const p = path.join(setDir, ...d.path.split('/'));
+      if (!fs.existsSync(p)) continue;
+      try {
+        const entries = await listDump(opts.tool, p, d.compression ?? 'none');
+        result.dumps.push({ path: d.path, entries });
+        if (entries === 0) problems.push(`${d.path}: pg_restore --list shows no entries`);
+      } catch (e) {
+        problems.push(`${d.path}: ${(e as Error).message}`);
+      }
+    }
+    for (const db of m.databases.filter((x) => x.dumped)) {
+      if (!dumps.some((d) => d.database === db.name)) problems.push(`database ${db.name} is marked dumped but has no dump file in the manifest`);
+    }
+  }
+
+  if (opts.deep && problems.length === 0) {
+    if (!opts.tool) throw new Error('--deep needs the PostgreSQL client tools');
+    result.rowCountsCompared = await deepVerify(setDir, m, opts.tool, problems, opts.onProgress);
+  }
+  result.ok = problems.length === 0;
+  return result;
+}
+
+async function clientMajor(tool: PgToolContext): Promise<number> {
+  const { clientVersion } = await import('../postgres/bin.js');
+  return (await clientVersion(tool.binDir, 'pg_restore')).major;
+}
+
+/** Restore every dump into a throwaway cluster and compare row counts with the manifest. */
+async function deepVerify(setDir: string, m: Manifest, tool: PgToolContext, problems: string[], progress?: (s: string) => void): Promise<number> {
+  const { PgCluster } = await import('../postgres/cluster.js');
+  const { withClient } = await import('../postgres/client.js');
+  const { countTables } = await import('./rowcount.js');
+  const scratch = await PgCluster.scratch({});
+  let compared = 0;
+  try {
+    const conn = scratch.conn();
+    const t: PgToolContext = { binDir: tool.binDir, password: conn.password };
+    for (const db of m.databases.filter((x) => x.dumped)) {
+      const dump = m.files.find((f) => f.kind === 'db' && f.database === db.name)!;
+      progress?.(`restoring ${db.name} into a scratch cluster`);
+      await withClient(conn, (c) => c.query(`CREATE DATABASE "${db.name.replace(/"/g, '""')}" TEMPLATE template0 ENCODING '${db.encoding.replace(/'/g, "''")}'`));
+      try {
+        await restoreDump(t, { host: conn.host, port: conn.port, user: conn.user }, db.name, path.join(setDir, ...dump.path.split('/')), dump.compression ?? 'none', { noOwner: true });
+      } catch (e) {
+        problems.push(`${dump.path}: restore into a scratch cluster failed: ${(e as Error).message}`);
+        continue;
+      }
+      const counts = await withClient({ ...conn, database: db.name }, (c) => countTables(c));
+      for (const [table, n] of Object.entries(db.rowCounts ?? {})) {
+        compared++;
+        if (counts[table] !== n) problems.push(`${dump.path}: table ${table} has ${counts[table] ?? 'no'} rows after restore, the manifest says ${n}`);
+      }
+      for (const table of Object.keys(counts)) if (!(table in (db.rowCounts ?? {}))) problems.push(`${dump.path}: table ${table} is not in the manifest's row counts`);
+    }
+  } finally {
+    await scratch.destroy();
+  }
+  return compared;
+}
+
+/** Every file under a folder, relative, with forward slashes. */
+function walkRel(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...walkRel(dir, rel));
+    else out.push(rel);
+  }
+  return out;
+}

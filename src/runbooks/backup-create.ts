@@ -1,0 +1,614 @@
+// `qsadmin backup create`: the guide's §5 backup, with the services down only while the state is captured.
+//
+// The procedure, as the plan shows it:
+//   preflight → stop Qlik services except the database (rims first, then central) → capture: one exported snapshot
+//   per database, a snapshot of the share → start services (central first, then rims) and wait for servicestate 2 →
+//   with services running again: dump every database from its snapshot, copy the share from its snapshot (unchanged
+//   files hard-linked from the last verified set), supporting content, local logs, Custom Data, config files and the
+//   certificate set per node → check every dump with pg_restore --list → write manifest.json last.
+//
+// Resume: dumps and the share copy belong to one capture. If the process dies before they are all written, the
+// exported snapshots die with it; the resumed run captures again (a second short downtime) and redoes the dumps, so
+// that every database and the share come from the same moment.
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Runbook, Step, StepContext, RunbookItem } from '../runbook/step.js';
+import { InputError } from '../runbook/errors.js';
+import { writeFileAtomic } from '../runbook/fsutil.js';
+import { loadSiteConfig } from '../site/config.js';
+import { databasePassword, superuserConn, type DbConn } from '../site/database.js';
+import { centralNode, type NodeConfig, type SiteConfig } from '../site/model.js';
+import { ALL_QLIK_SERVICES, serviceFact } from '../site/services.js';
+import type { PgToolContext } from '../postgres/tools.js';
+import { readSecret } from '../cli/secrets.js';
+import { discoverForBackup, type Discovery } from '../backup/discover.js';
+import { defaultCompression, type Compression } from '../backup/compress.js';
+import { countRows, exportSnapshots, releaseSnapshots, type DbSnapshot } from '../backup/db-capture.js';
+import { dumpDatabase } from '../backup/db-dump.js';
+import { copyTree, indexBase, listTree, type BaseIndex } from '../backup/tree.js';
+import { canHardlink, hardlinkSnapshot, readSnapshot, removeSnapshot, snapshotDirFor, SNAPSHOT_MARKER, type ShareCaptureMode } from '../backup/share-snapshot.js';
+import { IN_PROGRESS, FORMAT, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
+import { readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
+import { incrementalBase, newBackupId } from '../backup/sets.js';
+import { listDump } from '../backup/verify.js';
+import { hashFile } from '../backup/hashcopy.js';
+import { hostPool, startNodeOrder, stopNodeOrder, stopServiceSteps, startServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import type { BuildEnv } from './registry.js';
+
+export const DEFAULT_CERT_PASSWORD_ENV = 'QSADMIN_CERT_PASSWORD';
+
+export interface BackupInputs {
+  sitePath: string;
+  /** Target folder that holds the sets. */
+  to: string;
+  /** Fixed when the run is planned, so a resumed run writes the same set. */
+  backupId: string;
+  singleFile?: boolean;
+  compress?: Compression;
+  parallel?: number;
+  skipShare?: boolean;
+  noLogs?: boolean;
+  extraPaths?: string[];
+  certPasswordEnv?: string;
+  stopTimeoutMs?: number;
+  startTimeoutMs?: number;
+  toolVersion?: string;
+}
+
+interface Live {
+  captureId?: string;
+  snaps: DbSnapshot[];
+}
+
+export interface BackupContext extends HostsContext {
+  in: Required<Pick<BackupInputs, 'to' | 'backupId' | 'parallel'>> & BackupInputs;
+  compress: Compression;
+  setDir: string;
+  conn: DbConn;
+  tool: PgToolContext;
+  certPassword: string;
+  discovery: Discovery;
+  shareModes: ShareCaptureMode[];
+  base: BaseIndex | null;
+  baseId: string | null;
+  live: Live;
+}
+
+const CAPTURE_ID = 'capture.id';
+
+function currentCapture(ctx: BackupContext): string | undefined {
+  return ctx.outputs.get<string>(CAPTURE_ID);
+}
+
+function dumpedDatabases(ctx: BackupContext) {
+  return ctx.discovery.databases.filter((d) => d.dump);
+}
+
+/** Every dump of the current capture is on disk. */
+function dumpsDone(ctx: BackupContext): boolean {
+  const id = currentCapture(ctx);
+  return !!id && dumpedDatabases(ctx).every((d) => readPart(ctx.setDir, `db.${d.name}`, id));
+}
+
+/** The share of the current capture is copied, or its snapshot is still complete on disk. */
+function shareReady(ctx: BackupContext, i: number): boolean {
+  const id = currentCapture(ctx);
+  if (!id) return false;
+  if (readPart(ctx.setDir, `share.${i}`, id)) return true;
+  return ctx.shareModes[i] === 'hardlink' && !!readSnapshot(snapshotDirFor(ctx.discovery.share[i].path, ctx.runId), id);
+}
+
+/** The captured state can still be written: its sessions are open in this process, or everything that needs them is done. */
+function captureUsable(ctx: BackupContext): boolean {
+  const id = currentCapture(ctx);
+  if (id && ctx.live.captureId === id) return true;
+  return dumpsDone(ctx) && ctx.discovery.share.every((_, i) => ctx.in.skipShare || shareReady(ctx, i));
+}
+
+/** Where a share folder goes in the set. */
+function storedShare(entry: { role: string; outsideRoot: boolean }): string {
+  return entry.outsideRoot ? `files/share-outside/${entry.role}` : 'files/share';
+}
+
+/** Build the backup runbook; reads the site (database, QSR share folders) but changes nothing. */
+export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): Promise<Runbook<BackupContext>> {
+  const site = loadSiteConfig(inputs.sitePath);
+  const password = await databasePassword(site, env?.interactive);
+  const certPasswordEnv = inputs.certPasswordEnv ?? DEFAULT_CERT_PASSWORD_ENV;
+  const certPassword = await readSecret({ label: 'password for the exported certificate PFX files', env: certPasswordEnv, flag: '--cert-password-env' }, env?.interactive);
+  if (certPassword.length < 8) throw new InputError(`the certificate password in ${certPasswordEnv} is shorter than 8 characters`, 'use a longer password: it protects the private keys of the site');
+  const conn = superuserConn(site, password);
+  const discovery = await discoverForBackup(site, conn);
+  const compress = inputs.compress ?? defaultCompression();
+  const to = path.resolve(inputs.to);
+  const setDir = path.join(to, inputs.backupId);
+  for (const f of discovery.share) {
+    if (isUnder(f.path, to)) throw new InputError(`the backup target ${to} is inside the share folder ${f.path}`, 'choose a target outside the share: a backup must not back itself up');
+  }
+  const shareModes: ShareCaptureMode[] = discovery.share.map((f) =>
+    site.driver === 'windows' ? 'vss' : fs.existsSync(f.path) && canHardlink(f.path) ? 'hardlink' : 'copy-while-down',
+  );
+  const baseFound = inputs.singleFile ? null : incrementalBase(to, inputs.backupId);
+  const base = baseFound ? indexBase(baseFound.dir, baseFound.manifest.files) : null;
+  const tool: PgToolContext = { binDir: discovery.client.dir, password };
+  const pool = hostPool(site, async (s, n) => (await import('../host/index.js')).openHost(s, n));
+  const parallel = inputs.parallel ?? 4;
+
+  const notes = [
+    `target ${setDir}${inputs.singleFile ? ' (packed into one .tar at the end)' : ''}`,
+    `database ${site.database.host}:${site.database.port} (${site.database.service ?? 'dedicated server'}), PostgreSQL ${discovery.server.version}; client tools ${discovery.client.version} in ${discovery.client.dir}`,
+    `databases dumped: ${dumpedDatabases({ discovery } as BackupContext).map((d) => `${d.name} (owner ${d.owner})`).join(', ')}` +
+      (discovery.databases.some((d) => !d.dump) ? `; not dumped: ${discovery.databases.filter((d) => !d.dump).map((d) => d.name).join(', ')}` : ''),
+    'database capture: one exported snapshot (REPEATABLE READ) per database while services are stopped; dumps run after the restart',
+    ...(inputs.skipShare
+      ? ['share: skipped (--skip-share)']
+      : discovery.share.map((f, i) => `share ${f.role} ${f.path}${f.outsideRoot ? ' (outside the share root)' : ''}: ${describeMode(shareModes[i])}`)),
+    base ? `incremental: unchanged files are hard-linked from verified set ${baseFound!.id}` : 'full: no earlier verified set in the target to link unchanged files from',
+    `dump compression: ${compress}; share files are stored as they are`,
+    'stop order rims first, then central; start order central first, then rims: inferred from the guide\'s QPI procedure (§2.6), §5 does not state it',
+  ];
+
+  const nodes = site.nodes;
+  const items: RunbookItem<BackupContext>[] = [];
+
+  items.push({
+    id: 'backup.preflight',
+    title: 'Preflight: target writable, enough free space, services and client tools checked',
+    check: async () => false, // always re-checked, also on resume
+    run: async (ctx) => preflight(ctx, site),
+  });
+
+  items.push({
+    id: 'backup.downtime.begin',
+    title: 'Note the start of the service downtime',
+    check: async (ctx) => captureUsable(ctx),
+    run: async (ctx) => ctx.outputs.set('downtime.from', new Date().toISOString()),
+  });
+  for (const n of stopNodeOrder(site)) {
+    for (const s of stopServiceSteps<BackupContext>(n, { timeoutMs: inputs.stopTimeoutMs, idPrefix: 'backup.stop' })) {
+      const own = s.check!;
+      items.push({ ...s, check: async (ctx) => captureUsable(ctx) || (await own(ctx)) });
+    }
+  }
+  items.push({
+    id: 'backup.capture.databases',
+    title: 'Capture the databases: one REPEATABLE READ session per database exports its snapshot',
+    check: async (ctx) => captureUsable(ctx),
+    run: async (ctx) => {
+      await releaseSnapshots(ctx.live.snaps);
+      const dbs = dumpedDatabases(ctx).map((d) => d.name);
+      ctx.live.snaps = await exportSnapshots(ctx.conn, dbs);
+      const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+      ctx.live.captureId = id;
+      ctx.outputs.set(CAPTURE_ID, id);
+      ctx.log(`exported snapshots: ${ctx.live.snaps.map((s) => `${s.db}=${s.snapshot}`).join(', ')}`);
+    },
+  });
+  if (!inputs.skipShare) {
+    discovery.share.forEach((f, i) => {
+      items.push({
+        id: `backup.capture.share.${i}`,
+        title: shareModes[i] === 'hardlink' ? `Snapshot the share folder ${f.path} (hard links)` : `Copy the share folder ${f.path} while services are down`,
+        check: async (ctx) => shareReady(ctx, i),
+        run: async (ctx) => {
+          const id = currentCapture(ctx)!;
+          if (shareModes[i] === 'hardlink') {
+            const snap = hardlinkSnapshot(f.path, snapshotDirFor(f.path, ctx.runId), id);
+            ctx.log(`share snapshot of ${f.path}: ${snap.files} files, ${snap.bytes} bytes in ${snap.dir}`);
+          } else {
+            await copySharePart(ctx, i, f.path);
+          }
+        },
+      });
+    });
+  }
+  items.push({
+    id: 'backup.capture.config',
+    title: 'Copy the configuration files of every node (Host.cfg, *.exe.config, services.conf, Settings.ini, postgresql.conf, pg_hba.conf)',
+    check: async (ctx) => nodes.every((n) => !!readPart(ctx.setDir, `config.${n.name}`)),
+    run: async (ctx) => {
+      for (const n of nodes) await copyConfig(ctx, site, n);
+    },
+  });
+  for (const n of startNodeOrder(site)) {
+    for (const s of startServiceSteps<BackupContext>(n, { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true })) {
+      const own = s.check!;
+      // Start only what was running before the backup: the site is left as it was found.
+      items.push({ ...s, check: async (ctx) => (await own(ctx)) || !wasRunning(ctx, s.id) });
+    }
+    if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) {
+      const w = waitRepositoryStep<BackupContext>(n, { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
+      const own = w.check!;
+      items.push({ ...w, check: async (ctx) => (await own(ctx)) || !wasRunning(ctx, `backup.start.${n.name}.QRS`) });
+    }
+  }
+  items.push({
+    id: 'backup.downtime.end',
+    title: 'Note the end of the service downtime',
+    check: async (ctx) => ctx.outputs.get('downtime.capture') === currentCapture(ctx),
+    run: async (ctx) => {
+      ctx.outputs.set('downtime.to', new Date().toISOString());
+      ctx.outputs.set('downtime.capture', currentCapture(ctx));
+    },
+  });
+
+  items.push({
+    group: 'backup.db',
+    title: 'Dump the databases from their snapshots (services running again)',
+    parallel: true,
+    steps: [
+      ...dumpedDatabases({ discovery } as BackupContext).map(
+        (d): Step<BackupContext> => ({
+          id: `backup.db.dump.${d.name}`,
+          title: `Dump ${d.name} (pg_dump -Fc → ${compress} → sha256) and count its rows in the same snapshot`,
+          check: async (ctx) => !!readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx)),
+          run: async (ctx) => dumpOne(ctx, d.name),
+        }),
+      ),
+      {
+        id: 'backup.db.globals',
+        title: 'Dump roles and tablespaces (pg_dumpall --globals-only --no-role-passwords)',
+        check: async (ctx) => !!readPart(ctx.setDir, 'db.globals'),
+        run: async (ctx) => dumpGlobals(ctx),
+      },
+    ],
+  });
+  if (!inputs.skipShare) {
+    discovery.share.forEach((f, i) => {
+      if (shareModes[i] !== 'hardlink') return;
+      items.push({
+        id: `backup.share.copy.${i}`,
+        title: `Copy the share folder ${f.path} from its snapshot${base ? ' (unchanged files linked from the base set)' : ''}`,
+        check: async (ctx) => !!readPart(ctx.setDir, `share.${i}`, currentCapture(ctx)),
+        run: async (ctx) => copySharePart(ctx, i, snapshotDirFor(f.path, ctx.runId)),
+      });
+    });
+  }
+  (inputs.extraPaths ?? []).forEach((p, i) => {
+    items.push({
+      id: `backup.extra.${i}`,
+      title: `Copy supporting content ${p}`,
+      check: async (ctx) => !!readPart(ctx.setDir, `extra.${i}`),
+      run: async (ctx) => {
+        const local = (await ctx.host(centralNode(site).name)).files.resolve(p);
+        if (!fs.existsSync(local)) throw new InputError(`--extra-path ${p} does not exist`);
+        const r = await copyTree({ dir: local, source: p, stored: `files/extra/${i}-${path.basename(local)}`, kind: 'extra' }, ctx.setDir, { base: ctx.base ?? undefined, parallel: ctx.in.parallel });
+        writePart(ctx.setDir, `extra.${i}`, { files: r.files });
+      },
+    });
+  });
+  for (const n of nodes) {
+    if (!inputs.noLogs) {
+      items.push({
+        id: `backup.node.${n.name}.logs`,
+        title: 'Copy the local logs (%ProgramData%\\Qlik\\Sense\\Log)',
+        node: n.name,
+        check: async (ctx) => !!readPart(ctx.setDir, `logs.${n.name}`),
+        run: async (ctx) => copyNodeTree(ctx, n, 'logs', (h) => h.paths.logDir, 'log'),
+      });
+    }
+    items.push({
+      id: `backup.node.${n.name}.custom-data`,
+      title: 'Copy Custom Data (%ProgramFiles%\\Common Files\\Qlik\\Custom Data: connectors, local to each node)',
+      node: n.name,
+      check: async (ctx) => !!readPart(ctx.setDir, `custom-data.${n.name}`),
+      run: async (ctx) => copyNodeTree(ctx, n, 'custom-data', (h) => h.paths.customData, 'custom-data'),
+    });
+    items.push({
+      id: `backup.node.${n.name}.certs`,
+      title: 'Export the certificate set from the stores as password-protected PFX (as the service account)',
+      node: n.name,
+      check: async (ctx) => !!readPart(ctx.setDir, `certs.${n.name}`),
+      run: async (ctx) => exportCerts(ctx, n),
+    });
+  }
+  items.push({
+    id: 'backup.verify.dumps',
+    title: 'Check every dump with pg_restore --list',
+    check: async (ctx) => ctx.outputs.get('verify.dumps') === currentCapture(ctx),
+    run: async (ctx) => {
+      for (const d of dumpedDatabases(ctx)) {
+        const part = readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx))!;
+        const f = part.files[0];
+        const n = await listDump(ctx.tool, path.join(ctx.setDir, f.path), f.compression ?? 'none');
+        if (n === 0) throw new Error(`pg_restore --list found no entries in ${f.path}`);
+        ctx.log(`${f.path}: ${n} TOC entries`);
+      }
+      ctx.outputs.set('verify.dumps', currentCapture(ctx));
+    },
+  });
+  items.push({
+    id: 'backup.manifest',
+    title: 'Write manifest.json (last: a set without it is incomplete)',
+    check: async (ctx) => fs.existsSync(path.join(ctx.setDir, 'manifest.json')),
+    run: async (ctx) => writeSetManifest(ctx, site),
+  });
+  items.push({
+    id: 'backup.release',
+    title: 'Remove the share snapshots (the live share is untouched)',
+    run: async (ctx) => {
+      await releaseSnapshots(ctx.live.snaps);
+      ctx.live.snaps = [];
+      for (const f of discovery.share) removeSnapshot(snapshotDirFor(f.path, ctx.runId));
+    },
+  });
+  if (inputs.singleFile) {
+    items.push({
+      id: 'backup.pack',
+      title: `Pack the set into ${inputs.backupId}.tar`,
+      check: async (ctx) => fs.existsSync(path.join(ctx.in.to, `${ctx.in.backupId}.tar`)) && !fs.existsSync(ctx.setDir),
+      run: async (ctx) => packSet(ctx),
+    });
+  }
+
+  return {
+    name: 'backup.create',
+    site: path.resolve(inputs.sitePath),
+    inputs: { ...inputs, to, compress, parallel },
+    secrets: [password, certPassword],
+    notes,
+    items,
+    context: (b: StepContext): BackupContext => ({
+      ...b,
+      site,
+      host: pool.host,
+      in: { ...inputs, to, parallel },
+      compress,
+      setDir,
+      conn,
+      tool,
+      certPassword,
+      discovery,
+      shareModes,
+      base,
+      baseId: baseFound?.id ?? null,
+      live: { snaps: [] },
+    }),
+    dispose: async (ctx) => {
+      await releaseSnapshots(ctx.live.snaps);
+      await pool.closeAll();
+    },
+  };
+}
+
+function describeMode(m: ShareCaptureMode): string {
+  if (m === 'hardlink') return 'hard-link snapshot while services are down, copied after the restart';
+  if (m === 'vss') return 'Volume Shadow Copy while services are down, copied after the restart';
+  return 'copied while services are down (no snapshot possible here: another filesystem or a remote share)';
+}
+
+function isUnder(dir: string, p: string): boolean {
+  const rel = path.relative(path.resolve(dir), path.resolve(p));
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/** Did this service run when the backup started? (unknown = yes: starting a service is the safe side). */
+function wasRunning(ctx: BackupContext, stepId: string): boolean {
+  const before = ctx.outputs.get<Record<string, boolean>>('services.before');
+  const key = stepId.replace(/^backup\.start\./, '');
+  return before?.[key] ?? true;
+}
+
+/** Preflight: target writable and big enough, the set folder started; record which services run. */
+async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
+  fs.mkdirSync(ctx.in.to, { recursive: true });
+  try {
+    fs.accessSync(ctx.in.to, fs.constants.W_OK);
+  } catch {
+    throw new InputError(`the backup target ${ctx.in.to} is not writable`, 'choose another --to, or give this account write access');
+  }
+  if (fs.existsSync(path.join(ctx.setDir, 'manifest.json')) && !ctx.outputs.get('preflight')) {
+    throw new InputError(`backup set ${ctx.setDir} already exists`, 'it is complete: nothing to do');
+  }
+  // Estimate: database sizes (dumps are smaller) + share bytes that cannot be linked from the base set.
+  let estimate = ctx.discovery.databases.filter((d) => d.dump).reduce((a, d) => a + d.sizeBytes, 0);
+  if (!ctx.in.skipShare) {
+    for (const [i, f] of ctx.discovery.share.entries()) {
+      const stored = storedShare(f);
+      for (const x of listTree(f.path, i === 0 ? undefined : undefined)) {
+        const prev = ctx.base?.byPath.get(`${stored}/${x.rel}`);
+        if (!(prev && prev.bytes === x.size && prev.mtimeMs === x.mtimeMs)) estimate += x.size;
+      }
+    }
+  }
+  const st = fs.statfsSync(ctx.in.to);
+  const free = st.bavail * st.bsize;
+  if (free < estimate * 1.1) {
+    throw new InputError(
+      `not enough free space at ${ctx.in.to}: about ${fmtBytes(estimate)} needed (+10 %), ${fmtBytes(free)} free`,
+      'free space there or choose another --to',
+    );
+  }
+  fs.mkdirSync(ctx.setDir, { recursive: true, mode: 0o700 });
+  if (!fs.existsSync(path.join(ctx.setDir, IN_PROGRESS))) {
+    writeFileAtomic(path.join(ctx.setDir, IN_PROGRESS), JSON.stringify({ id: ctx.in.backupId, runId: ctx.runId, created: new Date().toISOString(), base: ctx.baseId }) + '\n', 0o644);
+  }
+  if (!ctx.outputs.get('services.before')) {
+    const before: Record<string, boolean> = {};
+    for (const n of site.nodes) {
+      const h = await ctx.host(n.name);
+      for (const s of await h.services.list()) {
+        const abbr = serviceFact(s.name)?.abbr;
+        if (abbr) before[`${n.name}.${abbr}`] = s.state === 'running';
+      }
+    }
+    ctx.outputs.set('services.before', before);
+  }
+  ctx.outputs.set('preflight', { estimateBytes: estimate, freeBytes: free, created: ctx.outputs.get<{ created: string }>('preflight')?.created ?? new Date().toISOString() });
+  ctx.log(`preflight: estimate ${fmtBytes(estimate)}, free ${fmtBytes(free)}`);
+}
+
+function fmtBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  return `${Math.round(n / 1024)} KiB`;
+}
+
+/** Dump one database from its exported snapshot, counting rows in that snapshot meanwhile. */
+async function dumpOne(ctx: BackupContext, db: string): Promise<void> {
+  const id = currentCapture(ctx);
+  const snap = ctx.live.captureId === id ? ctx.live.snaps.find((s) => s.db === db) : undefined;
+  if (!snap) throw new Error(`the snapshot of ${db} is gone (the run was interrupted): resume the run; it captures the site again`);
+  const dir = path.join(ctx.setDir, 'db');
+  const counting = countRows(snap);
+  const r = await dumpDatabase({ tool: ctx.tool, target: { host: ctx.conn.host, port: ctx.conn.port, user: ctx.conn.user }, db, snapshot: snap.snapshot, dir, compress: ctx.compress });
+  const rowCounts = await counting;
+  // The dump has imported the snapshot and finished: the exporting session is no longer needed.
+  await releaseSnapshots([snap]);
+  ctx.live.snaps = ctx.live.snaps.filter((s) => s !== snap);
+  const file: ManifestFile = { path: `db/${path.basename(r.file)}`, bytes: r.bytes, sha256: r.sha256, kind: 'db', database: db, compression: ctx.compress };
+  writePart(ctx.setDir, `db.${db}`, { captureId: id, files: [file], extra: { rowCounts } });
+  ctx.log(`dumped ${db}: ${r.bytes} bytes, ${Object.keys(rowCounts).length} tables`);
+}
+
+/** Roles and tablespaces without passwords (restore creates missing roles; it never touches passwords). */
+async function dumpGlobals(ctx: BackupContext): Promise<void> {
+  const { pgDumpall } = await import('../postgres/tools.js');
+  const dir = path.join(ctx.setDir, 'db');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'globals.sql');
+  await pgDumpall(ctx.tool, { host: ctx.conn.host, port: ctx.conn.port, user: ctx.conn.user, file, globalsOnly: true, noRolePasswords: true });
+  fs.chmodSync(file, 0o444);
+  const w = await hashFile(file);
+  writePart(ctx.setDir, 'db.globals', { files: [{ path: 'db/globals.sql', bytes: w.bytes, sha256: w.sha256, kind: 'globals' }] });
+}
+
+/** Copy one share folder (from its snapshot or live while services are down) into the set. */
+async function copySharePart(ctx: BackupContext, i: number, fromDir: string): Promise<void> {
+  const f = ctx.discovery.share[i];
+  let done = 0;
+  const r = await copyTree(
+    { dir: fromDir, source: f.path, stored: storedShare(f), kind: f.outsideRoot ? 'share-outside' : 'share', exclude: (rel) => rel === SNAPSHOT_MARKER },
+    ctx.setDir,
+    { base: ctx.base ?? undefined, parallel: ctx.in.parallel, onFile: (b) => ((done += b), ctx.progress(`${fmtBytes(done)} copied`)) },
+  );
+  if (r.stats.changedDuringCopy.length) ctx.log(`warning: ${r.stats.changedDuringCopy.length} files changed while copied: ${r.stats.changedDuringCopy.slice(0, 5).join(', ')}`);
+  writePart(ctx.setDir, `share.${i}`, { captureId: currentCapture(ctx), files: r.files, extra: { ...r.stats } });
+  ctx.log(`share ${f.path}: ${r.stats.files} files, ${fmtBytes(r.stats.bytes)}; ${r.stats.reusedFiles} unchanged files linked (${fmtBytes(r.stats.reusedBytes)})`);
+}
+
+/** A per-node folder (logs, Custom Data) into files/nodes/<node>/<what>. */
+async function copyNodeTree(ctx: BackupContext, n: NodeConfig, what: string, pick: (h: import('../host/types.js').Host) => string, kind: 'log' | 'custom-data'): Promise<void> {
+  const h = await ctx.host(n.name);
+  const win = pick(h);
+  const r = await copyTree({ dir: h.files.resolve(win), source: win, stored: `files/nodes/${n.name}/${what}`, kind, node: n.name }, ctx.setDir, {
+    base: ctx.base ?? undefined,
+    parallel: ctx.in.parallel,
+  });
+  writePart(ctx.setDir, `${what}.${n.name}`, { files: r.files });
+}
+
+/** The node's configuration files, kept for reference and an opt-in same-host restore. */
+async function copyConfig(ctx: BackupContext, site: SiteConfig, n: NodeConfig): Promise<void> {
+  const h = await ctx.host(n.name);
+  const { copyFileHashed } = await import('../backup/hashcopy.js');
+  const sources = [h.paths.hostCfg, ...h.paths.configFiles];
+  const files: ManifestFile[] = [];
+  const local = (p: string) => h.files.resolve(p);
+  const add = async (win: string, localPath: string) => {
+    if (!fs.existsSync(localPath)) return;
+    const name = path.win32.basename(win);
+    const stored = `config/${n.name}/${name}`;
+    const w = await copyFileHashed(localPath, path.join(ctx.setDir, ...stored.split('/')));
+    files.push({ path: stored, bytes: w.bytes, sha256: w.sha256, kind: 'config', source: win, node: n.name });
+  };
+  for (const s of sources) await add(s, local(s));
+  if (site.database.service && site.database.node === n.name && site.database.dataDir) {
+    for (const f of ['postgresql.conf', 'pg_hba.conf']) await add(path.join(site.database.dataDir, f), path.join(site.database.dataDir, f));
+  }
+  writePart(ctx.setDir, `config.${n.name}`, { files });
+}
+
+/** The certificate set of a node, exported from its stores as PFX (as the service account). */
+async function exportCerts(ctx: BackupContext, n: NodeConfig): Promise<void> {
+  const { exportCertificateSet } = await import('../certs/export.js');
+  const h = await ctx.host(n.name);
+  const dir = path.join(ctx.setDir, 'certs', n.name);
+  const r = await exportCertificateSet(h, ctx.site.serviceAccount, ctx.certPassword, dir);
+  const files: ManifestFile[] = r.files.map((f: { path: string; bytes: number; sha256: string }) => ({
+    path: `certs/${n.name}/${path.relative(dir, path.resolve(dir, f.path)).split(path.sep).join('/')}`,
+    bytes: f.bytes,
+    sha256: f.sha256,
+    kind: 'cert' as const,
+    node: n.name,
+  }));
+  writePart(ctx.setDir, `certs.${n.name}`, { files });
+}
+
+/** Assemble the manifest from the parts and write it last; record the quick verification. */
+async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<void> {
+  const parts = readAllParts(ctx.setDir);
+  const files = Object.values(parts).flatMap((p) => p.files);
+  const id = currentCapture(ctx);
+  const from = ctx.outputs.get<string>('downtime.from') ?? new Date().toISOString();
+  const to = ctx.outputs.get<string>('downtime.to') ?? from;
+  const created = ctx.outputs.get<{ created: string }>('preflight')?.created ?? from;
+  const m: Manifest = {
+    format: FORMAT,
+    tool: { name: 'qsadmin', version: ctx.in.toolVersion ?? 'dev' },
+    id: ctx.in.backupId,
+    runId: ctx.runId,
+    created,
+    completed: new Date().toISOString(),
+    durationMs: Date.now() - Date.parse(created),
+    downtimeMs: Date.parse(to) - Date.parse(from),
+    capture: {
+      database: 'exported snapshot per database (REPEATABLE READ), taken while services were stopped',
+      share: ctx.in.skipShare ? 'skipped' : ctx.shareModes.join(', '),
+      downtimeFrom: from,
+      downtimeTo: to,
+    },
+    compress: ctx.compress,
+    base: ctx.baseId,
+    site: {
+      name: site.name,
+      qlikVersion: null,
+      nodes: site.nodes.map((n) => ({ name: n.name, hostname: n.hostname, role: n.role })),
+      database: {
+        host: site.database.host,
+        port: site.database.port,
+        service: site.database.service,
+        serverVersion: ctx.discovery.server.version,
+        clientVersion: ctx.discovery.client.version,
+        superuser: site.database.superuser,
+      },
+      serviceAccount: site.serviceAccount,
+      share: ctx.in.skipShare ? [] : ctx.discovery.share.map((f) => ({ role: f.role, path: f.path, stored: storedShare(f), outsideRoot: f.outsideRoot })),
+    },
+    databases: ctx.discovery.databases.map((d) => ({
+      name: d.name,
+      owner: d.owner,
+      encoding: d.encoding,
+      sizeBytes: d.sizeBytes,
+      dumped: d.dump,
+      reason: d.reason,
+      rowCounts: d.dump ? (readPart(ctx.setDir, `db.${d.name}`, id)?.extra?.rowCounts as Record<string, number> | undefined) : undefined,
+    })),
+    files: files.sort((a, b) => a.path.localeCompare(b.path)),
+    totals: totals(files),
+  };
+  writeManifest(ctx.setDir, m);
+  writeVerified(ctx.setDir, { ok: true, level: 'quick', at: new Date().toISOString(), problems: [] });
+  removeParts(ctx.setDir);
+  ctx.outputs.set('backup', { id: m.id, dir: ctx.setDir, files: m.totals.files, bytes: m.totals.bytes, reusedFiles: m.totals.reusedFiles, downtimeMs: m.downtimeMs, base: m.base });
+}
+
+/** Pack a finished set into <id>.tar (a second pass over the data; no incrementals for single-file sets). */
+async function packSet(ctx: BackupContext): Promise<void> {
+  const tar = await import('tar');
+  const out = path.join(ctx.in.to, `${ctx.in.backupId}.tar`);
+  const tmp = `${out}.partial`;
+  const entries = fs.readdirSync(ctx.setDir).filter((e) => e !== 'manifest.json' && e !== 'verified.json');
+  // manifest.json goes last in the archive, as in the folder form.
+  await tar.create({ file: tmp, cwd: ctx.setDir, portable: true }, [...entries, 'manifest.json']);
+  fs.renameSync(tmp, out);
+  fs.writeFileSync(path.join(ctx.in.to, `${ctx.in.backupId}.verified.json`), fs.readFileSync(path.join(ctx.setDir, 'verified.json')));
+  fs.rmSync(ctx.setDir, { recursive: true, force: true });
+  ctx.outputs.set('backup.file', out);
+}
+
+/** A new backup id and the default target, for the command. */
+export function newBackupInputs(base: Omit<BackupInputs, 'backupId'>): BackupInputs {
+  return { ...base, backupId: newBackupId() };
+}

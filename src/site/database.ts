@@ -1,0 +1,31 @@
+// The repository database as the site describes it: where it is, who connects, and the superuser password.
+import fs from 'node:fs';
+import type { SiteConfig } from './model.js';
+import { readSecret } from '../cli/secrets.js';
+
+export const DEFAULT_DB_PASSWORD_ENV = 'QSADMIN_DB_PASSWORD';
+
+export interface DbConn {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database?: string;
+}
+
+/**
+ * The superuser password: from the variable the site names (database.passwordEnv, default QSADMIN_DB_PASSWORD);
+ * for an emulated site, from its secrets file; on a TTY, a prompt; otherwise exit 2 naming the variable.
+ */
+export async function databasePassword(site: SiteConfig, interactive?: boolean): Promise<string> {
+  const env = site.database.passwordEnv ?? DEFAULT_DB_PASSWORD_ENV;
+  if (process.env[env]) return process.env[env]!;
+  const file = site.driver === 'emulated' ? (site.emulator?.passwordFile as string | undefined) : undefined;
+  if (file && fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  return readSecret({ label: `password of the database superuser "${site.database.superuser}"`, env }, interactive);
+}
+
+/** Connection settings for the superuser, to a given database (default postgres). */
+export function superuserConn(site: SiteConfig, password: string, database = 'postgres'): DbConn {
+  return { host: site.database.host, port: site.database.port, user: site.database.superuser, password, database };
+}
