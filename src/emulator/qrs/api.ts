@@ -1,0 +1,138 @@
+// The QRS REST API endpoints the emulator serves on 4242 (reference/qrs-api.md "Other endpoints used"), backed by QSR.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkXrfkey, isRefusal, readQlikUser } from './xrfkey.js';
+import { quoteIdent, type Qsr } from './qsr.js';
+
+export interface ApiContext {
+  qsr: Qsr;
+  /** The node's hostname from Host.cfg (what /servernodeconfiguration/local returns). */
+  hostname: string;
+  isCentral: boolean;
+  buildVersion: string;
+  log: (message: string) => void;
+}
+
+/** QRS entity paths served from a QSR table: /qrs/<path>, /qrs/<path>/full, /qrs/<path>/count, /qrs/<path>/<id>. */
+export const ENTITY_TABLES: Record<string, { table: string; schemaPath: string }> = {
+  servernodeconfiguration: { table: 'ServerNodeConfigurations', schemaPath: 'ServerNodeConfiguration' },
+  app: { table: 'Apps', schemaPath: 'App' },
+  systemrule: { table: 'SystemRules', schemaPath: 'SystemRule' },
+  stream: { table: 'Streams', schemaPath: 'Stream' },
+  custompropertydefinition: { table: 'CustomPropertyDefinitions', schemaPath: 'CustomPropertyDefinition' },
+  user: { table: 'Users', schemaPath: 'User' },
+  tag: { table: 'Tags', schemaPath: 'Tag' },
+  reloadtask: { table: 'ReloadTasks', schemaPath: 'ReloadTask' },
+  dataconnection: { table: 'DataConnections', schemaPath: 'DataConnection' },
+};
+
+class HttpError extends Error {
+  // An error that becomes an HTTP status and a text body.
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// The JSON name of a QSR column: "ID" → "id", "HostName" → "hostName".
+export function jsonName(column: string): string {
+  if (column === column.toUpperCase()) return column.toLowerCase();
+  return column[0].toLowerCase() + column.slice(1);
+}
+
+// A QSR row as the QRS API shows it: camelCase keys, binary columns left out, and the schemaPath.
+function toEntity(row: Record<string, unknown>, schemaPath: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(row)) if (!Buffer.isBuffer(v)) out[jsonName(k)] = v;
+  out.schemaPath = schemaPath;
+  return out;
+}
+
+// The condensed form of an entity: id, name (or hostName) and privileges.
+function condensed(row: Record<string, unknown>): Record<string, unknown> {
+  const e = toEntity(row, '');
+  const out: Record<string, unknown> = { id: e.id };
+  if ('name' in e) out.name = e.name;
+  else if ('hostName' in e) out.hostName = e.hostName;
+  out.privileges = null;
+  return out;
+}
+
+// Send a JSON body.
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+// Send a text body.
+function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+// GET /qrs/about.
+function about(ctx: ApiContext): Record<string, unknown> {
+  return {
+    buildVersion: ctx.buildVersion,
+    buildDate: '5/13/2025 12:00:00 AM',
+    databaseProvider: 'Devart.Data.PostgreSql',
+    nodeType: ctx.isCentral ? 1 : 2,
+    sharedPersistence: true,
+    requiresBootstrap: false,
+    singleNodeOnly: false,
+    schemaPath: 'About',
+  };
+}
+
+// Rows of a QSR table, or one row by id (404 when absent).
+async function entityRows(ctx: ApiContext, table: string, id?: string): Promise<Record<string, unknown>[]> {
+  if (id === undefined) return ctx.qsr.query(`SELECT * FROM ${quoteIdent(table)}`);
+  if (!/^[0-9a-fA-F-]{36}$/.test(id)) throw new HttpError(400, `"${id}" is not a valid id (a GUID)`);
+  const rows = await ctx.qsr.query(`SELECT * FROM ${quoteIdent(table)} WHERE "ID"::text = $1`, [id.toLowerCase()]);
+  if (rows.length === 0) throw new HttpError(404, `no ${table} entity with id ${id}`);
+  return rows;
+}
+
+// Route a GET under /qrs to its answer.
+async function route(ctx: ApiContext, path: string): Promise<{ status: number; body: unknown }> {
+  if (path === '/qrs/about') return { status: 200, body: about(ctx) };
+  if (path === '/qrs/servernodeconfiguration/local') {
+    const rows = await ctx.qsr.query(`SELECT * FROM "ServerNodeConfigurations" WHERE lower("HostName") = lower($1)`, [ctx.hostname]);
+    if (rows.length === 0) throw new HttpError(404, `no server node configuration for ${ctx.hostname} (the hostname in Host.cfg)`);
+    return { status: 200, body: toEntity(rows[0], 'ServerNodeConfiguration') };
+  }
+  const m = /^\/qrs\/([a-z]+)(?:\/(full|count|[0-9a-fA-F-]{36}))?\/?$/.exec(path);
+  const entity = m ? ENTITY_TABLES[m[1]] : undefined;
+  if (!m || !entity) throw new HttpError(404, `${path} is not served by the emulated repository service`);
+  if (m[2] === 'count') {
+    const rows = await ctx.qsr.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(entity.table)}`);
+    return { status: 200, body: { value: Number(rows[0].n) } };
+  }
+  if (m[2] === 'full') return { status: 200, body: (await entityRows(ctx, entity.table)).map((r) => toEntity(r, entity.schemaPath)) };
+  if (m[2]) return { status: 200, body: toEntity((await entityRows(ctx, entity.table, m[2]))[0], entity.schemaPath) };
+  return { status: 200, body: (await entityRows(ctx, entity.table)).map(condensed) };
+}
+
+// The request handler of the 4242 listener: Xrfkey and X-Qlik-User checks, then the endpoint.
+export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://qrs.invalid');
+    const refusal = checkXrfkey(url, req.headers);
+    if (refusal) return sendText(res, refusal.status, refusal.message);
+    const user = readQlikUser(req.headers);
+    if (isRefusal(user)) return sendText(res, user.status, user.message);
+    if (req.method !== 'GET') return sendText(res, 405, `${req.method} ${url.pathname} is not served by the emulated repository service`);
+    if (url.pathname === '/ssl/ping') return sendText(res, 200, 'Ping successful');
+    route(ctx, url.pathname.toLowerCase()).then(
+      (r) => sendJson(res, r.status, r.body),
+      (err: unknown) => {
+        if (err instanceof HttpError) return sendText(res, err.status, err.message);
+        const message = `repository database ${ctx.qsr.where} failed: ${err instanceof Error ? err.message : String(err)}`;
+        ctx.log(message);
+        sendText(res, 500, message);
+      },
+    );
+  };
+}

@@ -1,0 +1,121 @@
+// What the Qlik Sense installer lays down on a node, reproduced in an emulated node directory (guide §1.3 services
+// table, §5.2 local paths): program folders and config files, Host.cfg, log folders, Custom Data, Settings.ini.
+import fs from 'node:fs';
+import path from 'node:path';
+import { defaultSitePaths, windowsToEmulated } from '../../host/paths.js';
+import type { NodeConfig, SiteConfig } from '../../site/model.js';
+import { QLIK_SERVICES } from '../../site/services.js';
+import { writeHostCfg } from '../qrs/host-cfg.js';
+import { repositoryConfigXml } from '../qrs/repository-config.js';
+import { SERVICE_LOG_FOLDERS } from './log.js';
+
+export interface NodeLayoutOptions {
+  /** Password of the qliksenserepository role, written encrypted into Repository.exe.config. */
+  repositoryPassword: string;
+  /** Database role QRS connects as. */
+  repositoryUser?: string;
+}
+
+/** Connector packages found under Custom Data on a typical node (local to each node). */
+const CONNECTORS = ['QvOdbcConnectorPackage', 'QvRestConnector', 'QvSalesforceConnector', 'QvWebStorageProviderConnectorPackage'];
+
+// Local path of a Windows path on the node.
+function local(root: string, windowsPath: string): string {
+  return windowsToEmulated(root, windowsPath);
+}
+
+// Write a file, creating its folder (mode 0755) first.
+function put(file: string, content: string | Buffer): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(file, content);
+}
+
+// The node's root directory; every emulated node has one.
+export function nodeRoot(node: NodeConfig): string {
+  if (!node.root) throw new Error(`node ${node.name} has no "root" directory: an emulated node needs one (the folder that mirrors its C: drive)`);
+  return node.root;
+}
+
+// services.conf of the Service Dispatcher: which node.js services it runs and on which ports (digest §3.2).
+function servicesConf(): string {
+  const block = (key: string, identity: string, folder: string, port: number): string =>
+    [
+      `[${key}]`,
+      `Identity=${identity}`,
+      'Enabled=true',
+      `DisplayName=${folder}`,
+      'ExecType=nodejs',
+      'ExePath=Node\\node.exe',
+      `Script=..\\${folder}\\server.js`,
+      '',
+      `[${key}.parameters]`,
+      `--port=${port}`,
+      '--ssl=369098752',
+      '',
+    ].join('\r\n');
+  return [
+    '[globals]',
+    'LogPath="${ALLUSERSPROFILE}\\Qlik\\Sense\\Log"',
+    'CertificatePath="${ALLUSERSPROFILE}\\Qlik\\Sense\\Repository\\Exported Certificates\\.Local Certificates"',
+    'QrsHttpPort=4242',
+    '',
+    block('broker', 'Qlik.Sense.Broker', 'BrokerService', 4900),
+    block('hub', 'Qlik.Sense.Hub', 'HubService', 9028),
+    block('licenses', 'Qlik.Sense.Licenses', 'Licenses', 9200),
+  ].join('\r\n');
+}
+
+// A .NET exe.config with a few appSettings (Proxy and Scheduler), plausible rather than copied from a real node.
+function dotnetConfig(settings: Record<string, string>): string {
+  return [
+    '<?xml version="1.0" encoding="utf-8"?>',
+    '<configuration>',
+    '  <appSettings>',
+    ...Object.entries(settings).map(([k, v]) => `    <add key="${k}" value="${v}" />`),
+    '  </appSettings>',
+    '  <startup>',
+    '    <supportedRuntime version="v4.0" sku=".NETFramework,Version=v4.8" />',
+    '  </startup>',
+    '</configuration>',
+    '',
+  ].join('\r\n');
+}
+
+// Settings.ini of the engine (digest §17: [Settings 7] with the telemetry thresholds).
+function engineSettingsIni(): string {
+  return ['[Settings 7]', 'ErrorPeakMemory=2147483648', 'WarningPeakMemory=1073741824', 'ErrorProcessTimeMS=60000', 'WarningProcessTimeMS=30000', ''].join('\r\n');
+}
+
+// A stand-in for a program file: a Node script (the emulated host runs .exe files with node) that says it is not emulated.
+function placeholderExe(what: string): string {
+  return `#!/usr/bin/env node\n// emulated ${what}: placeholder for the Windows executable\nconsole.error(${JSON.stringify(`${what}: this executable is not emulated (the emulator runs services through the service control)`)});\nprocess.exit(1);\n`;
+}
+
+// Lay out one node: programs, configs, Host.cfg, ProgramData folders, log folders and Custom Data connectors.
+export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutOptions): void {
+  const root = nodeRoot(node);
+  fs.mkdirSync(root, { recursive: true, mode: 0o755 });
+  fs.chmodSync(root, 0o755);
+  const p = defaultSitePaths();
+  for (const fact of QLIK_SERVICES) if (fact.exe) put(local(root, `${p.qlikInstallDir}\\${fact.exe}`), placeholderExe(fact.display));
+  put(local(root, p.configFiles[0]), repositoryConfigXml(root, {
+    host: site.database.host,
+    port: site.database.port,
+    user: opts.repositoryUser ?? 'qliksenserepository',
+    password: opts.repositoryPassword,
+  }));
+  put(local(root, p.configFiles[1]), dotnetConfig({ DisableAutomaticBootstrap: 'false', HttpsPort: '443', RestApiPort: '4243', WindowsAuthenticationPort: '4244' }));
+  put(local(root, p.configFiles[2]), dotnetConfig({ DisableAutomaticBootstrap: 'false', ManagerApiPort: '5050', WorkerApiPort: '5151', SchedulerServiceType: node.role === 'central' ? 'Master' : 'Slave' }));
+  put(local(root, p.configFiles[3]), servicesConf());
+  put(local(root, p.configFiles[4]), engineSettingsIni());
+  writeHostCfg(root, node.hostname);
+  fs.mkdirSync(local(root, p.localCertificates), { recursive: true, mode: 0o755 });
+  for (const folder of Object.values(SERVICE_LOG_FOLDERS)) {
+    for (const kind of folder === 'ServiceDispatcher' ? ['Trace'] : ['Audit', 'System', 'Trace']) {
+      fs.mkdirSync(path.join(local(root, p.logDir), folder, kind), { recursive: true, mode: 0o755 });
+    }
+  }
+  for (const sub of ['Repository', 'Proxy', 'Printing', 'Engine']) fs.mkdirSync(local(root, `${p.qlikProgramData}\\${sub}`), { recursive: true, mode: 0o755 });
+  for (const c of CONNECTORS) put(local(root, `${p.customData}\\${c}\\${c}.exe`), placeholderExe(`connector ${c}`));
+  fs.mkdirSync(path.join(root, '.emulator', 'services'), { recursive: true, mode: 0o755 });
+}

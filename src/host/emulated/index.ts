@@ -1,0 +1,64 @@
+// The emulated Host driver: one node of an emulated site (DESIGN.md "Host drivers", "The emulated site").
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { NodeConfig, SiteConfig } from '../../site/model.js';
+import type { ExecOptions, ExecResult, Host, SitePaths } from '../types.js';
+import { defaultSitePaths } from '../paths.js';
+import { databasePassword } from '../../emulator/services/database.js';
+import { SITE_ENV } from '../../emulator/services/spawn.js';
+import { EmulatedCertStore } from './certstore.js';
+import { EmulatedFiles } from './files.js';
+import { EmulatedServiceControl } from './services.js';
+
+export { EmulatedCertStore } from './certstore.js';
+export { EmulatedFiles } from './files.js';
+export { EmulatedServiceControl } from './services.js';
+
+export class EmulatedHost implements Host {
+  readonly name: string;
+  readonly services: EmulatedServiceControl;
+  readonly files: EmulatedFiles;
+  readonly certs: EmulatedCertStore;
+  readonly paths: SitePaths;
+
+  // A host for one node of an emulated site; the database password comes from database.passwordEnv or, for the demo, site.emulator.passwordFile.
+  constructor(
+    readonly site: SiteConfig,
+    readonly node: NodeConfig,
+  ) {
+    if (!node.root) throw new Error(`node ${node.name} of site ${site.name} has no "root" directory: an emulated node needs one`);
+    this.name = node.hostname;
+    this.files = new EmulatedFiles(node.root);
+    this.certs = new EmulatedCertStore(node.root, site.serviceAccount);
+    this.paths = defaultSitePaths();
+    this.services = new EmulatedServiceControl(site, node, () => databasePassword(site));
+  }
+
+  // Run a program on the node: Windows paths map into the node; a .exe is one of the emulator's fake executables (a Node script).
+  async exec(file: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const local = /^[A-Za-z]:[\\/]/.test(file) ? this.files.resolve(file) : file;
+    const fake = /\.exe$/i.test(local) && path.isAbsolute(local);
+    if (fake && !fs.existsSync(local)) {
+      return { exitCode: 9009, stdout: '', stderr: `'${file}' is not recognized as an internal or external command, operable program or batch file.` };
+    }
+    const command = fake ? process.execPath : local;
+    const argv = fake ? [local, ...args] : args;
+    const r = await execa(command, argv, {
+      reject: false,
+      cwd: opts.cwd ? this.files.resolve(opts.cwd) : this.node.root,
+      env: {
+        ...opts.env,
+        [SITE_ENV]: JSON.stringify(this.site),
+        QSADMIN_EMULATOR_NODE: this.node.name,
+        QSADMIN_EMULATOR_NODE_ROOT: this.node.root!,
+      },
+      ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+      ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
+    });
+    return { exitCode: r.exitCode ?? (r.timedOut ? 1460 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  }
+
+  // Nothing to release: the emulated driver holds no sessions between calls.
+  async close(): Promise<void> {}
+}
