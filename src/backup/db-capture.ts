@@ -12,23 +12,43 @@ export interface DbSnapshot {
   takenAt: string;
 }
 
-/** Open a session per database and export its snapshot; the sessions must stay open until pg_dump has started. */
-export async function exportSnapshots(conn: DbConn, databases: string[]): Promise<DbSnapshot[]> {
+/** Open one session per database, before the services stop: connecting (SCRAM) costs more than the snapshot itself. */
+export async function openSessions(conn: DbConn, databases: string[]): Promise<DbSnapshot[]> {
   const out: DbSnapshot[] = [];
   try {
     for (const db of databases) {
       const client = await connect({ ...conn, database: db }, { applicationName: 'qsadmin backup snapshot' });
       out.push({ db, client, snapshot: '', takenAt: '' });
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const r = await client.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
-      out[out.length - 1].snapshot = r.rows[0].s;
-      out[out.length - 1].takenAt = new Date().toISOString();
     }
   } catch (e) {
     await releaseSnapshots(out);
     throw e;
   }
   return out;
+}
+
+/** In every open session at once: start a REPEATABLE READ transaction and export its snapshot. */
+export async function takeSnapshots(sessions: DbSnapshot[]): Promise<DbSnapshot[]> {
+  await Promise.all(
+    sessions.map(async (s) => {
+      await s.client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const r = await s.client.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
+      s.snapshot = r.rows[0].s;
+      s.takenAt = new Date().toISOString();
+    }),
+  );
+  return sessions;
+}
+
+/** Open a session per database and export its snapshot; the sessions must stay open until pg_dump has started. */
+export async function exportSnapshots(conn: DbConn, databases: string[]): Promise<DbSnapshot[]> {
+  const sessions = await openSessions(conn, databases);
+  try {
+    return await takeSnapshots(sessions);
+  } catch (e) {
+    await releaseSnapshots(sessions);
+    throw e;
+  }
 }
 
 /** Exact row counts of every user table, read in the snapshot's own session (the dump sees the same rows). */

@@ -1,6 +1,8 @@
 // Secret redaction for logs, the journal and --json output: secrets are shown as ***.
 
 const SECRET_KEY = /(password|passwd|secret|pwd|token|passphrase|privatekey|_key$)/i;
+// Keys that name where a secret comes from (an environment variable, a file) are not secrets themselves.
+const SECRET_SOURCE_KEY = /(env|file|path)$/i;
 export const REDACTED = '***';
 
 /** Holds the secret values of one run and removes them from anything written or printed. */
@@ -31,7 +33,7 @@ export class Redactor {
   }
 
   private walk(v: unknown, key: string | undefined): unknown {
-    if (key !== undefined && SECRET_KEY.test(key) && v !== undefined && v !== null && v !== '') return REDACTED;
+    if (key !== undefined && SECRET_KEY.test(key) && !SECRET_SOURCE_KEY.test(key) && v !== undefined && v !== null && v !== '') return REDACTED;
     if (typeof v === 'string') return this.text(v);
     if (Array.isArray(v)) return v.map((x) => this.walk(x, undefined));
     if (v instanceof Date) return v.toISOString();

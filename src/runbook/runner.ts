@@ -159,6 +159,7 @@ export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: Ru
       const started = Date.now();
       journal.record({ event: 'start', step: step.id });
       journal.log(`start ${step.id}: ${step.title}`);
+      armFault(step.id);
       try {
         await step.run(runCtx);
       } catch (err) {
@@ -219,6 +220,18 @@ export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: Ru
     outputs,
     error: { message: redactor.text(errorMessage(wrapped)), hint, step: firstError.step },
   };
+}
+
+/**
+ * Fault injection for crash tests (QSADMIN_FAULT=kill:<step-id>:<ms>): the process kills itself with SIGKILL
+ * <ms> after that step starts, i.e. inside the step. Off unless the variable is set.
+ */
+function armFault(stepId: string): void {
+  const spec = process.env.QSADMIN_FAULT;
+  if (!spec) return;
+  const [action, id, ms] = spec.split(':');
+  if (action !== 'kill' || id !== stepId) return;
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), Number(ms) || 0);
 }
 
 /** Why a step can be skipped, or null to run it (DESIGN: finished steps are skipped when their check holds). */

@@ -24,7 +24,7 @@ import type { PgToolContext } from '../postgres/tools.js';
 import { readSecret } from '../cli/secrets.js';
 import { discoverForBackup, type Discovery } from '../backup/discover.js';
 import { defaultCompression, type Compression } from '../backup/compress.js';
-import { countRows, exportSnapshots, releaseSnapshots, type DbSnapshot } from '../backup/db-capture.js';
+import { countRows, openSessions, releaseSnapshots, takeSnapshots, type DbSnapshot } from '../backup/db-capture.js';
 import { dumpDatabase } from '../backup/db-dump.js';
 import { copyTree, indexBase, listTree, type BaseIndex } from '../backup/tree.js';
 import { canHardlink, hardlinkSnapshot, readSnapshot, removeSnapshot, snapshotDirFor, SNAPSHOT_MARKER, type ShareCaptureMode } from '../backup/share-snapshot.js';
@@ -33,7 +33,7 @@ import { readAllParts, readPart, removeParts, writePart } from '../backup/parts.
 import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { listDump } from '../backup/verify.js';
 import { hashFile } from '../backup/hashcopy.js';
-import { hostPool, startNodeOrder, stopNodeOrder, stopServiceSteps, startServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { byTier, hostPool, mapSteps, startNodeOrder, stopNodeOrder, stopServiceSteps, startServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
 export const DEFAULT_CERT_PASSWORD_ENV = 'QSADMIN_CERT_PASSWORD';
@@ -59,6 +59,8 @@ export interface BackupInputs {
 interface Live {
   captureId?: string;
   snaps: DbSnapshot[];
+  /** Sessions opened before the downtime, waiting for their snapshot. */
+  sessions: DbSnapshot[];
 }
 
 export interface BackupContext extends HostsContext {
@@ -122,6 +124,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const discovery = await discoverForBackup(site, conn);
   const compress = inputs.compress ?? defaultCompression();
   const to = path.resolve(inputs.to);
+  checkTarget(to);
   const setDir = path.join(to, inputs.backupId);
   for (const f of discovery.share) {
     if (isUnder(f.path, to)) throw new InputError(`the backup target ${to} is inside the share folder ${f.path}`, 'choose a target outside the share: a backup must not back itself up');
@@ -160,16 +163,23 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   });
 
   items.push({
+    id: 'backup.capture.connect',
+    title: 'Open one database session per database (before the services stop: connecting is the slow part)',
+    check: async (ctx) => captureUsable(ctx),
+    run: async (ctx) => {
+      await releaseSnapshots(ctx.live.sessions);
+      ctx.live.sessions = await openSessions(ctx.conn, dumpedDatabases(ctx).map((d) => d.name));
+    },
+  });
+  items.push({
     id: 'backup.downtime.begin',
     title: 'Note the start of the service downtime',
     check: async (ctx) => captureUsable(ctx),
     run: async (ctx) => ctx.outputs.set('downtime.from', new Date().toISOString()),
   });
   for (const n of stopNodeOrder(site)) {
-    for (const s of stopServiceSteps<BackupContext>(n, { timeoutMs: inputs.stopTimeoutMs, idPrefix: 'backup.stop' })) {
-      const own = s.check!;
-      items.push({ ...s, check: async (ctx) => captureUsable(ctx) || (await own(ctx)) });
-    }
+    const steps = stopServiceSteps<BackupContext>(n, { timeoutMs: inputs.stopTimeoutMs, idPrefix: 'backup.stop' });
+    items.push(...mapSteps(byTier(steps, n, 'stop'), (s) => ({ ...s, check: async (ctx) => captureUsable(ctx) || (await s.check!(ctx)) })));
   }
   items.push({
     id: 'backup.capture.databases',
@@ -178,7 +188,9 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     run: async (ctx) => {
       await releaseSnapshots(ctx.live.snaps);
       const dbs = dumpedDatabases(ctx).map((d) => d.name);
-      ctx.live.snaps = await exportSnapshots(ctx.conn, dbs);
+      const ready = ctx.live.sessions.length === dbs.length ? ctx.live.sessions : await openSessions(ctx.conn, dbs);
+      ctx.live.sessions = [];
+      ctx.live.snaps = await takeSnapshots(ready);
       const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
       ctx.live.captureId = id;
       ctx.outputs.set(CAPTURE_ID, id);
@@ -203,20 +215,10 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       });
     });
   }
-  items.push({
-    id: 'backup.capture.config',
-    title: 'Copy the configuration files of every node (Host.cfg, *.exe.config, services.conf, Settings.ini, postgresql.conf, pg_hba.conf)',
-    check: async (ctx) => nodes.every((n) => !!readPart(ctx.setDir, `config.${n.name}`)),
-    run: async (ctx) => {
-      for (const n of nodes) await copyConfig(ctx, site, n);
-    },
-  });
   for (const n of startNodeOrder(site)) {
-    for (const s of startServiceSteps<BackupContext>(n, { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true })) {
-      const own = s.check!;
-      // Start only what was running before the backup: the site is left as it was found.
-      items.push({ ...s, check: async (ctx) => (await own(ctx)) || !wasRunning(ctx, s.id) });
-    }
+    const steps = startServiceSteps<BackupContext>(n, { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
+    // Start only what was running before the backup: the site is left as it was found.
+    items.push(...mapSteps(byTier(steps, n, 'start'), (s) => ({ ...s, check: async (ctx) => (await s.check!(ctx)) || !wasRunning(ctx, s.id) })));
     if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) {
       const w = waitRepositoryStep<BackupContext>(n, { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
       const own = w.check!;
@@ -233,6 +235,14 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     },
   });
 
+  items.push({
+    id: 'backup.config',
+    title: 'Copy the configuration files of every node (Host.cfg, *.exe.config, services.conf, Settings.ini, postgresql.conf, pg_hba.conf)',
+    check: async (ctx) => nodes.every((n) => !!readPart(ctx.setDir, `config.${n.name}`)),
+    run: async (ctx) => {
+      for (const n of nodes) await copyConfig(ctx, site, n);
+    },
+  });
   items.push({
     group: 'backup.db',
     title: 'Dump the databases from their snapshots (services running again)',
@@ -363,13 +373,29 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       shareModes,
       base,
       baseId: baseFound?.id ?? null,
-      live: { snaps: [] },
+      live: { snaps: [], sessions: [] },
     }),
     dispose: async (ctx) => {
-      await releaseSnapshots(ctx.live.snaps);
+      await releaseSnapshots([...ctx.live.snaps, ...ctx.live.sessions]);
       await pool.closeAll();
     },
   };
+}
+
+/** The target must be a writable folder (or creatable below a writable one): checked before anything changes. */
+function checkTarget(to: string): void {
+  let dir = to;
+  while (!fs.existsSync(dir)) {
+    const up = path.dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  if (!fs.statSync(dir).isDirectory()) throw new InputError(`the backup target ${to} is not a folder (${dir} is a file)`, 'pass --to with a folder');
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch {
+    throw new InputError(`the backup target ${to} is not writable (${dir})`, 'choose another --to, or give this account write access');
+  }
 }
 
 function describeMode(m: ShareCaptureMode): string {

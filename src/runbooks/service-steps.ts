@@ -1,6 +1,6 @@
 // Steps that stop and start Qlik services in the guide's order; shared by services, backup and restore runbooks.
 import type { Host } from '../host/types.js';
-import type { Step, StepContext } from '../runbook/step.js';
+import { isGroup, type RunbookItem, type Step, type StepContext } from '../runbook/step.js';
 import type { NodeConfig, SiteConfig } from '../site/model.js';
 import { rimNodes, centralNode } from '../site/model.js';
 import { ALL_QLIK_SERVICES, serviceFact, startOrder, type QlikServiceName, type ServiceName } from '../site/services.js';
@@ -110,4 +110,23 @@ export function hostPool(site: SiteConfig, open: (site: SiteConfig, node: string
       hosts.clear();
     },
   };
+}
+
+/** Group the steps of one start/stop tier so they run in parallel (QPS/QES/QSS/QPR have no order among them). */
+export function byTier<C extends HostsContext>(steps: Step<C>[], node: NodeConfig, verb: 'start' | 'stop'): RunbookItem<C>[] {
+  const out: RunbookItem<C>[] = [];
+  let i = 0;
+  while (i < steps.length) {
+    const tier = serviceFact(steps[i].id.split('.').pop()!)?.tier;
+    const same: Step<C>[] = [];
+    while (i < steps.length && serviceFact(steps[i].id.split('.').pop()!)?.tier === tier) same.push(steps[i++]);
+    if (same.length === 1) out.push(same[0]);
+    else out.push({ group: `${same[0].id.split('.').slice(0, -1).join('.')}.tier${tier}`, title: `${verb === 'start' ? 'Start' : 'Stop'} ${same.map((s) => serviceFact(s.id.split('.').pop()!)!.abbr).join(', ')} (no order among them)`, parallel: true, steps: same });
+  }
+  return out;
+}
+
+/** Apply a change to every step of a list of items (inside groups too). */
+export function mapSteps<C extends StepContext>(items: RunbookItem<C>[], fn: (s: Step<C>) => Step<C>): RunbookItem<C>[] {
+  return items.map((it) => (isGroup(it) ? { ...it, steps: it.steps.map(fn) } : fn(it)));
 }

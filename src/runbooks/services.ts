@@ -1,8 +1,8 @@
 // `qsadmin services start|stop`: the Qlik services in the guide's order, on every node or one.
 import { loadSiteConfig } from '../site/config.js';
 import { findNode, type SiteConfig } from '../site/model.js';
-import type { Runbook } from '../runbook/step.js';
-import { hostPool, startNodeOrder, startServiceSteps, stopNodeOrder, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import type { Runbook, RunbookItem } from '../runbook/step.js';
+import { byTier, hostPool, startNodeOrder, startServiceSteps, stopNodeOrder, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
 export interface ServicesInputs {
@@ -29,7 +29,7 @@ export async function buildServicesStart(inputs: ServicesInputs, _env?: BuildEnv
   const nodes = inputs.node ? [findNode(site, inputs.node)] : startNodeOrder(site);
   const { pool, context } = baseContext(site, await openHostFn());
   const items = nodes.flatMap((n) => {
-    const steps = [];
+    const steps: RunbookItem<HostsContext>[] = [];
     if (site.database.service && site.database.node === n.name && !inputs.services?.length) {
       const svc = site.database.service;
       steps.push({
@@ -40,7 +40,7 @@ export async function buildServicesStart(inputs: ServicesInputs, _env?: BuildEnv
         run: async (ctx: HostsContext) => (await ctx.host(n.name)).services.start(svc, { timeoutMs: inputs.timeoutMs }),
       });
     }
-    steps.push(...startServiceSteps<HostsContext>(n, { only: inputs.services, timeoutMs: inputs.timeoutMs }));
+    steps.push(...byTier(startServiceSteps<HostsContext>(n, { only: inputs.services, timeoutMs: inputs.timeoutMs }), n, 'start'));
     const repo = (n.services ?? ['QlikSenseRepositoryService']).includes('QlikSenseRepositoryService');
     if (repo && (!inputs.services?.length || inputs.services.some((s) => /^(QRS|QlikSenseRepositoryService)$/i.test(s)))) {
       steps.push(waitRepositoryStep<HostsContext>(n, { timeoutMs: inputs.timeoutMs }));
@@ -63,7 +63,7 @@ export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv)
   const nodes = inputs.node ? [findNode(site, inputs.node)] : stopNodeOrder(site);
   const { pool, context } = baseContext(site, await openHostFn());
   const items = nodes.flatMap((n) => {
-    const steps = stopServiceSteps<HostsContext>(n, { only: inputs.services, timeoutMs: inputs.timeoutMs });
+    const steps: RunbookItem<HostsContext>[] = byTier(stopServiceSteps<HostsContext>(n, { only: inputs.services, timeoutMs: inputs.timeoutMs }), n, 'stop');
     if (inputs.database && site.database.service && site.database.node === n.name) {
       const svc = site.database.service;
       steps.push({
