@@ -26,7 +26,8 @@ export async function runRepositoryService(rt: ServiceRuntime): Promise<void> {
   const ports = repositoryPorts(rt.node);
   let state: number = SERVICE_STATE.initializing;
   await rt.listen(createStateServer(() => state), ports.state);
-  if (opts.qrsInitDelayMs > 0) await sleep(opts.qrsInitDelayMs);
+  // The "initializing" window (servicestate 0) overlaps the start-up work instead of adding to it.
+  const initializing = sleep(opts.qrsInitDelayMs);
 
   const hostname = readHostname(rt);
   const qsr = await connectRepository(rt);
@@ -46,6 +47,7 @@ export async function runRepositoryService(rt: ServiceRuntime): Promise<void> {
     return;
   }
 
+  await initializing;
   const tlsOptions: https.ServerOptions = { cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, requestCert: true, rejectUnauthorized: true };
   const api = https.createServer(tlsOptions, apiHandler({ qsr, hostname, isCentral, buildVersion: opts.buildVersion, log: (m) => rt.log.error(m) }));
   await rt.listen(api, ports.api);

@@ -13,7 +13,7 @@ import { repositoryPorts } from '../../emulator/services/ports.js';
 import { spawnDetached } from '../../emulator/services/spawn.js';
 import { isProcessAlive, processMarkers, readState, updateState, writeState } from '../../emulator/services/state.js';
 
-const POLL_MS = 50;
+const POLL_MS = 10;
 
 // Wait a while.
 function sleep(ms: number): Promise<void> {
