@@ -6,3 +6,4 @@ registerRunbook('services.stop', async () => (await import('./services.js')).bui
 registerRunbook('backup.create', async () => (await import('./backup-create.js')).buildBackupCreate);
 registerRunbook('certs.export', async () => (await import('./certs.js')).buildCertsExport);
 registerRunbook('certs.import', async () => (await import('./certs.js')).buildCertsImport);
+registerRunbook('restore', async () => (await import('./restore.js')).buildRestore);

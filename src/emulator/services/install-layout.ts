@@ -8,6 +8,7 @@ import { QLIK_SERVICES } from '../../site/services.js';
 import { writeHostCfg } from '../qrs/host-cfg.js';
 import { repositoryConfigXml } from '../qrs/repository-config.js';
 import { SERVICE_LOG_FOLDERS } from './log.js';
+import { entryCommand } from './spawn.js';
 
 export interface NodeLayoutOptions {
   /** Password of the qliksenserepository role, written encrypted into Repository.exe.config. */
@@ -91,6 +92,19 @@ function placeholderExe(what: string): string {
   return `#!/usr/bin/env node\n// emulated ${what}: placeholder for the Windows executable\nconsole.error(${JSON.stringify(`${what}: this executable is not emulated (the emulator runs services through the service control)`)});\nprocess.exit(1);\n`;
 }
 
+// The fake Repository.exe: a launcher that runs the emulated bootstrap program (qrs/bootstrap) with the console attached.
+function repositoryExe(): string {
+  const { command, args } = entryCommand('../qrs/bootstrap');
+  return [
+    '#!/usr/bin/env node',
+    '// emulated Qlik Sense Repository.exe: -bootstrap -standalone -restorehostname (guide §5.7); see src/emulator/qrs/bootstrap.ts',
+    "const { spawnSync } = require('node:child_process');",
+    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify(args)}.concat(process.argv.slice(2)), { stdio: 'inherit' });`,
+    'process.exit(r.status === null ? 1 : r.status);',
+    '',
+  ].join('\n');
+}
+
 // Lay out one node: programs, configs, Host.cfg, ProgramData folders, log folders and Custom Data connectors.
 export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutOptions): void {
   const root = nodeRoot(node);
@@ -98,6 +112,7 @@ export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutO
   fs.chmodSync(root, 0o755);
   const p = defaultSitePaths();
   for (const fact of QLIK_SERVICES) if (fact.exe) put(local(root, `${p.qlikInstallDir}\\${fact.exe}`), placeholderExe(fact.display));
+  put(local(root, p.repositoryExe), repositoryExe());
   put(local(root, p.configFiles[0]), repositoryConfigXml(root, {
     host: site.database.host,
     port: site.database.port,

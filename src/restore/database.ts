@@ -1,0 +1,196 @@
+// Database side of a restore: safety dumps, missing roles from globals.sql, restore into a new name and swap.
+//
+// Choice (documented in the plan): each database is restored into "<DB>__qsadmin_restore" (createdb -T template0 with
+// the recorded owner and encoding, then pg_restore), its row counts are compared with the manifest, and only then, in
+// one short step, "<DB>" is renamed to "<DB>__qsadmin_old" and the new one to "<DB>". The old one is dropped at the very
+// end, after QRS answered and the share was checked. Until then a rollback is two renames.
+import fs from 'node:fs';
+import path from 'node:path';
+import { countTables } from '../backup/rowcount.js';
+import { restoreDump } from '../backup/verify.js';
+import type { Compression } from '../backup/compress.js';
+import { ident, literal, withClient, type PgConn } from '../postgres/client.js';
+import { pgDump, pgRestoreList, psql, runPgTool, type PgToolContext } from '../postgres/tools.js';
+import type { DbConn } from '../site/database.js';
+
+export const RESTORE_SUFFIX = '__qsadmin_restore';
+export const OLD_SUFFIX = '__qsadmin_old';
+export const REPOSITORY_ROLE = 'qliksenserepository';
+
+/** The name a database is restored into before the swap. */
+export function restoreName(db: string): string {
+  return `${db}${RESTORE_SUFFIX}`;
+}
+
+/** The name the replaced database carries until the restore is verified. */
+export function oldName(db: string): string {
+  return `${db}${OLD_SUFFIX}`;
+}
+
+/** The databases of the server with owner and encoding, by name. */
+export async function databasesOf(conn: DbConn): Promise<Map<string, { owner: string; encoding: string }>> {
+  return withClient({ ...conn, database: 'postgres' }, async (c) => {
+    const r = await c.query<{ name: string; owner: string; encoding: string }>(
+      `SELECT d.datname AS name, r.rolname AS owner, pg_encoding_to_char(d.encoding) AS encoding FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE NOT d.datistemplate`,
+    );
+    return new Map(r.rows.map((x) => [x.name, { owner: x.owner, encoding: x.encoding }]));
+  });
+}
+
+/** Roles that exist on the server. */
+export async function existingRoles(conn: DbConn): Promise<Set<string>> {
+  return withClient({ ...conn, database: 'postgres' }, async (c) => new Set((await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles')).rows.map((r) => r.rolname)));
+}
+
+/** Parse the role statements of a pg_dumpall globals file: CREATE ROLE, ALTER ROLE and GRANT role TO role, per role. */
+export function parseGlobals(sql: string): { roles: Map<string, string[]>; grants: Array<{ sql: string; roles: string[] }> } {
+  const roles = new Map<string, string[]>();
+  const grants: Array<{ sql: string; roles: string[] }> = [];
+  const name = `("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+  const unq = (s: string) => (s.startsWith('"') ? s.slice(1, -1).replace(/""/g, '"') : s);
+  for (const line of sql.split('\n')) {
+    const create = new RegExp(`^CREATE ROLE ${name};`).exec(line);
+    const alter = new RegExp(`^ALTER ROLE ${name} WITH (.*);$`).exec(line);
+    const grant = new RegExp(`^GRANT ${name} TO ${name}`).exec(line);
+    if (create) roles.set(unq(create[1]), [...(roles.get(unq(create[1])) ?? []), line]);
+    else if (alter) {
+      // Never touch passwords: drop any PASSWORD clause (a --no-role-passwords dump has none).
+      const opts = alter[2].replace(/\s*(ENCRYPTED\s+)?PASSWORD\s+('(?:[^']|'')*'|NULL)/gi, '');
+      roles.set(unq(alter[1]), [...(roles.get(unq(alter[1])) ?? []), `ALTER ROLE ${alter[1]} WITH ${opts};`]);
+    } else if (grant) grants.push({ sql: line.replace(/ GRANTED BY .*;$/, ';'), roles: [unq(grant[1]), unq(grant[2])] });
+  }
+  return { roles, grants };
+}
+
+/** Create the roles of a globals file that do not exist yet (no password is set or changed); returns their names. */
+export async function createMissingRoles(conn: DbConn, globalsSql: string): Promise<string[]> {
+  const { roles, grants } = parseGlobals(globalsSql);
+  const have = await existingRoles(conn);
+  const created: string[] = [];
+  await withClient({ ...conn, database: 'postgres' }, async (c) => {
+    for (const [role, stmts] of roles) {
+      if (have.has(role)) continue;
+      for (const s of stmts) await c.query(s);
+      created.push(role);
+    }
+    for (const g of grants) if (g.roles.some((r) => created.includes(r))) await c.query(g.sql).catch(() => undefined);
+  });
+  return created;
+}
+
+/** End every other session on a database; returns how many. */
+export async function endSessions(conn: DbConn, db: string): Promise<number> {
+  return withClient({ ...conn, database: 'postgres' }, async (c) => {
+    const r = await c.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]);
+    return r.rows.filter((x) => x.ok).length;
+  });
+}
+
+/** Drop a database if it exists (its sessions ended first). */
+export async function dropIfExists(conn: DbConn, db: string): Promise<void> {
+  await endSessions(conn, db);
+  await withClient({ ...conn, database: 'postgres' }, (c) => c.query(`DROP DATABASE IF EXISTS ${ident(db)}`));
+}
+
+/** createdb -T template0 -E <encoding> -O <owner> <name> (the guide's command), then the §2.5 database grants. */
+export async function createDatabase(conn: DbConn, name: string, owner: string, encoding: string): Promise<void> {
+  await withClient({ ...conn, database: 'postgres' }, async (c) => {
+    await c.query(`CREATE DATABASE ${ident(name)} TEMPLATE template0 ENCODING ${literal(encoding)} OWNER ${ident(owner)}`);
+    await c.query(`GRANT ALL ON DATABASE ${ident(name)} TO ${ident(conn.user)}`);
+    const repo = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [REPOSITORY_ROLE]);
+    if (repo.rows.length) await c.query(`GRANT CREATE, CONNECT, TEMPORARY ON DATABASE ${ident(name)} TO ${ident(REPOSITORY_ROLE)}`);
+  });
+}
+
+/** A dump to load: a compressed custom-format dump of a backup set, or a pg_dump -F t file of the guide's procedure. */
+export interface DumpFile {
+  db: string;
+  file: string;
+  compression: Compression;
+  /** 'sql': a script of a split pg_dumpall file, run through psql (it connects to the restore name itself). */
+  format?: 'archive' | 'sql';
+}
+
+/** Create "<DB>__qsadmin_restore" afresh and restore the dump into it (owners kept: the roles exist). */
+export async function loadIntoNewName(tool: PgToolContext, conn: DbConn, d: DumpFile, owner: string, encoding: string): Promise<string> {
+  const target = restoreName(d.db);
+  await dropIfExists(conn, target);
+  await createDatabase(conn, target, owner, encoding);
+  if (d.format === 'sql') await runSqlFile(tool, conn, d.file);
+  else await restoreDump(tool, { host: conn.host, port: conn.port, user: conn.user }, target, d.file, d.compression);
+  return target;
+}
+
+/** Exact row counts of a database's tables ("schema.table"). */
+export async function rowCounts(conn: DbConn, db: string): Promise<Record<string, number>> {
+  return withClient({ ...conn, database: db }, (c) => countTables(c));
+}
+
+/** Differences between counted rows and the expected ones (empty when they match). */
+export function compareCounts(db: string, got: Record<string, number>, want: Record<string, number>): string[] {
+  const out: string[] = [];
+  for (const [t, n] of Object.entries(want)) if (got[t] !== n) out.push(`${db}: table ${t} has ${got[t] ?? 'no'} rows, the backup has ${n}`);
+  for (const t of Object.keys(got)) if (!(t in want)) out.push(`${db}: table ${t} is not in the backup`);
+  return out;
+}
+
+/**
+ * Swap the restored database in: "<DB>" → "<DB>__qsadmin_old", "<DB>__qsadmin_restore" → "<DB>". Every state a crash can
+ * leave is resumed by running it again.
+ */
+export async function swapIn(conn: DbConn, db: string): Promise<'swapped' | 'renamed' | 'done'> {
+  const have = await databasesOf(conn);
+  const fresh = restoreName(db);
+  if (!have.has(fresh)) {
+    if (have.has(db)) return 'done';
+    throw new Error(`neither ${db} nor ${fresh} exists: load the database again (resume the run)`);
+  }
+  let replaced = false;
+  if (have.has(db)) {
+    if (have.has(oldName(db))) throw new Error(`${oldName(db)} already exists from an earlier restore: drop it (dropdb "${oldName(db)}") or rename it back, then resume`);
+    await endSessions(conn, db);
+    await withClient({ ...conn, database: 'postgres' }, (c) => c.query(`ALTER DATABASE ${ident(db)} RENAME TO ${ident(oldName(db))}`));
+    replaced = true;
+  }
+  await endSessions(conn, fresh);
+  await withClient({ ...conn, database: 'postgres' }, (c) => c.query(`ALTER DATABASE ${ident(fresh)} RENAME TO ${ident(db)}`));
+  return replaced ? 'swapped' : 'renamed';
+}
+
+/** The safety dump of one database (pg_dump -Fc), checked with pg_restore --list; returns the file. */
+export async function safetyDump(tool: PgToolContext, conn: DbConn, db: string, dir: string): Promise<{ file: string; entries: number }> {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `${db}.dump`);
+  const tmp = `${file}.partial`;
+  await pgDump(tool, { host: conn.host, port: conn.port, user: conn.user, db, format: 'custom', file: tmp });
+  const { count } = await pgRestoreList(tool, tmp);
+  if (count === 0) throw new Error(`the safety dump of ${db} lists no entries: refusing to go on`);
+  fs.renameSync(tmp, file);
+  return { file, entries: count };
+}
+
+/** The version lines of a dump's table of contents: "Dumped from database version" and "Dumped by pg_dump version". */
+export async function dumpVersions(tool: PgToolContext, file: string): Promise<{ server?: string; client?: string }> {
+  const r = await runPgTool(tool, 'pg_restore', ['--list', file], { file });
+  const server = /Dumped from database version:\s*([0-9.]+)/.exec(r.stdout)?.[1];
+  const client = /Dumped by pg_dump version:\s*([0-9.]+)/.exec(r.stdout)?.[1];
+  return { server, client };
+}
+
+/** Run a plain-SQL file through psql against the postgres database (pg_dumpall output; stops at the first error). */
+export async function runSqlFile(tool: PgToolContext, conn: DbConn, file: string): Promise<void> {
+  await psql(tool, { host: conn.host, port: conn.port, user: conn.user, db: 'postgres', file });
+}
+
+/** The rollback commands for the operator: rename the old databases back, or load the safety dumps. */
+export function rollbackText(conn: PgConn, dbs: Array<{ name: string; owner: string }>, safetyDir: string): string {
+  const at = `-h ${conn.host} -p ${conn.port} -U ${conn.user}`;
+  const lines = [`the safety dumps are kept in ${safetyDir}. To roll back the databases:`];
+  for (const d of dbs) {
+    lines.push(
+      `  ${d.name}: if "${oldName(d.name)}" exists: psql ${at} -d postgres -c 'ALTER DATABASE "${d.name}" RENAME TO "${d.name}__qsadmin_failed"' -c 'ALTER DATABASE "${oldName(d.name)}" RENAME TO "${d.name}"'`,
+      `  ${' '.repeat(d.name.length)}  otherwise: dropdb ${at} --if-exists "${d.name}" && createdb ${at} -T template0 -O ${d.owner} "${d.name}" && pg_restore ${at} -d "${d.name}" "${path.join(safetyDir, `${d.name}.dump`)}"`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,680 @@
+// `qsadmin restore`: the guide's §5 restore (same hostname) and §5.7 restore to a machine with a different hostname.
+//
+// The procedure, as the plan shows it:
+//   preflight → safety dump of every database that will be replaced → stop the Qlik services (rims first; the
+//   database keeps running) and end the remaining database sessions → certificates: set aside and remove Qlik
+//   certificates already in the stores (QRS deletes duplicates and stops on a second root), import the backup's set
+//   without starting anything → roles missing from globals.sql → per database: restore into "<DB>__qsadmin_restore",
+//   compare row counts with the manifest, then swap it in ("<DB>" becomes "<DB>__qsadmin_old") → share folders (and
+//   --share-root in QSR) → supporting content → (new hostname: Repository.exe -bootstrap -standalone -restorehostname,
+//   QSD started at its startup line) → start QSD, QRS, the rest; servicestate 2 → QRS /qrs/about over mTLS with the
+//   restored client certificate → share checksums → drop the "<DB>__qsadmin_old" databases.
+import fs from 'node:fs';
+import path from 'node:path';
+import { verifySet } from '../backup/verify.js';
+import type { Manifest, ManifestFile } from '../backup/manifest.js';
+import { sameName } from '../certs/classify.js';
+import {
+  exportSafetyCopy, findConflicts, importIntoStores, localCopiesMatch, removeCertificates, requireValidSet, safetyCopyComplete, setInstalled, writeLocalCopies, type LoadedSet,
+} from '../certs/import.js';
+import { storeLabelWithUser } from '../certs/qlik.js';
+import { readSecret } from '../cli/secrets.js';
+import type { Host } from '../host/types.js';
+import { findPgBinDir } from '../postgres/bin.js';
+import { serverVersion } from '../postgres/client.js';
+import type { PgToolContext } from '../postgres/tools.js';
+import { parsePgVersion } from '../postgres/version.js';
+import { QrsClient } from '../qrs/client.js';
+import { InputError, QsadminError, VerificationError, EXIT, errorMessage } from '../runbook/errors.js';
+import type { Runbook, RunbookItem, Step, StepContext } from '../runbook/step.js';
+import { loadSiteConfig } from '../site/config.js';
+import { databasePassword, superuserConn, type DbConn } from '../site/database.js';
+import { centralNode, rimNodes, type NodeConfig, type SiteConfig } from '../site/model.js';
+import { ALL_QLIK_SERVICES, QRS_API_PORT } from '../site/services.js';
+import { readShareFolders } from '../site/share.js';
+import { runRestoreHostname } from '../restore/bootstrap-run.js';
+import {
+  compareCounts, createMissingRoles, databasesOf, dropIfExists, endSessions, loadIntoNewName, oldName, restoreName, rollbackText, rowCounts, safetyDump, swapIn, REPOSITORY_ROLE, type DumpFile,
+} from '../restore/database.js';
+import { configDiff, restoreConfigFiles } from '../restore/config.js';
+import { copyPlainFolder, mismatchedFiles, newShareFolders, restoreFolder, shareFoldersAre, shareTargets, updateShareFolders, type ShareTarget } from '../restore/share.js';
+import { describeSource, detectSource, type RestoreSource } from '../restore/source.js';
+import { splitDumpall } from '../restore/dumpall.js';
+import type { BuildEnv } from './registry.js';
+import { byTier, hostPool, mapSteps, startServiceSteps, stopNodeOrder, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { qlikHostnameOf } from './certs.js';
+
+export type RestorePart = 'db' | 'share' | 'certs' | 'config';
+export const DEFAULT_PARTS: RestorePart[] = ['db', 'share', 'certs'];
+
+export interface RestoreInputs {
+  sitePath: string;
+  /** The backup: a set folder or .tar, a folder of <DB>_backup.tar files, or a pg_dumpall file. */
+  source: string;
+  /** The target's (new) hostname: a restore to a machine with a different hostname (§5.7). */
+  hostname?: string;
+  /** Put the share under this root and point QSR at it. */
+  shareRoot?: string;
+  only?: RestorePart[];
+  certPasswordEnv?: string;
+  /** Where the safety dumps go (default: <run dir>/safety). */
+  safetyDir?: string;
+  /** --yes: running services may be stopped and certificates in the stores replaced. */
+  yes?: boolean;
+  parallel?: number;
+  stopTimeoutMs?: number;
+  startTimeoutMs?: number;
+  bootstrapTimeoutMs?: number;
+}
+
+export interface RestoreContext extends HostsContext {
+  conn: DbConn;
+  tool: PgToolContext;
+  src: RestoreSource;
+  certPassword?: string;
+  certSet?: LoadedSet;
+  safetyDir: string;
+  targetHostname: string;
+}
+
+interface DbPlan {
+  name: string;
+  owner: string;
+  encoding: string;
+  dump: DumpFile;
+  rowCounts?: Record<string, number>;
+  replaces: boolean;
+}
+
+/** The manifest of a set source, or null for the guide's manual backups. */
+function manifestOf(src: RestoreSource): Manifest | null {
+  return src.kind === 'set' ? src.manifest : null;
+}
+
+/** The databases to restore, with the owner and encoding to create them with. */
+async function planDatabases(src: RestoreSource, target: Map<string, { owner: string; encoding: string }>, superuser: string, scratch: string): Promise<DbPlan[]> {
+  if (src.kind === 'set') {
+    return src.manifest.databases.filter((d) => d.dumped).map((d) => {
+      const f = src.manifest.files.find((x) => x.kind === 'db' && x.database === d.name)!;
+      return { name: d.name, owner: d.owner, encoding: d.encoding, rowCounts: d.rowCounts, replaces: target.has(d.name) || target.has(oldName(d.name)), dump: { db: d.name, file: path.join(src.dir, ...f.path.split('/')), compression: f.compression ?? 'none' } };
+    });
+  }
+  if (src.kind === 'guide-tar') {
+    // No manifest: keep the owner the target has; else the guide's (QSR: the superuser; the others: qliksenserepository).
+    return src.dumps.map((d) => ({
+      name: d.db,
+      owner: target.get(d.db)?.owner ?? (d.db === 'QSR' ? superuser : REPOSITORY_ROLE),
+      encoding: 'UTF8',
+      replaces: target.has(d.db) || target.has(oldName(d.db)),
+      dump: { db: d.db, file: d.file, compression: 'none' as const },
+    }));
+  }
+  const split = splitDumpall(src.file, scratch);
+  if (!split.databases.some((d) => d.name === 'QSR')) throw new InputError(`${src.file} holds no QSR database: it is not a pg_dumpall of a Qlik Sense repository`);
+  return split.databases.map((d) => ({
+    name: d.name,
+    owner: d.owner,
+    encoding: d.encoding,
+    replaces: target.has(d.name) || target.has(oldName(d.name)),
+    dump: { db: d.name, file: d.file, compression: 'none' as const, format: 'sql' as const },
+  }));
+}
+
+/** The hostname recorded for the central node in the backup (null when the backup does not say). */
+function sourceHostname(src: RestoreSource): string | null {
+  const m = manifestOf(src);
+  return m?.site.nodes.find((n) => n.role === 'central')?.hostname ?? null;
+}
+
+/** Fail unless the central node looks like an installed Qlik Sense node (Host.cfg and Repository.exe). */
+async function requireQlikNode(host: Host, n: NodeConfig): Promise<void> {
+  const missing = [];
+  if (!(await host.files.exists(host.paths.hostCfg))) missing.push(host.paths.hostCfg);
+  if (!(await host.files.exists(host.paths.repositoryExe))) missing.push(host.paths.repositoryExe);
+  if (missing.length) {
+    throw new InputError(`${n.name} is not a Qlik Sense node: ${missing.join(' and ')} missing`, 'install Qlik Sense on the target first, without starting its services (guide §5: "deselect Start the Qlik Sense services")');
+  }
+}
+
+/** Qlik services (not the database) that are not stopped, per node. */
+async function runningServices(site: SiteConfig, host: (n: string) => Promise<Host>): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of site.nodes) {
+    for (const s of await (await host(n.name)).services.list()) {
+      if ((ALL_QLIK_SERVICES as string[]).includes(s.name) && s.state !== 'stopped' && s.state !== 'absent') out.push(`${n.name}: ${s.name} (${s.state})`);
+    }
+  }
+  return out;
+}
+
+/** Wrap a step so that a failure names the safety copy and the rollback commands. */
+function withRollback(step: Step<RestoreContext>, hint: (ctx: RestoreContext) => string): Step<RestoreContext> {
+  return {
+    ...step,
+    run: async (ctx) => {
+      try {
+        await step.run(ctx);
+      } catch (e) {
+        const code = e instanceof QsadminError ? e.exitCode : EXIT.stepFailed;
+        throw new QsadminError(errorMessage(e), code, `${hint(ctx)}\nOr fix the cause and resume: qsadmin runs resume ${ctx.runId}`);
+      }
+    },
+  };
+}
+
+/** Verify a set (checksums, dumps' tables of contents, client versions) and the dumps' server version against the target. */
+async function verifySource(src: RestoreSource, tool: PgToolContext, targetMajor: number): Promise<void> {
+  if (src.kind === 'set') {
+    const r = await verifySet(src.dir, { tool });
+    if (!r.ok) throw new VerificationError(`the backup ${src.packed ?? src.dir} failed verification; nothing was changed:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`, 'use another backup set (qsadmin backup list)');
+    const made = parsePgVersion(src.manifest.site.database.serverVersion);
+    if (made.major > targetMajor) {
+      throw new InputError(`the backup was dumped from PostgreSQL ${src.manifest.site.database.serverVersion}; the target runs PostgreSQL ${targetMajor}: a dump cannot be restored into an older major version`, 'upgrade the target\'s repository database first (QPI, guide §2.6), or restore onto a server of the same or a newer version');
+    }
+    return;
+  }
+  if (src.kind === 'dumpall') {
+    const v = /^-- Dumped from database version ([0-9.]+)/m.exec(fs.readFileSync(src.file, 'utf8').slice(0, 65536))?.[1];
+    if (v && parsePgVersion(v).major > targetMajor) {
+      throw new InputError(`${path.basename(src.file)} was dumped from PostgreSQL ${v}; the target runs PostgreSQL ${targetMajor}: a dump cannot be restored into an older major version`, 'upgrade the target\'s repository database first (QPI, guide §2.6)');
+    }
+    return;
+  }
+  if (src.kind === 'guide-tar') {
+    const { dumpVersions } = await import('../restore/database.js');
+    for (const d of src.dumps) {
+      let v;
+      try {
+        v = await dumpVersions(tool, d.file);
+      } catch (e) {
+        throw new VerificationError(`${d.file} cannot be read by pg_restore: ${errorMessage(e)}`, 'make the dump again with pg_dump -F t');
+      }
+      if (v.server && parsePgVersion(v.server).major > targetMajor) {
+        throw new InputError(`${path.basename(d.file)} was dumped from PostgreSQL ${v.server}; the target runs PostgreSQL ${targetMajor}: a dump cannot be restored into an older major version`, 'upgrade the target\'s repository database first (QPI, guide §2.6)');
+      }
+    }
+  }
+}
+
+/** Build the restore runbook; reads the backup and the target (verifies, checks stores and services) but changes nothing. */
+export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promise<Runbook<RestoreContext>> {
+  const site = loadSiteConfig(inputs.sitePath);
+  const parts = new Set<RestorePart>(inputs.only?.length ? inputs.only : DEFAULT_PARTS);
+  const password = await databasePassword(site, env.interactive);
+  const conn = superuserConn(site, password);
+  let server;
+  try {
+    server = await serverVersion(conn);
+  } catch (e) {
+    throw new InputError(`cannot reach the target's repository database at ${conn.host}:${conn.port}: ${errorMessage(e)}`, `start the ${site.database.service ?? 'database'} service (the restore needs it running, guide §5 step 3)`);
+  }
+  const client = await findPgBinDir({ hint: site.database.binDir, serverMajor: server.major });
+  const tool: PgToolContext = { binDir: client.dir, password };
+  const src = await detectSource(inputs.source, path.join(env.stateDir, 'restore-sources'));
+  const manifest = manifestOf(src);
+  const pool = hostPool(site, async (s, n) => (await import('../host/index.js')).openHost(s, n));
+  const central = centralNode(site);
+  try {
+    const host = await pool.host(central.name);
+    await requireQlikNode(host, central);
+    const { hostname: targetHostname } = await qlikHostnameOf(host, central);
+    const fromHost = sourceHostname(src);
+    if (inputs.hostname && !sameName(inputs.hostname, targetHostname)) {
+      throw new InputError(`--hostname ${inputs.hostname} is not this node's Qlik hostname: Host.cfg on ${central.name} says ${targetHostname}`, 'install Qlik Sense on the new machine under its new name first; Host.cfg is never restored onto a new hostname');
+    }
+    if (fromHost && !sameName(fromHost, targetHostname) && !inputs.hostname) {
+      throw new InputError(`the backup is of ${fromHost} but the target is ${targetHostname}`, `to restore onto a machine with a different hostname (guide §5.7) pass --hostname ${targetHostname}`);
+    }
+    const newHost = !!inputs.hostname && (fromHost === null || !sameName(fromHost, inputs.hostname));
+    if (parts.has('config') && newHost) throw new InputError('--only config restores local files onto the same host only: Host.cfg and the configs are never restored onto a new hostname');
+    if (parts.has('config') && !manifest) throw new InputError('--only config needs a qsadmin backup set: the guide\'s manual backups hold no config files');
+
+    await verifySource(src, tool, server.major);
+    const targetDbs = await databasesOf(conn);
+    const dbs = parts.has('db') ? await planDatabases(src, targetDbs, site.database.superuser, path.join(env.stateDir, 'restore-sources')) : [];
+
+    // Certificates: the central node's set from the backup.
+    let certSet: LoadedSet | undefined;
+    let certPassword: string | undefined;
+    let conflicts: Awaited<ReturnType<typeof findConflicts>> = [];
+    const fromNode = manifest?.site.nodes.find((n) => n.role === 'central')?.name ?? central.name;
+    const certDir = src.kind === 'set' ? path.join(src.dir, 'certs', fromNode) : null;
+    if (parts.has('certs') && certDir && fs.existsSync(certDir)) {
+      const envName = inputs.certPasswordEnv ?? 'QSADMIN_CERT_PASSWORD';
+      certPassword = await readSecret({ label: 'password of the backup\'s certificate PFX files', env: envName, flag: '--cert-password-env' }, env.interactive);
+      certSet = (await requireValidSet(certDir, certPassword, { expectHostname: targetHostname, allowOtherHost: newHost, requireRootKey: true })).set;
+      conflicts = await findConflicts(host, certSet, site.serviceAccount);
+      if (conflicts.length && !inputs.yes) {
+        throw new InputError(
+          `${targetHostname} already holds ${conflicts.length} Qlik certificate(s) that are not the backup's; QRS deletes duplicate client and server certificates and stops on a second root; nothing was changed:\n${conflicts.map((c) => `  - ${c.subject} (${c.thumbprint}) in ${storeLabelWithUser(c.store)}`).join('\n')}`,
+          'pass --yes to export them into the run\'s safety folder and remove them (and empty Exported Certificates)',
+        );
+      }
+    }
+    const running = await runningServices(site, pool.host);
+    if (running.length && !inputs.yes) {
+      throw new InputError(`Qlik services are running on the target; nothing was changed:\n${running.map((r) => `  - ${r}`).join('\n')}`, 'stop them (qsadmin services stop), or pass --yes to let the restore stop them (rims first)');
+    }
+    const shareParts = parts.has('share');
+    const targets = shareParts && manifest ? shareTargets(src.kind === 'set' ? src.dir : '', manifest.site.share, inputs.shareRoot) : [];
+    const plainShare = shareParts && src.kind !== 'set' ? src.shareDir : undefined;
+    const configNotes = parts.has('config') && manifest ? await configDiff(host, src.kind === 'set' ? src.dir : '', manifest, fromNode) : [];
+
+    const notes = buildNotes({ src, site, targetHostname, fromHost, newHost, dbs, targets, plainShare, conflicts: conflicts.length, running, parts, inputs, certSet, configNotes });
+    const dumpallGlobals = src.kind === 'dumpall' && dbs.length ? splitDumpall(src.file, path.join(env.stateDir, 'restore-sources')).globals : undefined;
+    const items = buildItems({ site, inputs, parts, dbs, targets, plainShare, newHost, central, manifest, certSet, fromNode, src, dumpallGlobals });
+    const safetyDir = (ctx: StepContext) => (inputs.safetyDir ? path.resolve(inputs.safetyDir) : path.join(ctx.runDir, 'safety'));
+
+    return {
+      name: 'restore',
+      site: path.resolve(inputs.sitePath),
+      inputs: { ...inputs, source: path.resolve(inputs.source), ...(inputs.shareRoot ? { shareRoot: inputs.shareRoot } : {}) },
+      secrets: [password, certPassword],
+      notes,
+      items,
+      context: (b: StepContext): RestoreContext => ({ ...b, site, host: pool.host, conn, tool, src, certPassword, certSet, safetyDir: safetyDir(b), targetHostname }),
+      dispose: async () => pool.closeAll(),
+    };
+  } catch (e) {
+    await pool.closeAll();
+    throw e;
+  }
+}
+
+interface NotesIn {
+  src: RestoreSource;
+  site: SiteConfig;
+  targetHostname: string;
+  fromHost: string | null;
+  newHost: boolean;
+  dbs: DbPlan[];
+  targets: ShareTarget[];
+  plainShare?: string;
+  conflicts: number;
+  running: string[];
+  parts: Set<RestorePart>;
+  inputs: RestoreInputs;
+  certSet?: LoadedSet;
+  configNotes: string[];
+}
+
+/** The lines above the plan: what is restored, from where, onto what, and what would be overwritten. */
+function buildNotes(o: NotesIn): string[] {
+  const notes = [`source: ${describeSource(o.src)}`, `target: ${o.site.name}, central node ${o.targetHostname}${o.newHost ? ` (NEW hostname; the backup is of ${o.fromHost ?? 'an unknown host'}: guide §5.7)` : ''}`];
+  notes.push(`parts: ${[...o.parts].join(', ')}`);
+  for (const d of o.dbs) {
+    notes.push(`database ${d.name}: restored into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}), rows checked${d.rowCounts ? ' against the manifest' : ' (no manifest: not checked)'}, then swapped in${d.replaces ? `; OVERWRITES the existing ${d.name} (kept as "${oldName(d.name)}" until the restore is verified, and in the safety dump)` : ' (new on this server)'}`);
+  }
+  if (o.dbs.length) notes.push('database choice: restore into a new name and swap (not drop-then-create): the current database stays intact until the restored one is complete and its row counts match; roles missing on the server are created from globals.sql, no password is set or changed');
+  for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (files there that differ from the backup are OVERWRITTEN; files not in the backup are left and listed)`);
+  if (o.plainShare) notes.push(`share: the copied share ${o.plainShare} → ${o.inputs.shareRoot ?? 'the share root QSR names'} (files with the same name are OVERWRITTEN)`);
+  if (o.inputs.shareRoot) notes.push(`--share-root ${o.inputs.shareRoot}: RootFolder, AppFolder, StaticContentRootFolder and ArchivedLogsRootFolder of ServiceClusterSettingsSharedPersistenceProperties are updated by SQL, the connector columns left alone. NOTE: this SQL route is not the guide's; the guide changes the share paths with QlikSenseUtil ("Service cluster")`);
+  if (o.certSet) notes.push(`certificates: the set of ${o.certSet.hostname} (CA ${o.certSet.ca.subject}) imported without starting services${o.conflicts ? `; ${o.conflicts} Qlik certificate(s) now in the stores are exported to the safety folder and REMOVED, and Exported Certificates is emptied (moved to the safety folder)` : ''}`);
+  else if (o.parts.has('certs')) notes.push('certificates: none in this backup: the target keeps its own (a new hostname needs the old site\'s certificates, guide §5.7)');
+  if (o.running.length) notes.push(`running services are stopped first (rims first): ${o.running.join(', ')}`);
+  if (o.newHost) {
+    notes.push('new hostname: Repository.exe -bootstrap -standalone -restorehostname; QSD is started at "[INFO] Entering main startup phase...", ENTER is sent at "Bootstrap mode has terminated. Press ENTER to exit.."; Host.cfg keeps the new hostname');
+    const rims = rimNodes(o.site);
+    if (rims.length) notes.push(`rim nodes stay DOWN and must be removed and re-added (guide §5.7): ${rims.map((r) => r.name).join(', ')}`);
+  }
+  notes.push(...o.configNotes);
+  notes.push(`safety: each replaced database is dumped (pg_dump -Fc) into ${o.inputs.safetyDir ?? '<run dir>/safety'} first and kept; a failure prints the rollback commands`);
+  notes.push('elevation: checked by the Windows driver (run from an elevated prompt as an account that was Root Admin at backup time); the emulated driver needs none');
+  return notes;
+}
+
+interface ItemsIn {
+  site: SiteConfig;
+  inputs: RestoreInputs;
+  parts: Set<RestorePart>;
+  dbs: DbPlan[];
+  targets: ShareTarget[];
+  plainShare?: string;
+  newHost: boolean;
+  central: NodeConfig;
+  manifest: Manifest | null;
+  certSet?: LoadedSet;
+  fromNode: string;
+  src: RestoreSource;
+  /** The roles part of a split pg_dumpall file. */
+  dumpallGlobals?: string;
+}
+
+/** Every step of the restore in order. */
+function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
+  const items: RunbookItem<RestoreContext>[] = [];
+  const c = o.central.name;
+  const rollback = (ctx: RestoreContext) => rollbackText(ctx.conn, o.dbs, ctx.safetyDir);
+  const guard = (s: Step<RestoreContext>) => withRollback(s, rollback);
+
+  items.push({
+    id: 'restore.preflight',
+    title: 'Preflight: the target database answers, the safety folder is writable',
+    check: async () => false,
+    run: async (ctx) => {
+      await serverVersion(ctx.conn);
+      fs.mkdirSync(ctx.safetyDir, { recursive: true, mode: 0o700 });
+      fs.accessSync(ctx.safetyDir, fs.constants.W_OK);
+      ctx.outputs.set('safetyDir', ctx.safetyDir);
+    },
+  });
+  for (const d of o.dbs.filter((x) => x.replaces)) {
+    items.push({
+      id: `restore.safety.${d.name}`,
+      title: `Safety dump of the current ${d.name} (pg_dump -Fc, checked with pg_restore --list)`,
+      check: async (ctx) => fs.existsSync(path.join(ctx.safetyDir, `${d.name}.dump`)) || !!ctx.outputs.get(`db.swapped.${d.name}`) || !(await databasesOf(ctx.conn)).has(d.name),
+      run: async (ctx) => {
+        const r = await safetyDump(ctx.tool, ctx.conn, d.name, ctx.safetyDir);
+        ctx.log(`safety dump of ${d.name}: ${r.file} (${r.entries} entries)`);
+      },
+    });
+  }
+  for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(byTier(stopServiceSteps<RestoreContext>(n, { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop' }), n, 'stop'), guard));
+  if (o.dbs.length) {
+    items.push(guard({
+      id: 'restore.db.sessions',
+      title: 'Close the remaining sessions on the databases to be restored',
+      run: async (ctx) => {
+        for (const d of o.dbs) if (d.replaces) ctx.log(`ended ${await endSessions(ctx.conn, d.name)} session(s) on ${d.name}`);
+      },
+    }));
+  }
+  if (o.certSet) items.push(...certSteps(c).map(guard));
+  if (o.dbs.length) items.push(...dbSteps(o).map(guard));
+  if (o.parts.has('share')) items.push(...shareSteps(o).map(guard));
+  if (o.parts.has('config') && o.manifest) {
+    items.push(guard({
+      id: 'restore.config',
+      title: `Restore the local configuration files of ${c} (same host, same Qlik version)`,
+      node: c,
+      check: async (ctx) => !!ctx.outputs.get('config.restored'),
+      run: async (ctx) => {
+        const written = await restoreConfigFiles(await ctx.host(c), (o.src as { dir: string }).dir, o.manifest!, o.fromNode);
+        ctx.log(`restored ${written.join(', ')}`);
+        ctx.outputs.set('config.restored', written);
+      },
+    }));
+  }
+  if (o.newHost) items.push(guard(hostnameStep(o.central, o.inputs.bootstrapTimeoutMs ?? 300_000)));
+  const startNodes = o.newHost ? [o.central] : [o.central, ...rimNodes(o.site)];
+  for (const n of startNodes) {
+    items.push(...mapSteps(byTier(startServiceSteps<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), n, 'start'), guard));
+    if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) items.push(guard(waitRepositoryStep<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' })));
+  }
+  items.push(guard(verifyQrsStep(o.central)));
+  if (o.targets.length && o.manifest) {
+    items.push(guard({
+      id: 'restore.verify.share',
+      title: 'Check the sha256 of every restored share file against the manifest',
+      run: async (ctx) => {
+        const bad: string[] = [];
+        for (const t of o.targets) bad.push(...(await mismatchedFiles(o.manifest!.files, t, (await ctx.host(c)).files.resolve(t.dest))));
+        if (bad.length) throw new VerificationError(`${bad.length} restored share file(s) differ from the backup: ${bad.slice(0, 5).join(', ')}`);
+      },
+    }));
+  }
+  if (o.dbs.some((d) => d.replaces)) {
+    items.push({
+      id: 'restore.cleanup',
+      title: `Drop the replaced databases (${o.dbs.filter((d) => d.replaces).map((d) => `"${oldName(d.name)}"`).join(', ')}); the safety dumps are kept`,
+      run: async (ctx) => {
+        for (const d of o.dbs) await dropIfExists(ctx.conn, oldName(d.name));
+        ctx.log(`safety dumps kept in ${ctx.safetyDir}`);
+      },
+    });
+  }
+  return items;
+}
+
+/** Certificates: set aside and remove what QRS would trip over, import the set, write the PEM copies; no service started. */
+function certSteps(c: string): Step<RestoreContext>[] {
+  const conflicts = async (ctx: RestoreContext) => findConflicts(await ctx.host(c), ctx.certSet!, ctx.site.serviceAccount);
+  const certSafety = (ctx: RestoreContext) => path.join(ctx.safetyDir, 'certificates');
+  return [
+    {
+      id: 'restore.certs.safety-export',
+      title: 'Export the Qlik certificates now in the stores that are not the backup\'s into the safety folder',
+      node: c,
+      destructive: true,
+      check: async (ctx) => {
+        const list = await conflicts(ctx);
+        return list.length === 0 || safetyCopyComplete(certSafety(ctx), list);
+      },
+      run: async (ctx) => {
+        const list = await conflicts(ctx);
+        const r = await exportSafetyCopy(await ctx.host(c), list, ctx.certPassword!, certSafety(ctx));
+        ctx.log(`exported ${list.length} certificate(s) to ${r.dir}`);
+      },
+    },
+    {
+      id: 'restore.certs.remove',
+      title: 'Remove them from the stores and empty Exported Certificates (moved to the safety folder)',
+      node: c,
+      destructive: true,
+      check: async (ctx) => (await conflicts(ctx)).length === 0 && !!ctx.outputs.get('certs.exported-emptied'),
+      run: async (ctx) => {
+        const host = await ctx.host(c);
+        const list = await conflicts(ctx);
+        if (list.length === 0) {
+          ctx.outputs.set('certs.exported-emptied', true);
+          return;
+        }
+        if (!(await safetyCopyComplete(certSafety(ctx), list))) throw new Error(`refusing to remove certificates that are not in ${certSafety(ctx)}: resume so the safety export runs again`);
+        for (const r of await removeCertificates(host, list)) ctx.log(`removed ${r.subject} (${r.thumbprint}) from ${r.store}`);
+        const exported = host.files.resolve(host.paths.exportedCertificates);
+        if (fs.existsSync(exported) && list.length) {
+          const keep = path.join(certSafety(ctx), 'Exported Certificates');
+          fs.mkdirSync(keep, { recursive: true, mode: 0o700 });
+          fs.cpSync(exported, keep, { recursive: true });
+          for (const e of fs.readdirSync(exported)) fs.rmSync(path.join(exported, e), { recursive: true, force: true });
+        }
+        ctx.outputs.set('certs.exported-emptied', true);
+      },
+    },
+    {
+      id: 'restore.certs.import',
+      title: 'Import the backup\'s certificate set into LocalMachine\\My and \\Root and the service account\'s CurrentUser\\My and \\Root (certs import --no-start)',
+      node: c,
+      check: async (ctx) => setInstalled(await ctx.host(c), ctx.certSet!, ctx.site.serviceAccount),
+      run: async (ctx) => {
+        const host = await ctx.host(c);
+        if ((await conflicts(ctx)).length) throw new Error('Qlik certificates that are not the backup\'s are still in the stores');
+        for (const x of await importIntoStores(host, ctx.certSet!, ctx.certPassword!, ctx.site.serviceAccount)) ctx.log(`imported ${x.subject} (${x.thumbprint}) into ${x.store}`);
+      },
+    },
+    {
+      id: 'restore.certs.pem',
+      title: 'Write the PEM copies to Exported Certificates\\.Local Certificates',
+      node: c,
+      check: async (ctx) => localCopiesMatch(await ctx.host(c), ctx.certSet!),
+      run: async (ctx) => void (await writeLocalCopies(await ctx.host(c), ctx.certSet!)),
+    },
+  ];
+}
+
+/** Databases: roles from globals.sql, then per database load into a new name (rows checked) and swap in. */
+function dbSteps(o: ItemsIn): Step<RestoreContext>[] {
+  const steps: Step<RestoreContext>[] = [];
+  const globals = o.manifest?.files.find((f) => f.kind === 'globals');
+  const file = globals && o.src.kind === 'set' ? path.join(o.src.dir, ...globals.path.split('/')) : o.dumpallGlobals;
+  if (file) {
+    steps.push({
+      id: 'restore.db.roles',
+      title: 'Create the roles missing on the server from globals.sql (existing roles and all passwords untouched)',
+      run: async (ctx) => {
+        const created = await createMissingRoles(ctx.conn, fs.readFileSync(file, 'utf8'));
+        ctx.log(created.length ? `created roles ${created.join(', ')} (without passwords: set them before use)` : 'every role already exists');
+      },
+    });
+  }
+  for (const d of o.dbs) {
+    steps.push({
+      id: `restore.db.load.${d.name}`,
+      title: `Restore ${d.name} into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}; pg_restore)${d.rowCounts ? ' and compare its row counts with the manifest' : ''}`,
+      check: async (ctx) => !!ctx.outputs.get(`db.swapped.${d.name}`) || (!!ctx.outputs.get(`db.loaded.${d.name}`) && (await databasesOf(ctx.conn)).has(restoreName(d.name))),
+      run: async (ctx) => {
+        const name = await loadIntoNewName(ctx.tool, ctx.conn, d.dump, d.owner, d.encoding);
+        if (d.rowCounts) {
+          const diff = compareCounts(d.name, await rowCounts(ctx.conn, name), d.rowCounts);
+          if (diff.length) throw new VerificationError(`the restored ${d.name} does not match the backup; the current ${d.name} is untouched:\n${diff.slice(0, 10).map((x) => `  - ${x}`).join('\n')}`);
+        }
+        ctx.outputs.set(`db.loaded.${d.name}`, new Date().toISOString());
+      },
+    });
+  }
+  for (const d of o.dbs) {
+    steps.push({
+      id: `restore.db.swap.${d.name}`,
+      title: d.replaces ? `Swap in the restored ${d.name} ("${d.name}" → "${oldName(d.name)}", "${restoreName(d.name)}" → "${d.name}")` : `Rename "${restoreName(d.name)}" to "${d.name}"`,
+      destructive: d.replaces,
+      check: async (ctx) => !!ctx.outputs.get(`db.swapped.${d.name}`) && (await databasesOf(ctx.conn)).has(d.name),
+      run: async (ctx) => {
+        ctx.log(`${d.name}: ${await swapIn(ctx.conn, d.name)}`);
+        ctx.outputs.set(`db.swapped.${d.name}`, new Date().toISOString());
+      },
+    });
+  }
+  return steps;
+}
+
+/** Share: QSR's folders (--share-root), each backed-up folder (or the guide's copied share), supporting content. */
+function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
+  const c = o.central.name;
+  const steps: Step<RestoreContext>[] = [];
+  if (o.inputs.shareRoot) {
+    const want = newShareFolders({ root: '', apps: '', staticContent: '', archivedLogs: '' }, o.inputs.shareRoot);
+    steps.push({
+      id: 'restore.share.paths',
+      title: `Point QSR at the share under ${o.inputs.shareRoot} (SQL on ServiceClusterSettingsSharedPersistenceProperties; not the guide's QlikSenseUtil route)`,
+      check: async (ctx) => shareFoldersAre(ctx.conn, want),
+      run: async (ctx) => updateShareFolders(ctx.conn, want),
+    });
+  }
+  o.targets.forEach((t, i) => {
+    steps.push({
+      id: `restore.share.${i}`,
+      title: `Restore the share folder ${t.role} to ${t.dest} (sha256 checked per file)`,
+      node: c,
+      check: async (ctx) => !!ctx.outputs.get(`share.${i}`),
+      run: async (ctx) => {
+        const local = (await ctx.host(c)).files.resolve(t.dest);
+        const r = await restoreFolder(o.manifest!.files, t, local, o.inputs.parallel ?? 4, (b) => ctx.progress(`${b} bytes`));
+        if (r.extra.length) ctx.log(`${t.dest}: ${r.extra.length} file(s) not in the backup were left in place: ${r.extra.slice(0, 10).join(', ')}`);
+        ctx.outputs.set(`share.${i}`, { files: r.files, bytes: r.bytes, extra: r.extra.length });
+      },
+    });
+  });
+  if (o.plainShare) {
+    steps.push({
+      id: 'restore.share.copy',
+      title: `Copy the share ${o.plainShare} back to the share root`,
+      node: c,
+      check: async (ctx) => !!ctx.outputs.get('share.copy'),
+      run: async (ctx) => {
+        const root = o.inputs.shareRoot ?? (await readShareFolders(ctx.conn)).root;
+        const n = await copyPlainFolder(o.plainShare!, (await ctx.host(c)).files.resolve(root), o.inputs.parallel ?? 4);
+        ctx.outputs.set('share.copy', { root, files: n });
+      },
+    });
+  }
+  const extras = o.manifest?.files.filter((f) => f.kind === 'extra') ?? [];
+  if (extras.length && o.src.kind === 'set') {
+    const dir = o.src.dir;
+    steps.push({
+      id: 'restore.extra',
+      title: `Restore the supporting content to its original location (${extras.length} files)`,
+      node: c,
+      check: async (ctx) => !!ctx.outputs.get('extra'),
+      run: async (ctx) => {
+        const host = await ctx.host(c);
+        for (const f of extras as ManifestFile[]) {
+          const dest = host.files.resolve(f.source!);
+          fs.mkdirSync(path.dirname(dest), { recursive: true });
+          fs.rmSync(dest, { force: true });
+          fs.copyFileSync(path.join(dir, ...f.path.split('/')), dest);
+        }
+        ctx.outputs.set('extra', extras.length);
+      },
+    });
+  }
+  return steps;
+}
+
+/** New hostname: Repository.exe -bootstrap -standalone -restorehostname, QSD started at its startup line. */
+function hostnameStep(n: NodeConfig, timeoutMs: number): Step<RestoreContext> {
+  return {
+    id: 'restore.hostname',
+    title: 'Run Repository.exe -bootstrap -standalone -restorehostname; start QSD at "Entering main startup phase"; ENTER at "Bootstrap mode has terminated"',
+    node: n.name,
+    check: async (ctx) => ctx.outputs.get('hostname.restored') === ctx.targetHostname,
+    run: async (ctx) => {
+      const host = await ctx.host(n.name);
+      const since = Date.now();
+      await runRestoreHostname(host, {
+        timeoutMs,
+        log: (l) => ctx.log(l),
+        onStartup: async () => {
+          ctx.progress('starting the Qlik Sense Service Dispatcher');
+          await host.services.start('QlikSenseServiceDispatcher', { timeoutMs: ctx.site.emulator ? 60_000 : 120_000 });
+        },
+      });
+      const errors = await repositoryLogErrors(host, since);
+      if (errors.length) throw new Error(`the repository log shows errors from the hostname restore: ${errors.slice(0, 3).join(' | ')}`);
+      ctx.outputs.set('hostname.restored', ctx.targetHostname);
+    },
+  };
+}
+
+/** ERROR and FATAL lines written to the repository's System log since a moment. */
+async function repositoryLogErrors(host: Host, sinceMs: number): Promise<string[]> {
+  const dir = path.win32.join(host.paths.logDir, 'Repository', 'System');
+  const out: string[] = [];
+  if (!(await host.files.exists(dir))) return out;
+  for await (const f of host.files.walk(dir)) {
+    if (!/\.txt$/i.test(f.path)) continue;
+    for (const line of (await host.files.read(f.path)).toString('utf8').split('\n')) {
+      const cols = line.split('\t');
+      if ((cols[2] === 'ERROR' || cols[2] === 'FATAL') && Date.parse(cols[1]) >= sinceMs - 1000) out.push(cols[8] ?? line);
+    }
+  }
+  return out;
+}
+
+/** QRS answers GET /qrs/about over mTLS with the restored client certificate (or the node's PEM copies). */
+function verifyQrsStep(n: NodeConfig): Step<RestoreContext> {
+  return {
+    id: 'restore.verify.qrs',
+    title: 'Check that QRS answers GET /qrs/about over mTLS with the restored client certificate',
+    node: n.name,
+    run: async (ctx) => {
+      const host = await ctx.host(n.name);
+      let auth: { certPem: string; keyPem: string; caPem: string };
+      if (ctx.certSet) {
+        const client = ctx.certSet.certs.find((x) => x.role === 'client')!;
+        auth = { certPem: client.contents.certPem, keyPem: client.contents.keyPem!, caPem: ctx.certSet.ca.pem };
+      } else {
+        const pem = async (f: string) => (await host.files.read(path.win32.join(host.paths.localCertificates, f))).toString('utf8');
+        auth = { certPem: await pem('client.pem'), keyPem: await pem('client_key.pem'), caPem: await pem('root.pem') };
+      }
+      const qrs = new QrsClient({ host: n.address, port: QRS_API_PORT + (n.portOffset ?? 0), servername: ctx.targetHostname, auth });
+      let last: unknown;
+      try {
+        for (let i = 0; i < 10; i++) {
+          try {
+            const about = await qrs.about();
+            ctx.log(`QRS ${qrs.where} answered /qrs/about (build ${about.buildVersion}) to the restored client certificate`);
+            ctx.outputs.set('qrs.about', { buildVersion: about.buildVersion });
+            return;
+          } catch (e) {
+            last = e;
+            await new Promise((r) => setTimeout(r, 500));
+          }
+        }
+      } finally {
+        qrs.close();
+      }
+      throw new VerificationError(`QRS on ${n.name} did not answer /qrs/about with the restored client certificate: ${errorMessage(last)}`, `see ${host.paths.logDir}\\Repository\\System`);
+    },
+  };
+}
+

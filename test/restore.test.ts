@@ -1,0 +1,237 @@
+// Restores of emulated sites through the real CLI: onto the same site after its data changed, onto a fresh node with
+// another hostname, onto one that started and made its own certificates, from the guide's manual pg_dump -F t folder,
+// after SIGKILL inside a step (resumed), and a failure halfway that keeps the safety dump and prints the rollback.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mutateApps } from '../src/emulator/db/generate.js';
+import type { EmulatedSite } from '../src/emulator/site.js';
+import { EmulatedHost } from '../src/host/emulated/index.js';
+import { withClient } from '../src/postgres/client.js';
+import { countTables } from '../src/backup/rowcount.js';
+import { qsadmin } from './helpers/cli.js';
+import { destroySites, makeSite } from './helpers/site.js';
+import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
+
+const CERT_PASSWORD = 'restore-test-pfx-password';
+let a: EmulatedSite;
+let stateDir: string;
+let setDir: string;
+let manifest: { databases: Array<{ name: string; dumped: boolean; rowCounts: Record<string, number> }>; files: Array<{ path: string; sha256: string; kind: string }>; site: { share: Array<{ role: string; stored: string; path: string }> } };
+
+const env = (s: EmulatedSite, extra: Record<string, string> = {}) => ({ QSADMIN_STATE_DIR: stateDir, QSADMIN_CERT_PASSWORD: CERT_PASSWORD, QSADMIN_DB_PASSWORD: s.superuserPassword, ...extra });
+
+async function restore(s: EmulatedSite, args: string[], extra: Record<string, string> = {}) {
+  const r = await qsadmin(['restore', '--site', s.siteFile, '--json', ...args], { env: env(s, extra), timeout: 240_000 });
+  return { ...r, json: r.stdout.trim() ? JSON.parse(r.stdout) : undefined };
+}
+
+function sha(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** Row counts of every dumped database of the backup, on a site. */
+async function counts(s: EmulatedSite): Promise<Record<string, Record<string, number>>> {
+  const out: Record<string, Record<string, number>> = {};
+  const db = s.site.database;
+  for (const d of manifest.databases.filter((x) => x.dumped)) {
+    out[d.name] = await withClient({ host: db.host, port: db.port, user: db.superuser, password: s.superuserPassword, database: d.name }, (c) => countTables(c));
+  }
+  return out;
+}
+
+const expected = () => Object.fromEntries(manifest.databases.filter((d) => d.dumped).map((d) => [d.name, d.rowCounts]));
+
+/** Every share file of the backup, at its place under the given share folders, has the backup's sha256. */
+function shareMatches(dest: Record<string, string>): string[] {
+  const bad: string[] = [];
+  for (const f of manifest.site.share) {
+    for (const m of manifest.files.filter((x) => x.path.startsWith(`${f.stored}/`))) {
+      const p = path.join(dest[f.role], ...m.path.slice(f.stored.length + 1).split('/'));
+      if (!fs.existsSync(p) || sha(p) !== m.sha256) bad.push(p);
+    }
+  }
+  return bad;
+}
+
+async function qsrCentralHostname(s: EmulatedSite): Promise<string> {
+  const db = s.site.database;
+  return withClient({ host: db.host, port: db.port, user: db.superuser, password: s.superuserPassword, database: 'QSR' }, async (c) => (await c.query('SELECT "HostName" FROM "ServerNodeConfigurations" WHERE "IsCentral"')).rows[0].HostName as string);
+}
+
+async function repositoryState(s: EmulatedSite): Promise<number | null> {
+  return new EmulatedHost(s.site, s.site.nodes[0]).services.repositoryState();
+}
+
+beforeAll(async () => {
+  stateDir = tempDir();
+  a = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 51000, baseAddress: '127.0.0.150', hostnames: ['qs-a.restore.test'], shareOutside: true, startServices: true });
+  const to = tempDir();
+  const r = await qsadmin(['backup', 'create', '--site', a.siteFile, '--to', to, '--json'], { env: env(a) });
+  expect(r.exitCode, r.stderr).toBe(0);
+  setDir = JSON.parse(r.stdout).outputs.backup.dir;
+  manifest = JSON.parse(fs.readFileSync(path.join(setDir, 'manifest.json'), 'utf8'));
+}, 180_000);
+
+afterAll(async () => {
+  await destroySites();
+  cleanupTempDirs();
+}, 60_000);
+
+describe('restore', () => {
+  it('refuses bad input and changes nothing: running services without --yes, a damaged set, a newer PostgreSQL, no PFX password', async () => {
+    const running = await restore(a, [setDir]);
+    expect(running.exitCode, running.stderr).toBe(2);
+    expect(running.stdout).toMatch(/services are running/);
+
+    const damaged = path.join(tempDir(), 'set');
+    fs.cpSync(setDir, damaged, { recursive: true });
+    const dump = path.join(damaged, manifest.files.find((f) => f.kind === 'db')!.path);
+    fs.chmodSync(dump, 0o644);
+    fs.appendFileSync(dump, 'x');
+    expect((await restore(a, [damaged, '--yes'])).exitCode).toBe(4);
+
+    const newer = path.join(tempDir(), 'set');
+    fs.cpSync(setDir, newer, { recursive: true });
+    const mf = path.join(newer, 'manifest.json');
+    fs.chmodSync(mf, 0o644);
+    const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    m.site.database.serverVersion = '99.1';
+    fs.writeFileSync(mf, JSON.stringify(m));
+    const nv = await restore(a, [newer, '--yes']);
+    expect(nv.exitCode).toBe(2);
+    expect(nv.stdout).toMatch(/PostgreSQL 99\.1/);
+
+    const nopw = await restore(a, [setDir, '--yes'], { QSADMIN_CERT_PASSWORD: '' });
+    expect(nopw.exitCode).toBe(2);
+    expect(nopw.stdout).toMatch(/QSADMIN_CERT_PASSWORD/);
+    expect(await repositoryState(a)).toBe(2);
+  }, 120_000);
+
+  it('(a) restores the same site after its data changed', async () => {
+    const apps = manifest.site.share.find((s) => s.role === 'RootFolder')!.path;
+    await mutateApps(path.join(apps, 'Apps'), 0.5, 7);
+    const db = a.site.database;
+    const before = await counts(a);
+    const table = Object.entries(before.QSR).find(([, n]) => n > 0)![0];
+    await withClient({ host: db.host, port: db.port, user: db.superuser, password: a.superuserPassword, database: 'QSR' }, (c) => c.query(`TRUNCATE ${table.split('.').map((x) => `"${x}"`).join('.')} CASCADE`));
+
+    const plan = await restore(a, [setDir, '--yes', '--dry-run']);
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    expect(plan.json.notes.join('\n')).toMatch(/OVERWRITES the existing QSR/);
+
+    const r = await restore(a, [setDir, '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.outputs['qrs.about']).toBeTruthy();
+    expect(await counts(a)).toEqual(expected());
+    expect(shareMatches(Object.fromEntries(manifest.site.share.map((s) => [s.role, s.path])))).toEqual([]);
+    expect(fs.existsSync(path.join(r.json.runDir, 'safety', 'QSR.dump'))).toBe(true);
+  }, 240_000);
+
+  it('--only config shows the diff first and restores the local files of the same host', async () => {
+    const host = new EmulatedHost(a.site, a.site.nodes[0]);
+    const ini = 'C:\\ProgramData\\Qlik\\Sense\\Engine\\Settings.ini';
+    const original = (await host.files.read(ini)).toString('utf8');
+    await host.files.write(ini, original.replace('ErrorPeakMemory=2147483648', 'ErrorPeakMemory=1'));
+    const plan = await restore(a, [setDir, '--only', 'config', '--yes', '--dry-run']);
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    const notes = plan.json.notes.join('\n');
+    expect(notes).toMatch(/Settings\.ini: OVERWRITTEN/);
+    expect(notes).toMatch(/- ErrorPeakMemory=1\b/);
+    expect((await host.files.read(ini)).toString('utf8')).toContain('ErrorPeakMemory=1');
+    const r = await restore(a, [setDir, '--only', 'config', '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await host.files.read(ini)).toString('utf8')).toBe(original);
+    expect((await restore(a, [setDir, '--only', 'config', '--hostname', 'qs-other.restore.test', '--yes'])).exitCode).toBe(2);
+  }, 240_000);
+
+  it('--dry-run on a multi-node site with a new hostname: plan only, rims listed to be removed and re-added, nothing changed', async () => {
+    const d = await makeSite({ nodes: 3, layout: 'manual', size: 'tiny', portOffset: 55000, baseAddress: '127.0.0.190', hostnames: ['qs-d.restore.test', 'qs-d-rim1.restore.test', 'qs-d-rim2.restore.test'] });
+    const r = await restore(d, [setDir, '--hostname', 'qs-d.restore.test', '--share-root', d.site.shareRoot, '--yes', '--dry-run']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.status).toBe('planned');
+    const notes = r.json.notes.join('\n');
+    expect(notes).toMatch(/rim nodes stay DOWN and must be removed and re-added.*rim1, rim2/);
+    expect(notes).toMatch(/SQL route is not the guide's/);
+    expect(notes).toMatch(/REMOVED/); // the rims' CA is a second root for QRS: set aside and removed
+    const ids = r.json.steps.map((x: { id: string }) => x.id);
+    expect(ids).toContain('restore.hostname');
+    expect(ids.filter((x: string) => x.startsWith('restore.start.rim'))).toEqual([]);
+    expect(ids.indexOf('restore.stop.rim1.QSD')).toBeLessThan(ids.indexOf('restore.stop.central.QSD'));
+    expect(await qsrCentralHostname(d)).toBe('qs-d.restore.test');
+  }, 240_000);
+
+  it('(b) restores onto a fresh node with another hostname that never started, and (kill) resumes after SIGKILL', async () => {
+    const b = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 52000, baseAddress: '127.0.0.160', hostnames: ['qs-b.restore.test'] });
+    const root = b.site.shareRoot;
+    const killed = await restore(b, [setDir, '--hostname', 'qs-b.restore.test', '--share-root', root, '--yes'], { QSADMIN_FAULT: 'kill:restore.db.load.QSR:400' });
+    expect(killed.exitCode).not.toBe(0);
+    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('restore-')).sort().pop()!;
+    const journal = fs.readFileSync(path.join(stateDir, 'runs', runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(journal.at(-1)).toMatchObject({ event: 'start', step: 'restore.db.load.QSR' }); // killed inside the step
+    const r = await qsadmin(['runs', 'resume', runId, '--yes', '--json'], { env: env(b), timeout: 240_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await qsrCentralHostname(b)).toBe('qs-b.restore.test');
+    expect(await repositoryState(b)).toBe(2);
+    expect(JSON.parse(r.stdout).outputs['qrs.about']).toBeTruthy();
+    const c = await counts(b);
+    expect(c).toEqual(expected());
+    const dest = { RootFolder: root, AppFolder: path.join(root, 'Apps'), StaticContentRootFolder: path.join(root, 'StaticContent'), ArchivedLogsRootFolder: path.join(root, 'ArchivedLogs') };
+    expect(shareMatches(dest)).toEqual([]);
+  }, 300_000);
+
+  it('(c) restores onto a node that started and made its own certificates (refused without --yes)', async () => {
+    const c = await makeSite({ layout: 'installer', size: 'tiny', portOffset: 53000, baseAddress: '127.0.0.170', hostnames: ['qs-c.restore.test'], startServices: true });
+    const refused = await restore(c, [setDir, '--hostname', 'qs-c.restore.test', '--share-root', c.site.shareRoot]);
+    expect(refused.exitCode).toBe(2);
+    expect(refused.stdout).toMatch(/Qlik certificate/);
+    const r = await restore(c, [setDir, '--hostname', 'qs-c.restore.test', '--share-root', c.site.shareRoot, '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await qsrCentralHostname(c)).toBe('qs-c.restore.test');
+    expect(r.json.outputs['qrs.about']).toBeTruthy();
+    expect(await repositoryState(c)).toBe(2);
+    expect(await counts(c)).toEqual(expected());
+    expect(fs.readdirSync(path.join(r.json.runDir, 'safety', 'certificates')).some((f) => f.endsWith('.pfx'))).toBe(true);
+  }, 300_000);
+
+  it('restores the guide\'s manual backup (pg_dump -F t files and a copied share)', async () => {
+    const db = a.site.database;
+    const dir = tempDir();
+    for (const name of ['QSR', 'SenseServices', 'QSMQ', 'Licenses']) {
+      await execa(path.join(db.binDir!, 'pg_dump'), ['-h', db.host, '-p', String(db.port), '-U', 'postgres', '-b', '-F', 't', '-f', path.join(dir, `${name}_backup.tar`), name], { env: { PGPASSWORD: a.superuserPassword } });
+    }
+    const share = manifest.site.share.find((s) => s.role === 'RootFolder')!.path;
+    fs.cpSync(share, path.join(dir, 'share'), { recursive: true });
+    const want = await counts(a);
+    await mutateApps(path.join(share, 'Apps'), 0.5, 9);
+    const r = await restore(a, [dir, '--only', 'db,share', '--yes']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await counts(a)).toEqual(want);
+    expect(shareMatches(Object.fromEntries(manifest.site.share.map((s) => [s.role, s.path]))).filter((p) => p.startsWith(share))).toEqual([]);
+  }, 240_000);
+
+  it('restores a plain-SQL pg_dumpall file through psql (roles: only missing ones, no password touched)', async () => {
+    const db = a.site.database;
+    const dir = tempDir();
+    await execa(path.join(db.binDir!, 'pg_dumpall'), ['-h', db.host, '-p', String(db.port), '-U', 'postgres', '-f', path.join(dir, 'site.sql')], { env: { PGPASSWORD: a.superuserPassword } });
+    const want = await counts(a);
+    const table = Object.entries(want.QSR).find(([, n]) => n > 0)![0];
+    await withClient({ host: db.host, port: db.port, user: db.superuser, password: a.superuserPassword, database: 'QSR' }, (c) => c.query(`TRUNCATE ${table.split('.').map((x) => `"${x}"`).join('.')} CASCADE`));
+    const r = await restore(a, [path.join(dir, 'site.sql'), '--only', 'db', '--yes']);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(await counts(a)).toEqual(want);
+    expect(r.json.outputs['qrs.about']).toBeTruthy();
+  }, 240_000);
+
+  it('a restore that fails halfway keeps the safety dump and prints how to roll back', async () => {
+    const bad = path.join(tempDir(), 'not-a-folder');
+    fs.writeFileSync(bad, 'file');
+    const r = await restore(a, [setDir, '--share-root', bad, '--yes']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/safety dumps are kept in/);
+    expect(r.stdout).toMatch(/pg_restore .*QSR\.dump/);
+    expect(fs.existsSync(path.join(r.json.runDir ?? '', 'safety', 'QSR.dump')) || /QSR\.dump/.test(r.stdout)).toBe(true);
+  }, 240_000);
+});
