@@ -110,6 +110,8 @@ const cli = (label) => {
   });
   const j = JSON.parse(r.stdout);
   if (j.status !== 'succeeded') throw new Error(`${label}: ${JSON.stringify(j.error)}`);
+  const slow = j.steps.filter((x) => x.durationMs !== undefined).sort((a, b) => b.durationMs - a.durationMs).slice(0, 6);
+  console.log(`${label}: slowest steps ${slow.map((x) => `${x.id} ${(x.durationMs / 1000).toFixed(2)}s`).join(', ')}`);
   return { name: label, ms: r.ms, downMs: j.outputs.backup.downtimeMs, rssKiB: r.rssKiB, reused: j.outputs.backup.reusedFiles, files: j.outputs.backup.files };
 };
 step('raw: done');

@@ -28,6 +28,10 @@ function childDuplex(cmd: string, args: string[]): Duplex {
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const d = Duplex.from({ writable: child.stdin, readable: child.stdout });
   child.on('error', (e) => d.destroy(e));
+  // A reader that stops early (pg_restore --list reads only the table of contents) must not leave the child blocked.
+  d.on('close', () => {
+    if (child.exitCode === null) child.kill();
+  });
   child.on('close', (code) => {
     if (code !== 0) d.destroy(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
   });

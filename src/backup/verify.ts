@@ -23,11 +23,18 @@ async function pipeDumpInto(tool: PgToolContext, name: 'pg_restore', args: strin
     child.on('error', reject);
     child.on('close', (code) => resolve(code ?? 1));
   });
-  const feeding = pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), decompressor(compression), child.stdin).catch((e: NodeJS.ErrnoException) => {
+  const source = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  const decompress = decompressor(compression);
+  const feeding = pipeline(source, decompress, child.stdin).catch((e: NodeJS.ErrnoException) => {
     // pg_restore may stop reading early when it fails; its own error is the one to report
     if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
   });
-  const [code] = await Promise.all([exited, feeding]);
+  const code = await exited;
+  // The tool may have stopped reading before the end: tear the feeding side down so nothing stays blocked.
+  source.destroy();
+  decompress.destroy();
+  child.stdin.destroy();
+  await feeding.catch(() => undefined);
   if (code !== 0) throw new Error(`${name} ${args.filter((a) => !a.startsWith('-') || a === '--list').join(' ')} failed on ${path.basename(file)} (exit ${code}): ${err.trim().split('\n').slice(-3).join(' | ')}`);
   return out;
 }

@@ -32,7 +32,7 @@ import { IN_PROGRESS, FORMAT, totals, writeManifest, writeVerified, type Manifes
 import { readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
 import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { listDump } from '../backup/verify.js';
-import { hashFile } from '../backup/hashcopy.js';
+import { hashFile, mapLimit } from '../backup/hashcopy.js';
 import { byTier, hostPool, mapSteps, startNodeOrder, stopNodeOrder, stopServiceSteps, startServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
@@ -235,7 +235,10 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     },
   });
 
-  items.push({
+  // Everything below reads from the captured state or from files that do not need the services stopped: it all runs
+  // at once (the dumps are CPU-bound in PostgreSQL and zstd, the copies are I/O-bound in the kernel).
+  const write: Step<BackupContext>[] = [];
+  write.push({
     id: 'backup.config',
     title: 'Copy the configuration files of every node (Host.cfg, *.exe.config, services.conf, Settings.ini, postgresql.conf, pg_hba.conf)',
     check: async (ctx) => nodes.every((n) => !!readPart(ctx.setDir, `config.${n.name}`)),
@@ -243,11 +246,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       for (const n of nodes) await copyConfig(ctx, site, n);
     },
   });
-  items.push({
-    group: 'backup.db',
-    title: 'Dump the databases from their snapshots (services running again)',
-    parallel: true,
-    steps: [
+  write.push(
       ...dumpedDatabases({ discovery } as BackupContext).map(
         (d): Step<BackupContext> => ({
           id: `backup.db.dump.${d.name}`,
@@ -262,12 +261,11 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
         check: async (ctx) => !!readPart(ctx.setDir, 'db.globals'),
         run: async (ctx) => dumpGlobals(ctx),
       },
-    ],
-  });
+  );
   if (!inputs.skipShare) {
     discovery.share.forEach((f, i) => {
       if (shareModes[i] !== 'hardlink') return;
-      items.push({
+      write.push({
         id: `backup.share.copy.${i}`,
         title: `Copy the share folder ${f.path} from its snapshot${base ? ' (unchanged files linked from the base set)' : ''}`,
         check: async (ctx) => !!readPart(ctx.setDir, `share.${i}`, currentCapture(ctx)),
@@ -276,7 +274,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     });
   }
   (inputs.extraPaths ?? []).forEach((p, i) => {
-    items.push({
+    write.push({
       id: `backup.extra.${i}`,
       title: `Copy supporting content ${p}`,
       check: async (ctx) => !!readPart(ctx.setDir, `extra.${i}`),
@@ -290,7 +288,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   });
   for (const n of nodes) {
     if (!inputs.noLogs) {
-      items.push({
+      write.push({
         id: `backup.node.${n.name}.logs`,
         title: 'Copy the local logs (%ProgramData%\\Qlik\\Sense\\Log)',
         node: n.name,
@@ -298,14 +296,14 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
         run: async (ctx) => copyNodeTree(ctx, n, 'logs', (h) => h.paths.logDir, 'log'),
       });
     }
-    items.push({
+    write.push({
       id: `backup.node.${n.name}.custom-data`,
       title: 'Copy Custom Data (%ProgramFiles%\\Common Files\\Qlik\\Custom Data: connectors, local to each node)',
       node: n.name,
       check: async (ctx) => !!readPart(ctx.setDir, `custom-data.${n.name}`),
       run: async (ctx) => copyNodeTree(ctx, n, 'custom-data', (h) => h.paths.customData, 'custom-data'),
     });
-    items.push({
+    write.push({
       id: `backup.node.${n.name}.certs`,
       title: 'Export the certificate set from the stores as password-protected PFX (as the service account)',
       node: n.name,
@@ -313,18 +311,19 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       run: async (ctx) => exportCerts(ctx, n),
     });
   }
+  items.push({ group: 'backup.write', title: 'Write the set with services running: dumps from the snapshots, the share, logs, Custom Data, configs, certificates', parallel: true, steps: write });
   items.push({
     id: 'backup.verify.dumps',
     title: 'Check every dump with pg_restore --list',
     check: async (ctx) => ctx.outputs.get('verify.dumps') === currentCapture(ctx),
     run: async (ctx) => {
-      for (const d of dumpedDatabases(ctx)) {
+      await mapLimit(dumpedDatabases(ctx), ctx.in.parallel, async (d) => {
         const part = readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx))!;
         const f = part.files[0];
         const n = await listDump(ctx.tool, path.join(ctx.setDir, f.path), f.compression ?? 'none');
         if (n === 0) throw new Error(`pg_restore --list found no entries in ${f.path}`);
         ctx.log(`${f.path}: ${n} TOC entries`);
-      }
+      });
       ctx.outputs.set('verify.dumps', currentCapture(ctx));
     },
   });
