@@ -1,5 +1,13 @@
 #!/usr/bin/env node
 // qsadmin entry point: oclif reads commands from dist/commands (see package.json "oclif").
-import { execute } from '@oclif/core';
+// `--version` is answered without loading oclif: monitoring and wrappers call it often, and start-up matters.
+import { readFileSync } from 'node:fs';
 
-await execute({ dir: import.meta.url });
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v' || args[0] === 'version')) {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  process.stdout.write(`${pkg.oclif?.bin ?? pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-${process.version}\n`);
+} else {
+  const { execute } = await import('@oclif/core');
+  await execute({ dir: import.meta.url });
+}

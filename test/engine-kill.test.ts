@@ -80,6 +80,17 @@ describe('resume after SIGKILL', () => {
     expect(JSON.parse(shown.stdout).status).toBe('succeeded');
   });
 
+  it('answers --version like oclif does, and --help lists the commands and exit codes', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    const v = await qsadmin(['--version']);
+    expect(v.stdout.trim()).toBe(`qsadmin/${pkg.version} ${process.platform}-${process.arch} node-${process.version}`);
+    const h = await qsadmin(['--help']);
+    for (const t of ['backup', 'certs', 'runs', 'services', 'demo', 'restore']) expect(h.stdout).toContain(t);
+    const bh = await qsadmin(['backup', 'create', '--help']);
+    expect(bh.stdout).toContain('EXIT CODES');
+    expect(bh.stdout).toContain('--dry-run');
+  });
+
   it('prints valid JSON for runs list on an empty state dir and exit 2 for an unknown run', async () => {
     const stateDir = tempDir();
     const r = await qsadmin(['runs', 'list', '--json', '--state-dir', stateDir]);

@@ -8,12 +8,7 @@ import type { RunOptions, RunResult, RendererChoice } from '../runbook/runner.js
 import type { Runbook, StepContext } from '../runbook/step.js';
 import type { SiteConfig } from '../site/model.js';
 
-export const EXIT_CODES_HELP = `EXIT CODES
-  0  ok
-  1  a step failed (the run can be resumed: qsadmin runs resume <run-id>)
-  2  bad input (flag, file, site state); nothing was changed
-  3  the site is locked by another run
-  4  verification failed (checksum, certificate, row counts)`;
+export { EXIT_CODES_HELP } from './exit-codes.js';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<T['baseFlags'] & T['flags']>;
 

@@ -15,7 +15,8 @@ export interface CliResult {
 export async function qsadmin(args: string[], opts: { env?: Record<string, string>; input?: string; timeout?: number } = {}): Promise<CliResult> {
   const r = await execa('node', [BIN, ...args], {
     reject: false,
-    env: { QSADMIN_RENDERER: 'simple', CI: 'true', ...opts.env },
+    // vitest sets NODE_ENV=test, which makes oclif look for TypeScript sources; run the CLI as users do.
+    env: { QSADMIN_RENDERER: 'simple', CI: 'true', NODE_ENV: 'production', ...opts.env },
     input: opts.input,
     timeout: opts.timeout ?? 120_000,
   });

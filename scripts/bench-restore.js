@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Restore benchmark, in one run on one emulated site:
+//   (a) the floor: pg_restore of every dump of the set into fresh databases of the same server (one job each,
+//       one after another) plus a plain `cp -r` of the set's share files;
+//   (b) `qsadmin restore <set> --yes` onto the same site (safety dumps, certificates, swap, share, start, checks).
+// Prints wall times and the ratio (b)/(a). Usage: npm run build && node scripts/bench-restore.js [--size medium]
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (p) => import(path.join(root, 'dist', p));
+const i = process.argv.indexOf('--size');
+const size = i >= 0 ? process.argv[i + 1] : 'medium';
+const work = '/var/tmp/qsadmin-bench-restore';
+
+const { createEmulatedSite, destroySite } = await dist('src/emulator/site.js');
+const { findPgBinDir } = await dist('src/postgres/bin.js');
+
+await destroySite(path.join(work, 'site')).catch(() => undefined);
+fs.rmSync(work, { recursive: true, force: true });
+fs.mkdirSync(work, { recursive: true, mode: 0o755 });
+const created = await createEmulatedSite({ dir: path.join(work, 'site'), size, portOffset: 46000, baseAddress: '127.0.0.240', startServices: true, layout: 'installer' });
+const env = { ...process.env, QSADMIN_STATE_DIR: path.join(work, 'state'), QSADMIN_CERT_PASSWORD: 'benchmark-pfx-password', QSADMIN_RENDERER: 'silent' };
+const cli = (args) => {
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'run.js'), ...args, '--site', created.siteFile, '--json'], { env, encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`qsadmin ${args.join(' ')} failed (${r.status}): ${r.stdout.slice(-1500)} ${r.stderr.slice(-1500)}`);
+  return { ms: Date.now() - t0, json: JSON.parse(r.stdout) };
+};
+const backup = cli(['backup', 'create', '--to', path.join(work, 'backups'), '--no-logs']).json.outputs.backup.dir;
+console.log(`site ${size}; backup ${backup}`);
+
+// (a) the floor
+const bin = await findPgBinDir({ hint: created.site.database.binDir });
+const db = created.site.database;
+const pg = ['-h', db.host, '-p', String(db.port), '-U', 'postgres', '-w'];
+const pgEnv = { ...process.env, PGPASSWORD: created.superuserPassword };
+const m = JSON.parse(fs.readFileSync(path.join(backup, 'manifest.json'), 'utf8'));
+let t0 = Date.now();
+for (const d of m.files.filter((f) => f.kind === 'db')) {
+  const name = `floor_${d.database}`;
+  execFileSync(path.join(bin.dir, 'createdb'), [...pg, '-T', 'template0', name], { env: pgEnv });
+  const file = path.join(backup, d.path);
+  const cmd = d.compression === 'zstd' ? `zstd -dc '${file}' | '${path.join(bin.dir, 'pg_restore')}' ${pg.join(' ')} -d ${name}` : `'${path.join(bin.dir, 'pg_restore')}' ${pg.join(' ')} -d ${name} '${file}'`;
+  execFileSync('sh', ['-c', cmd], { env: pgEnv });
+}
+execFileSync('cp', ['-r', path.join(backup, 'files', 'share'), path.join(work, 'share-copy')]);
+const floorMs = Date.now() - t0;
+for (const d of m.files.filter((f) => f.kind === 'db')) execFileSync(path.join(bin.dir, 'dropdb'), [...pg, `floor_${d.database}`], { env: pgEnv });
+fs.rmSync(path.join(work, 'share-copy'), { recursive: true, force: true });
+
+// (b) qsadmin restore onto the same site (its services are stopped first: restore refuses a running site)
+cli(['services', 'stop']);
+t0 = Date.now();
+const r = cli(['restore', backup, '--yes']);
+const restoreMs = Date.now() - t0;
+const slow = r.json.steps.filter((x) => x.durationMs !== undefined).sort((a, b) => b.durationMs - a.durationMs).slice(0, 6);
+console.log(`slowest steps: ${slow.map((x) => `${x.id} ${(x.durationMs / 1000).toFixed(2)}s`).join(', ')}`);
+console.log(`(a) raw pg_restore + cp -r: ${(floorMs / 1000).toFixed(2)} s`);
+console.log(`(b) qsadmin restore:        ${(restoreMs / 1000).toFixed(2)} s   ratio ${(restoreMs / floorMs).toFixed(2)}`);
+await destroySite(path.join(work, 'site'));
+fs.rmSync(work, { recursive: true, force: true });
