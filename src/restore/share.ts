@@ -80,11 +80,12 @@ export async function copyPlainFolder(from: string, destLocal: string, parallel:
 /** Files whose content differs from the set (or are missing), for the checks and the dry-run. */
 export async function mismatchedFiles(files: ManifestFile[], t: ShareTarget, destLocal: string): Promise<string[]> {
   const out: string[] = [];
-  for (const f of files.filter((x) => x.path.startsWith(`${t.stored}/`))) {
+  // Several files at once: hashing is CPU-bound and the machine has more than one core.
+  await mapLimit(files.filter((x) => x.path.startsWith(`${t.stored}/`)), 4, async (f) => {
     const p = path.join(destLocal, ...f.path.slice(t.stored.length + 1).split('/'));
     if (!fs.existsSync(p) || fs.statSync(p).size !== f.bytes || (await hashFile(p)).sha256 !== f.sha256) out.push(p);
-  }
-  return out;
+  });
+  return out.sort();
 }
 
 /**
