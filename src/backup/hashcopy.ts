@@ -4,6 +4,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
+import { hashOnWorker } from './hash-pool.js';
 
 export interface Written {
   bytes: number;
@@ -59,8 +60,14 @@ export async function copyFileHashed(src: string, dest: string): Promise<Written
   return written;
 }
 
-/** Hash a file (1 MiB reads). */
+/** Hash a file: large ones on a worker thread (all cores), small ones here (a message costs more than the hash). */
 export async function hashFile(file: string): Promise<Written> {
+  if (fs.statSync(file).size >= 1 << 20) return hashOnWorker(file);
+  return hashHere(file);
+}
+
+/** Hash a file on this thread (1 MiB reads). */
+async function hashHere(file: string): Promise<Written> {
   const h = createHash('sha256');
   let bytes = 0;
   for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
