@@ -83,7 +83,7 @@ function currentCapture(ctx: BackupContext): string | undefined {
   return ctx.outputs.get<string>(CAPTURE_ID);
 }
 
-function dumpedDatabases(ctx: BackupContext) {
+function dumpedDatabases(ctx: Pick<BackupContext, 'discovery'>) {
   return ctx.discovery.databases.filter((d) => d.dump);
 }
 
@@ -141,7 +141,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const notes = [
     `target ${setDir}${inputs.singleFile ? ' (packed into one .tar at the end)' : ''}`,
     `database ${site.database.host}:${site.database.port} (${site.database.service ?? 'dedicated server'}), PostgreSQL ${discovery.server.version}; client tools ${discovery.client.version} in ${discovery.client.dir}`,
-    `databases dumped: ${dumpedDatabases({ discovery } as BackupContext).map((d) => `${d.name} (owner ${d.owner})`).join(', ')}` +
+    `databases dumped: ${dumpedDatabases({ discovery }).map((d) => `${d.name} (owner ${d.owner})`).join(', ')}` +
       (discovery.databases.some((d) => !d.dump) ? `; not dumped: ${discovery.databases.filter((d) => !d.dump).map((d) => d.name).join(', ')}` : ''),
     'database capture: one exported snapshot (REPEATABLE READ) per database while services are stopped; dumps run after the restart',
     ...(inputs.skipShare
@@ -247,20 +247,20 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     },
   });
   write.push(
-      ...dumpedDatabases({ discovery } as BackupContext).map(
-        (d): Step<BackupContext> => ({
-          id: `backup.db.dump.${d.name}`,
-          title: `Dump ${d.name} (pg_dump -Fc → ${compress} → sha256) and count its rows in the same snapshot`,
-          check: async (ctx) => !!readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx)),
-          run: async (ctx) => dumpOne(ctx, d.name),
-        }),
-      ),
-      {
-        id: 'backup.db.globals',
-        title: 'Dump roles and tablespaces (pg_dumpall --globals-only --no-role-passwords)',
-        check: async (ctx) => !!readPart(ctx.setDir, 'db.globals'),
-        run: async (ctx) => dumpGlobals(ctx),
-      },
+    ...dumpedDatabases({ discovery }).map(
+      (d): Step<BackupContext> => ({
+        id: `backup.db.dump.${d.name}`,
+        title: `Dump ${d.name} (pg_dump -Fc → ${compress} → sha256) and count its rows in the same snapshot`,
+        check: async (ctx) => !!readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx)),
+        run: async (ctx) => dumpOne(ctx, d.name),
+      }),
+    ),
+    {
+      id: 'backup.db.globals',
+      title: 'Dump roles and tablespaces (pg_dumpall --globals-only --no-role-passwords)',
+      check: async (ctx) => !!readPart(ctx.setDir, 'db.globals'),
+      run: async (ctx) => dumpGlobals(ctx),
+    },
   );
   if (!inputs.skipShare) {
     discovery.share.forEach((f, i) => {
@@ -429,9 +429,9 @@ async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
   // Estimate: database sizes (dumps are smaller) + share bytes that cannot be linked from the base set.
   let estimate = ctx.discovery.databases.filter((d) => d.dump).reduce((a, d) => a + d.sizeBytes, 0);
   if (!ctx.in.skipShare) {
-    for (const [i, f] of ctx.discovery.share.entries()) {
+    for (const f of ctx.discovery.share) {
       const stored = storedShare(f);
-      for (const x of listTree(f.path, i === 0 ? undefined : undefined)) {
+      for (const x of listTree(f.path)) {
         const prev = ctx.base?.byPath.get(`${stored}/${x.rel}`);
         if (!(prev && prev.bytes === x.size && prev.mtimeMs === x.mtimeMs)) estimate += x.size;
       }
