@@ -2,7 +2,6 @@
 // An exported snapshot serves only its own database, so every database gets its own session (pg docs, pg_export_snapshot).
 import type pg from 'pg';
 import { connect } from '../postgres/client.js';
-import { countTables } from './rowcount.js';
 import type { DbConn } from '../site/database.js';
 
 export interface DbSnapshot {
@@ -38,22 +37,6 @@ export async function takeSnapshots(sessions: DbSnapshot[]): Promise<DbSnapshot[
     }),
   );
   return sessions;
-}
-
-/** Open a session per database and export its snapshot; the sessions must stay open until pg_dump has started. */
-export async function exportSnapshots(conn: DbConn, databases: string[]): Promise<DbSnapshot[]> {
-  const sessions = await openSessions(conn, databases);
-  try {
-    return await takeSnapshots(sessions);
-  } catch (e) {
-    await releaseSnapshots(sessions);
-    throw e;
-  }
-}
-
-/** Exact row counts of every user table, read in the snapshot's own session (the dump sees the same rows). */
-export async function countRows(s: DbSnapshot): Promise<Record<string, number>> {
-  return countTables(s.client);
 }
 
 /** End the snapshot sessions (after their pg_dump runs have started or finished). */

@@ -24,8 +24,3 @@ export async function readSecret(spec: SecretSpec, interactive = !!process.stdin
     `set the environment variable ${spec.env}${spec.flag ? ` (or name another variable with ${spec.flag})` : ''}; on a terminal you are asked for it`,
   );
 }
-
-/** Read a secret if its variable is set, without prompting. */
-export function optionalSecret(env: string): string | undefined {
-  return process.env[env] || undefined;
-}

@@ -24,7 +24,7 @@ import type { PgToolContext } from '../postgres/tools.js';
 import { readSecret } from '../cli/secrets.js';
 import { discoverForBackup, type Discovery } from '../backup/discover.js';
 import { defaultCompression, type Compression } from '../backup/compress.js';
-import { countRows, openSessions, releaseSnapshots, takeSnapshots, type DbSnapshot } from '../backup/db-capture.js';
+import { openSessions, releaseSnapshots, takeSnapshots, type DbSnapshot } from '../backup/db-capture.js';
 import { dumpDatabase } from '../backup/db-dump.js';
 import { copyTree, indexBase, listTree, type BaseIndex } from '../backup/tree.js';
 import { canHardlink, hardlinkSnapshot, readSnapshot, removeSnapshot, snapshotDirFor, SNAPSHOT_MARKER, type ShareCaptureMode } from '../backup/share-snapshot.js';
@@ -33,7 +33,8 @@ import { readAllParts, readPart, removeParts, writePart } from '../backup/parts.
 import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { listDump } from '../backup/verify.js';
 import { hashFile, mapLimit } from '../backup/hashcopy.js';
-import { byTier, hostPool, mapSteps, startNodeOrder, stopNodeOrder, stopServiceSteps, startServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { countTables } from '../backup/rowcount.js';
+import { hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
 export const DEFAULT_CERT_PASSWORD_ENV = 'QSADMIN_CERT_PASSWORD';
@@ -178,8 +179,8 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     run: async (ctx) => ctx.outputs.set('downtime.from', new Date().toISOString()),
   });
   for (const n of stopNodeOrder(site)) {
-    const steps = stopServiceSteps<BackupContext>(n, { timeoutMs: inputs.stopTimeoutMs, idPrefix: 'backup.stop' });
-    items.push(...mapSteps(byTier(steps, n, 'stop'), (s) => ({ ...s, check: async (ctx) => captureUsable(ctx) || (await s.check!(ctx)) })));
+    const steps = serviceItems<BackupContext>(n, 'stop', { timeoutMs: inputs.stopTimeoutMs, idPrefix: 'backup.stop' });
+    items.push(...mapSteps(steps, (s) => ({ ...s, check: async (ctx) => captureUsable(ctx) || (await s.check!(ctx)) })));
   }
   items.push({
     id: 'backup.capture.databases',
@@ -216,9 +217,9 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     });
   }
   for (const n of startNodeOrder(site)) {
-    const steps = startServiceSteps<BackupContext>(n, { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
+    const steps = serviceItems<BackupContext>(n, 'start', { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
     // Start only what was running before the backup: the site is left as it was found.
-    items.push(...mapSteps(byTier(steps, n, 'start'), (s) => ({ ...s, check: async (ctx) => (await s.check!(ctx)) || !wasRunning(ctx, s.id) })));
+    items.push(...mapSteps(steps, (s) => ({ ...s, check: async (ctx) => (await s.check!(ctx)) || !wasRunning(ctx, s.id) })));
     if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) {
       const w = waitRepositoryStep<BackupContext>(n, { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
       const own = w.check!;
@@ -476,7 +477,7 @@ async function dumpOne(ctx: BackupContext, db: string): Promise<void> {
   const snap = ctx.live.captureId === id ? ctx.live.snaps.find((s) => s.db === db) : undefined;
   if (!snap) throw new Error(`the snapshot of ${db} is gone (the run was interrupted): resume the run; it captures the site again`);
   const dir = path.join(ctx.setDir, 'db');
-  const counting = countRows(snap);
+  const counting = countTables(snap.client);
   const r = await dumpDatabase({ tool: ctx.tool, target: { host: ctx.conn.host, port: ctx.conn.port, user: ctx.conn.user }, db, snapshot: snap.snapshot, dir, compress: ctx.compress });
   const rowCounts = await counting;
   // The dump has imported the snapshot and finished: the exporting session is no longer needed.

@@ -41,7 +41,7 @@ import { copyPlainFolder, mismatchedFiles, newShareFolders, restoreFolder, share
 import { describeSource, detectSource, type RestoreSource } from '../restore/source.js';
 import { splitDumpall } from '../restore/dumpall.js';
 import type { BuildEnv } from './registry.js';
-import { byTier, hostPool, mapSteps, startServiceSteps, stopNodeOrder, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, mapSteps, serviceItems, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import { qlikHostnameOf } from './certs.js';
 
 export type RestorePart = 'db' | 'share' | 'certs' | 'config';
@@ -369,7 +369,7 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
       },
     });
   }
-  for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(byTier(stopServiceSteps<RestoreContext>(n, { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop' }), n, 'stop'), guard));
+  for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(serviceItems<RestoreContext>(n, 'stop', { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop' }), guard));
   if (o.dbs.length) {
     items.push(guard({
       id: 'restore.db.sessions',
@@ -398,7 +398,7 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
   if (o.newHost) items.push(guard(hostnameStep(o.central, o.inputs.bootstrapTimeoutMs ?? 300_000)));
   const startNodes = o.newHost ? [o.central] : [o.central, ...rimNodes(o.site)];
   for (const n of startNodes) {
-    items.push(...mapSteps(byTier(startServiceSteps<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), n, 'start'), guard));
+    items.push(...mapSteps(serviceItems<RestoreContext>(n, 'start', { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), guard));
     if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) items.push(guard(waitRepositoryStep<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' })));
   }
   items.push(guard(verifyQrsStep(o.central)));

@@ -29,39 +29,53 @@ function installed(node: NodeConfig, only?: string[]): QlikServiceName[] {
   return list.filter((s) => only.some((o) => o === s || serviceFact(s)?.abbr === o.toUpperCase()));
 }
 
-/** One step per Qlik service: stop in reverse start order (QPS/QES/QSS/QPR → QRS → QSD); the database stays up. */
-export function stopServiceSteps<C extends HostsContext>(node: NodeConfig, opts: { only?: string[]; timeoutMs?: number; idPrefix?: string } = {}): Step<C>[] {
-  const tiers = startOrder(installed(node, opts.only)).reverse();
-  return tiers.flat().map((svc) => ({
-    id: `${opts.idPrefix ?? 'services.stop'}.${node.name}.${serviceFact(svc)!.abbr}`,
-    title: `Stop ${serviceFact(svc)!.display}`,
+interface ServiceStepOptions {
+  only?: string[];
+  timeoutMs?: number;
+  idPrefix?: string;
+  always?: boolean;
+}
+
+/** The step that stops or starts one Qlik service on one node. */
+function serviceStep<C extends HostsContext>(node: NodeConfig, svc: QlikServiceName, verb: 'stop' | 'start', opts: ServiceStepOptions): Step<C> {
+  const fact = serviceFact(svc)!;
+  return {
+    id: `${opts.idPrefix ?? `services.${verb}`}.${node.name}.${fact.abbr}`,
+    title: `${verb === 'stop' ? 'Stop' : 'Start'} ${fact.display}`,
     node: node.name,
-    check: async (ctx: C) => isStopped(await ctx.host(node.name), svc),
+    always: verb === 'start' ? opts.always : undefined,
+    check: async (ctx: C) => (verb === 'stop' ? isStopped : isRunning)(await ctx.host(node.name), svc),
     run: async (ctx: C) => {
       const h = await ctx.host(node.name);
-      await h.services.stop(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS });
+      if (verb === 'stop') await h.services.stop(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS });
+      else await h.services.start(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS });
     },
-  }));
+  };
+}
+
+/** The node's services tier by tier: start order (QSD → QRS → QPS/QES/QSS/QPR, §1.3), or its reverse for stop. */
+function serviceTiers<C extends HostsContext>(node: NodeConfig, verb: 'stop' | 'start', opts: ServiceStepOptions): Step<C>[][] {
+  const tiers = startOrder(installed(node, opts.only)).map((tier) => tier.map((svc) => serviceStep<C>(node, svc, verb, opts)));
+  return verb === 'stop' ? tiers.reverse() : tiers;
+}
+
+/** One step per Qlik service: stop in reverse start order (QPS/QES/QSS/QPR → QRS → QSD); the database stays up. */
+export function stopServiceSteps<C extends HostsContext>(node: NodeConfig, opts: ServiceStepOptions = {}): Step<C>[] {
+  return serviceTiers<C>(node, 'stop', opts).flat();
 }
 
 /** One step per Qlik service: start in the guide's order (QSD → QRS → QPS/QES/QSS/QPR), §1.3. */
-export function startServiceSteps<C extends HostsContext>(
-  node: NodeConfig,
-  opts: { only?: string[]; timeoutMs?: number; idPrefix?: string; always?: boolean } = {},
-): Step<C>[] {
-  return startOrder(installed(node, opts.only))
-    .flat()
-    .map((svc) => ({
-      id: `${opts.idPrefix ?? 'services.start'}.${node.name}.${serviceFact(svc)!.abbr}`,
-      title: `Start ${serviceFact(svc)!.display}`,
-      node: node.name,
-      always: opts.always,
-      check: async (ctx: C) => isRunning(await ctx.host(node.name), svc),
-      run: async (ctx: C) => {
-        const h = await ctx.host(node.name);
-        await h.services.start(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS });
-      },
-    }));
+export function startServiceSteps<C extends HostsContext>(node: NodeConfig, opts: ServiceStepOptions = {}): Step<C>[] {
+  return serviceTiers<C>(node, 'start', opts).flat();
+}
+
+/** Like stopServiceSteps/startServiceSteps, with the services of one tier in a parallel group (no order among them). */
+export function serviceItems<C extends HostsContext>(node: NodeConfig, verb: 'stop' | 'start', opts: ServiceStepOptions = {}): RunbookItem<C>[] {
+  return serviceTiers<C>(node, verb, opts).map((tier) => {
+    if (tier.length === 1) return tier[0];
+    const abbrs = tier.map((s) => s.id.slice(s.id.lastIndexOf('.') + 1));
+    return { group: `${opts.idPrefix ?? `services.${verb}`}.${node.name}.tier${serviceFact(abbrs[0])!.tier}`, title: `${verb === 'stop' ? 'Stop' : 'Start'} ${abbrs.join(', ')} (no order among them)`, parallel: true, steps: tier };
+  });
 }
 
 /** Wait until QRS reports servicestate 2 (running) on port 4444. */
@@ -110,20 +124,6 @@ export function hostPool(site: SiteConfig, open: (site: SiteConfig, node: string
       hosts.clear();
     },
   };
-}
-
-/** Group the steps of one start/stop tier so they run in parallel (QPS/QES/QSS/QPR have no order among them). */
-export function byTier<C extends HostsContext>(steps: Step<C>[], node: NodeConfig, verb: 'start' | 'stop'): RunbookItem<C>[] {
-  const out: RunbookItem<C>[] = [];
-  let i = 0;
-  while (i < steps.length) {
-    const tier = serviceFact(steps[i].id.split('.').pop()!)?.tier;
-    const same: Step<C>[] = [];
-    while (i < steps.length && serviceFact(steps[i].id.split('.').pop()!)?.tier === tier) same.push(steps[i++]);
-    if (same.length === 1) out.push(same[0]);
-    else out.push({ group: `${same[0].id.split('.').slice(0, -1).join('.')}.tier${tier}`, title: `${verb === 'start' ? 'Start' : 'Stop'} ${same.map((s) => serviceFact(s.id.split('.').pop()!)!.abbr).join(', ')} (no order among them)`, parallel: true, steps: same });
-  }
-  return out;
 }
 
 /** Apply a change to every step of a list of items (inside groups too). */

@@ -2,7 +2,7 @@
 import { loadSiteConfig } from '../site/config.js';
 import { findNode, type SiteConfig } from '../site/model.js';
 import type { Runbook, RunbookItem } from '../runbook/step.js';
-import { byTier, hostPool, startNodeOrder, startServiceSteps, stopNodeOrder, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
 export interface ServicesInputs {
@@ -40,7 +40,7 @@ export async function buildServicesStart(inputs: ServicesInputs, _env?: BuildEnv
         run: async (ctx: HostsContext) => (await ctx.host(n.name)).services.start(svc, { timeoutMs: inputs.timeoutMs }),
       });
     }
-    steps.push(...byTier(startServiceSteps<HostsContext>(n, { only: inputs.services, timeoutMs: inputs.timeoutMs }), n, 'start'));
+    steps.push(...serviceItems<HostsContext>(n, 'start', { only: inputs.services, timeoutMs: inputs.timeoutMs }));
     const repo = (n.services ?? ['QlikSenseRepositoryService']).includes('QlikSenseRepositoryService');
     if (repo && (!inputs.services?.length || inputs.services.some((s) => /^(QRS|QlikSenseRepositoryService)$/i.test(s)))) {
       steps.push(waitRepositoryStep<HostsContext>(n, { timeoutMs: inputs.timeoutMs }));
@@ -63,7 +63,7 @@ export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv)
   const nodes = inputs.node ? [findNode(site, inputs.node)] : stopNodeOrder(site);
   const { pool, context } = baseContext(site, await openHostFn());
   const items = nodes.flatMap((n) => {
-    const steps: RunbookItem<HostsContext>[] = byTier(stopServiceSteps<HostsContext>(n, { only: inputs.services, timeoutMs: inputs.timeoutMs }), n, 'stop');
+    const steps: RunbookItem<HostsContext>[] = serviceItems<HostsContext>(n, 'stop', { only: inputs.services, timeoutMs: inputs.timeoutMs });
     if (inputs.database && site.database.service && site.database.node === n.name) {
       const svc = site.database.service;
       steps.push({
