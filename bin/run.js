@@ -3,6 +3,10 @@
 // `--version` is answered without loading oclif: monitoring and wrappers call it often, and start-up matters.
 import { readFileSync } from 'node:fs';
 
+// Copies (copy_file_range), hashes and fsyncs share libuv's thread pool; its default of 4 threads would queue
+// a backup's file copies behind a few slow fsyncs. Set before anything uses the pool.
+process.env.UV_THREADPOOL_SIZE ??= '8';
+
 const args = process.argv.slice(2);
 if (args.length === 1 && (args[0] === '--version' || args[0] === '-v' || args[0] === 'version')) {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmulatedHost } from '../src/host/emulated/index.js';
 import { mutateApps } from '../src/emulator/db/generate.js';
+import { withClient } from '../src/postgres/client.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { qsadmin } from './helpers/cli.js';
 import { destroySites, editSite, makeSite } from './helpers/site.js';
@@ -20,8 +21,9 @@ function env(extra: Record<string, string> = {}) {
   return { QSADMIN_STATE_DIR: stateDir, QSADMIN_CERT_PASSWORD: CERT_PASSWORD, ...extra };
 }
 
+// Every table of the tiny site counts as big here, so that table archives (and their reuse) are exercised.
 async function backup(args: string[] = [], extraEnv: Record<string, string> = {}) {
-  const r = await qsadmin(['backup', 'create', '--site', site.siteFile, '--to', target, '--json', ...args], { env: env(extraEnv) });
+  const r = await qsadmin(['backup', 'create', '--site', site.siteFile, '--to', target, '--json', '--table-archive-min-size', '1', ...args], { env: env(extraEnv) });
   return { ...r, json: r.stdout.trim() ? JSON.parse(r.stdout) : undefined };
 }
 
@@ -114,6 +116,16 @@ describe('backup create / verify', () => {
     const appsDir = path.join(site.site.shareRoot, 'Apps');
     const changed = await mutateApps(appsDir, 0.3, 7);
     expect(changed.files.length).toBeGreaterThan(0);
+    // change one row of one table that has an archive of its own
+    const m1 = JSON.parse(fs.readFileSync(path.join(first, 'manifest.json'), 'utf8'));
+    const qsrCounts = m1.databases.find((d: { name: string }) => d.name === 'QSR').rowCounts;
+    const tableFiles = m1.files.filter((f: { database: string; table?: unknown }) => f.database === 'QSR' && f.table);
+    expect(tableFiles.length).toBe(8);
+    const touched = tableFiles.find((f: { table: { schema: string; name: string } }) => qsrCounts[`${f.table.schema}.${f.table.name}`] > 0).table.name as string;
+    const db = site.site.database;
+    await withClient({ host: db.host, port: db.port, user: db.superuser, password: site.superuserPassword, database: 'QSR' }, (c) =>
+      c.query(`UPDATE "${touched}" SET "ID" = "ID" WHERE ctid = (SELECT ctid FROM "${touched}" LIMIT 1)`),
+    );
     const r = await backup();
     expect(r.exitCode, r.stderr).toBe(0);
     const second = r.json.outputs.backup.dir;
@@ -127,7 +139,13 @@ describe('backup create / verify', () => {
       const ino = (p: string) => fs.statSync(path.join(p, ...f.path.split('/'))).ino;
       if (reused) expect(ino(second)).toBe(ino(first));
     }
-    const v = await qsadmin(['backup', 'verify', second], { env: env() });
+    // the changed table's archive was dumped again, unchanged tables' archives were linked
+    const tables = m.files.filter((f: { database: string; table?: unknown }) => f.database === 'QSR' && f.table);
+    expect(tables.find((f: { table: { name: string } }) => f.table.name === touched).reused).toBeFalsy();
+    const linked = tables.filter((f: { reused?: boolean }) => f.reused);
+    expect(linked.length).toBeGreaterThan(0);
+    for (const f of linked) expect(fs.statSync(path.join(second, ...f.path.split('/'))).ino).toBe(fs.statSync(path.join(first, ...f.path.split('/'))).ino);
+    const v = await qsadmin(['backup', 'verify', second, '--deep'], { env: env() });
     expect(v.exitCode, v.stderr).toBe(0);
 
     // prune the first set: the second still verifies (hard links keep shared files alive)

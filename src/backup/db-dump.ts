@@ -1,36 +1,64 @@
-// Dump one database: pg_dump (custom format) → compress → sha256 → disk, in one pass.
+// Dump one pg_dump archive: pg_dump (custom format) → compress → sha256 → disk, in one pass.
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { spawnPgDump, type PgToolContext } from '../postgres/tools.js';
-import type { PgTarget } from '../postgres/args.js';
-import { compressor, EXTENSION, type Compression } from './compress.js';
-import { writeStreamHashed, type Written } from './hashcopy.js';
+import type { PgDumpArgs, PgTarget } from '../postgres/args.js';
+import { compressor, type Compression } from './compress.js';
+import { hashingTap, writeStreamHashed, type Written } from './hashcopy.js';
+import { pipeline } from 'node:stream/promises';
 
 export interface DumpResult extends Written {
   file: string;
 }
 
-/** Dump `db` from an exported snapshot (when given) into <dir>/<db>.dump[.zst|.gz]. */
-export async function dumpDatabase(o: {
+export type ArchiveSelection = Pick<PgDumpArgs, 'tables' | 'excludeTableData' | 'dataOnly'>;
+
+/** Dump `db` (or a selection of it) from an exported snapshot (when given) into `file`. */
+export async function dumpArchive(o: {
   tool: PgToolContext;
   target: PgTarget;
   db: string;
   snapshot?: string;
-  dir: string;
+  file: string;
   compress: Compression;
-  onStarted?: () => void;
+  select?: ArchiveSelection;
 }): Promise<DumpResult> {
-  const file = path.join(o.dir, `${o.db}.dump${EXTENSION[o.compress]}`);
+  fs.mkdirSync(path.dirname(o.file), { recursive: true });
   // -Z0: compression happens outside pg_dump, on all cores (zstd -T0), not inside it on one.
-  const child = spawnPgDump(o.tool, { ...o.target, db: o.db, format: 'custom', compress: 0, blobs: true, snapshot: o.snapshot });
-  o.onStarted?.();
-  const writing = writeStreamHashed(child.stdout, file, [compressor(o.compress) as never]);
+  const child = spawnPgDump(o.tool, { ...o.target, db: o.db, format: 'custom', compress: 0, blobs: !o.select?.dataOnly, snapshot: o.snapshot, ...o.select });
+  const writing = o.compress === 'zstd' ? zstdToFile(child.stdout, o.file) : writeStreamHashed(child.stdout, o.file, [compressor(o.compress) as never]);
   // A pg_dump that fails midway must never look like a good dump: wait for both, report pg_dump's own error first.
   const [w, d] = await Promise.allSettled([writing, child.done]);
   if (d.status === 'rejected' || w.status === 'rejected') {
-    fs.rmSync(file, { force: true });
-    fs.rmSync(`${file}.partial`, { force: true });
+    fs.rmSync(o.file, { force: true });
+    fs.rmSync(`${o.file}.partial`, { force: true });
     throw d.status === 'rejected' ? d.reason : (w as PromiseRejectedResult).reason;
   }
-  return { file, ...w.value };
+  return { file: o.file, ...w.value };
+}
+
+/**
+ * pg_dump's stdout goes straight into zstd's stdin (the pipe itself is handed over: the uncompressed bytes never pass
+ * through this process), and only zstd's output is hashed here on its way to the file.
+ */
+async function zstdToFile(dumpOut: NodeJS.ReadableStream & { destroy(): void }, dest: string): Promise<Written> {
+  const z = spawn('zstd', ['-1', '-T0', '-q', '-c'], { stdio: [dumpOut as never, 'pipe', 'pipe'] });
+  // Our copy of the pipe's reading end must go, or pg_dump would block instead of failing if zstd died.
+  dumpOut.destroy();
+  let stderr = '';
+  z.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<void>((resolve, reject) => {
+    z.on('error', (e) => reject(new Error(`zstd could not start (${e.message}): install zstd or use --compress gzip`)));
+    z.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${stderr.trim()}`))));
+  });
+  const tmp = `${dest}.partial`;
+  const tap = hashingTap();
+  const written = pipeline(z.stdout!, tap, fs.createWriteStream(tmp, { mode: 0o600, highWaterMark: 1 << 20 }));
+  const [a, b] = await Promise.allSettled([written, exited]);
+  if (b.status === 'rejected') throw b.reason;
+  if (a.status === 'rejected') throw a.reason;
+  fs.renameSync(tmp, dest);
+  fs.chmodSync(dest, 0o444);
+  return tap.result();
 }

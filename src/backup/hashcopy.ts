@@ -44,8 +44,8 @@ export async function writeStreamHashed(src: Readable, dest: string, extra: Tran
  * faster here than one userspace pass. The source's size and time are compared before and after, so a file that
  * changed during the copy is reported instead of being recorded with a hash of other bytes.
  */
-export async function copyFileHashed(src: string, dest: string): Promise<Written> {
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
+export async function copyFileHashed(src: string, dest: string, made?: Set<string>): Promise<Written> {
+  mkdirOnce(path.dirname(dest), made);
   const before = fs.statSync(src);
   const tmp = `${dest}.partial`;
   const [, written] = await Promise.all([fs.promises.copyFile(src, tmp), hashFile(src)]);
@@ -78,8 +78,8 @@ async function hashHere(file: string): Promise<Written> {
 }
 
 /** Hard-link a file of an older set into the new one (same filesystem); false when linking is impossible. */
-export function linkFrom(existing: string, dest: string): boolean {
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
+export function linkFrom(existing: string, dest: string, made?: Set<string>): boolean {
+  mkdirOnce(path.dirname(dest), made);
   try {
     fs.linkSync(existing, dest);
     return true;
@@ -93,6 +93,13 @@ export function linkFrom(existing: string, dest: string): boolean {
     if (code === 'EXDEV' || code === 'EPERM' || code === 'EMLINK' || code === 'ENOTSUP') return false;
     throw e;
   }
+}
+
+/** Create a folder (and its parents) unless the caller's set says it was made already: one mkdir per folder, not per file. */
+export function mkdirOnce(dir: string, made?: Set<string>): void {
+  if (made?.has(dir)) return;
+  fs.mkdirSync(dir, { recursive: true });
+  made?.add(dir);
 }
 
 /** Run async jobs with at most `n` at a time. */

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../runbook/fsutil.js';
+import type { DbStamp, TableState } from './db-tables.js';
 
 export const FORMAT = 1;
 export const MANIFEST = 'manifest.json';
@@ -28,6 +29,8 @@ export interface ManifestFile {
   /** For dumps: the database and compression. */
   database?: string;
   compression?: 'zstd' | 'gzip' | 'none';
+  /** For a table's own data archive: the table, and its state when dumped (the next backup's reuse check). */
+  table?: TableState;
 }
 
 export interface ManifestDatabase {
@@ -40,6 +43,8 @@ export interface ManifestDatabase {
   rowCounts?: Record<string, number>;
   /** Why a database in the cluster was not dumped. */
   reason?: string;
+  /** What makes this capture's change counters comparable with the next one's (see db-tables.ts). */
+  stamp?: DbStamp;
 }
 
 export interface ManifestShareFolder {

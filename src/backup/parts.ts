@@ -21,7 +21,8 @@ function partFile(setDir: string, name: string): string {
 /** Record a finished part atomically. */
 export function writePart(setDir: string, name: string, part: Part): void {
   fs.mkdirSync(path.join(setDir, PARTS_DIR), { recursive: true, mode: 0o700 });
-  writeFileAtomic(partFile(setDir, name), JSON.stringify(part));
+  // fsync'd soon: a part lost to a power cut is only a step done again (a torn one reads as missing).
+  writeFileAtomic(partFile(setDir, name), JSON.stringify(part), 0o600, 'soon');
 }
 
 /** A finished part, or null; with captureId, only a part written from that capture counts. */

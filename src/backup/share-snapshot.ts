@@ -4,7 +4,8 @@
 // Where linking is impossible (another filesystem, a remote share), the caller copies while services are down.
 import fs from 'node:fs';
 import path from 'node:path';
-import { listTree } from './tree.js';
+import { mkdirOnce } from './hashcopy.js';
+import { listTree, removeTree, type ListedFile } from './tree.js';
 
 export type ShareCaptureMode = 'hardlink' | 'copy-while-down' | 'vss';
 
@@ -14,8 +15,14 @@ export interface ShareSnapshot {
   /** The snapshot folder (same content, hard-linked). */
   dir: string;
   files: number;
+  /** Files linked into the snapshot (the others are unchanged since the base set). */
+  linked: number;
   bytes: number;
   captureId: string;
+  /** The base set the unchanged files are taken from. */
+  baseId: string | null;
+  /** Every file of the folder at capture time. */
+  listing: ListedFile[];
 }
 
 const MARKER = '.qsadmin-snapshot.json';
@@ -41,20 +48,27 @@ export function canHardlink(folder: string): boolean {
   }
 }
 
-/** Make a hard-link snapshot of `folder` (removing an older, possibly torn, one first); written last: the marker. */
-export function hardlinkSnapshot(folder: string, snapDir: string, captureId: string): ShareSnapshot {
-  fs.rmSync(snapDir, { recursive: true, force: true });
-  let files = 0;
+/**
+ * Make a hard-link snapshot of `folder` (removing an older, possibly torn, one first); written last: the marker, which
+ * also holds the listing (size and time of every file at capture). Files that `unchanged` says are the same as in the
+ * base set are not linked: the base set already holds them as they are now, and the copy links them from there.
+ */
+export function hardlinkSnapshot(folder: string, snapDir: string, captureId: string, opts: { unchanged?: (f: ListedFile) => boolean; baseId?: string | null } = {}): ShareSnapshot {
+  removeSnapshot(snapDir);
+  const listing = listTree(folder);
+  const made = new Set<string>();
+  let linked = 0;
   let bytes = 0;
-  for (const f of listTree(folder)) {
-    const dest = path.join(snapDir, ...f.rel.split('/'));
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
-    fs.linkSync(path.join(folder, ...f.rel.split('/')), dest);
-    files++;
+  for (const f of listing) {
     bytes += f.size;
+    if (opts.unchanged?.(f)) continue;
+    const dest = path.join(snapDir, ...f.rel.split('/'));
+    mkdirOnce(path.dirname(dest), made);
+    fs.linkSync(path.join(folder, ...f.rel.split('/')), dest);
+    linked++;
   }
   fs.mkdirSync(snapDir, { recursive: true });
-  const snap: ShareSnapshot = { source: folder, dir: snapDir, files, bytes, captureId };
+  const snap: ShareSnapshot = { source: folder, dir: snapDir, files: listing.length, linked, bytes, captureId, baseId: opts.baseId ?? null, listing };
   fs.writeFileSync(path.join(snapDir, MARKER), JSON.stringify(snap));
   return snap;
 }
@@ -74,5 +88,5 @@ export const SNAPSHOT_MARKER = MARKER;
 
 /** Remove a snapshot folder (the live share is untouched: only the extra links go). */
 export function removeSnapshot(snapDir: string): void {
-  fs.rmSync(snapDir, { recursive: true, force: true });
+  removeTree(snapDir);
 }

@@ -10,6 +10,7 @@ import type { PgTarget } from '../postgres/args.js';
 import { parsePgVersion } from '../postgres/version.js';
 import { decompressor, type Compression } from './compress.js';
 import { hashFile, mapLimit } from './hashcopy.js';
+import { archiveEntries, archivesOf, loadArchives } from './db-load.js';
 import { FORMAT, IN_PROGRESS, MANIFEST, VERIFIED, readManifest, type Manifest } from './manifest.js';
 
 /** Run a client tool reading the (decompressed) dump on its stdin; returns stdout. */
@@ -46,8 +47,8 @@ export async function listDump(tool: PgToolContext, file: string, compression: C
 }
 
 /** Restore a dump into an existing database (single job, from the decompressed stream). */
-export async function restoreDump(tool: PgToolContext, target: PgTarget, db: string, file: string, compression: Compression, opts: { noOwner?: boolean } = {}): Promise<void> {
-  const args = ['-h', target.host, '-p', String(target.port), '-U', target.user, '-w', '-d', db, '--exit-on-error'];
+export async function restoreDump(tool: PgToolContext, target: PgTarget, db: string, file: string, compression: Compression, opts: { noOwner?: boolean; extra?: string[] } = {}): Promise<void> {
+  const args = ['-h', target.host, '-p', String(target.port), '-U', target.user, '-w', '-d', db, '--exit-on-error', ...(opts.extra ?? [])];
   if (opts.noOwner) args.push('--no-owner', '--no-privileges');
   await pipeDumpInto(tool, 'pg_restore', args, file, compression);
 }
@@ -117,7 +118,7 @@ export async function verifySet(setDir: string, opts: VerifyOptions = {}): Promi
       }
     }
     for (const db of m.databases.filter((x) => x.dumped)) {
-      if (!dumps.some((d) => d.database === db.name)) problems.push(`database ${db.name} is marked dumped but has no dump file in the manifest`);
+      if (!archiveEntries(m, db.name)) problems.push(`database ${db.name} is marked dumped but has no dump file in the manifest`);
     }
   }
 
@@ -145,11 +146,12 @@ async function deepVerify(setDir: string, m: Manifest, tool: PgToolContext, prob
     const conn = scratch.conn();
     const t: PgToolContext = { binDir: tool.binDir, password: conn.password };
     for (const db of m.databases.filter((x) => x.dumped)) {
-      const dump = m.files.find((f) => f.kind === 'db' && f.database === db.name)!;
+      const archives = archivesOf(setDir, m, db.name)!;
+      const dump = archiveEntries(m, db.name)!.main;
       progress?.(`restoring ${db.name} into a scratch cluster`);
       await withClient(conn, (c) => c.query(`CREATE DATABASE "${db.name.replace(/"/g, '""')}" TEMPLATE template0 ENCODING '${db.encoding.replace(/'/g, "''")}'`));
       try {
-        await restoreDump(t, { host: conn.host, port: conn.port, user: conn.user }, db.name, path.join(setDir, ...dump.path.split('/')), dump.compression ?? 'none', { noOwner: true });
+        await loadArchives(t, { host: conn.host, port: conn.port, user: conn.user }, db.name, archives, { noOwner: true });
       } catch (e) {
         problems.push(`${dump.path}: restore into a scratch cluster failed: ${(e as Error).message}`);
         continue;

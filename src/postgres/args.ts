@@ -23,6 +23,12 @@ export interface PgDumpArgs extends PgTarget {
   /** Parallel jobs (format "directory" only). */
   jobs?: number;
   noOwner?: boolean;
+  /** Only these tables (-t, exact patterns); with dataOnly: a data archive of them. */
+  tables?: string[];
+  /** Leave these tables' rows out (--exclude-table-data): they go into archives of their own. */
+  excludeTableData?: string[];
+  /** Rows only (-a), no schema. */
+  dataOnly?: boolean;
 }
 
 export interface PgRestoreArgs extends PgTarget {
@@ -87,6 +93,9 @@ export function pgDumpArgs(o: PgDumpArgs): string[] {
   if (o.jobs) a.push('-j', String(o.jobs));
   if (o.snapshot) a.push(`--snapshot=${o.snapshot}`);
   if (o.noOwner) a.push('-O');
+  if (o.dataOnly) a.push('-a');
+  for (const t of o.tables ?? []) a.push('-t', t);
+  for (const t of o.excludeTableData ?? []) a.push(`--exclude-table-data=${t}`);
   if (o.file) a.push('-f', o.file);
   a.push(o.db);
   return a;

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { countTables } from '../backup/rowcount.js';
-import { restoreDump } from '../backup/verify.js';
+import { loadArchives, type ArchiveFile } from '../backup/db-load.js';
 import type { Compression } from '../backup/compress.js';
 import { ident, literal, withClient, type PgConn } from '../postgres/client.js';
 import { pgDump, pgRestoreList, psql, runPgTool, type PgToolContext } from '../postgres/tools.js';
@@ -109,6 +109,8 @@ export interface DumpFile {
   compression: Compression;
   /** 'sql': a script of a split pg_dumpall file, run through psql (it connects to the restore name itself). */
   format?: 'archive' | 'sql';
+  /** The data archives of its big tables (backup sets since table archives; see backup/db-load.ts). */
+  tables?: ArchiveFile[];
 }
 
 /** Create "<DB>__qsadmin_restore" afresh and restore the dump into it (owners kept: the roles exist). */
@@ -117,7 +119,7 @@ export async function loadIntoNewName(tool: PgToolContext, conn: DbConn, d: Dump
   await dropIfExists(conn, target);
   await createDatabase(conn, target, owner, encoding);
   if (d.format === 'sql') await runSqlFile(tool, conn, d.file);
-  else await restoreDump(tool, { host: conn.host, port: conn.port, user: conn.user }, target, d.file, d.compression);
+  else await loadArchives(tool, { host: conn.host, port: conn.port, user: conn.user }, target, { db: d.db, main: { file: d.file, compression: d.compression }, tables: d.tables ?? [] });
   return target;
 }
 

@@ -1,29 +1,75 @@
-// Small durable-file helpers: atomic JSON writes and fsync'd appends.
+// Small durable-file helpers: atomic JSON writes and appends.
+//
+// Two levels of durability. Everything is written with a plain write() before the call returns, so a killed process
+// (kill -9) never loses it: the bytes are in the operating system's cache. Surviving a power cut needs an fsync, and
+// an fsync on a disk that is busy writing gigabytes of backup can take seconds (ext4 commits the dirty data with it):
+// "now" (manifests) waits for it; "soon" (journal lines, outputs, backup parts: all re-checked on resume) hands it to
+// the thread pool so the run never stalls on it, and the runner waits for those before it ends.
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Write a file atomically: temp file in the same folder, fsync, rename, fsync the folder. */
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): void {
+export type Durability = 'now' | 'soon';
+
+/** Write a file atomically: temp file in the same folder, rename; fsync'd now (default) or soon. */
+export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600, durability: Durability = 'now'): void {
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'w', mode);
   try {
     fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
+    if (durability === 'now') fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
+  if (durability === 'now') fsyncDir(path.dirname(file));
+  else {
+    syncSoon(file);
+    syncSoon(path.dirname(file));
+  }
 }
 
-/** Append one line and fsync it before returning. */
+/** Append one line; fsync'd soon. */
 export function appendLineSync(file: string, line: string): void {
-  const fd = fs.openSync(file, 'a', 0o600);
+  fs.appendFileSync(file, line.endsWith('\n') ? line : line + '\n', { mode: 0o600 });
+  syncSoon(file);
+}
+
+const queued = new Set<string>();
+let chain: Promise<void> = Promise.resolve();
+let scheduled = false;
+
+/** fsync a file or folder in the background, coalescing repeated requests for the same path. */
+export function syncSoon(p: string): void {
+  queued.add(p);
+  if (scheduled) return;
+  scheduled = true;
+  chain = chain.then(async () => {
+    scheduled = false;
+    const batch = [...queued];
+    queued.clear();
+    await Promise.all(batch.map(fsyncPath));
+  });
+}
+
+/** Wait until every fsync asked for with syncSoon is done. */
+export async function flushSyncs(): Promise<void> {
+  let c: Promise<void>;
+  do {
+    c = chain;
+    await c;
+  } while (c !== chain);
+}
+
+async function fsyncPath(p: string): Promise<void> {
+  let h: fs.promises.FileHandle | undefined;
   try {
-    fs.writeSync(fd, line.endsWith('\n') ? line : line + '\n');
-    fs.fsyncSync(fd);
+    // Windows flushes only through a handle opened for writing, and cannot open folders (NTFS renames are journaled).
+    h = await fs.promises.open(p, process.platform === 'win32' ? 'r+' : 'r');
+    await h.sync();
+  } catch {
+    // gone already (a temp folder removed), or not syncable here: durability is best effort at this level
   } finally {
-    fs.closeSync(fd);
+    await h?.close().catch(() => undefined);
   }
 }
 

@@ -1,4 +1,4 @@
-// The run directory: plan.json, journal.jsonl (one fsync'd line per event), outputs.json (atomic), run.log.
+// The run directory: plan.json, journal.jsonl (one line per event), outputs.json (atomic), run.log.
 import fs from 'node:fs';
 import path from 'node:path';
 import { appendLineSync, readJson, writeFileAtomic } from './fsutil.js';
@@ -81,7 +81,7 @@ export class RunJournal {
     return readJson<Plan>(this.planFile);
   }
 
-  /** Append one event, redacted, fsync'd before returning. */
+  /** Append one event, redacted (written before returning; fsync'd soon, see fsutil). */
   record(e: Omit<JournalEvent, 'ts'>): void {
     const line = JSON.stringify(this.redactor.value({ ts: new Date().toISOString(), pid: process.pid, ...e }));
     appendLineSync(this.journalFile, line);
@@ -108,7 +108,7 @@ export class RunJournal {
 
   /** Replace outputs.json atomically (temp file + rename). Values must already be free of secrets. */
   writeOutputs(o: Record<string, unknown>): void {
-    writeFileAtomic(this.outputsFile, JSON.stringify(this.redactor.value(o), null, 2) + '\n');
+    writeFileAtomic(this.outputsFile, JSON.stringify(this.redactor.value(o), null, 2) + '\n', 0o600, 'soon');
   }
 
   /** Append a redacted, timestamped line to run.log. */

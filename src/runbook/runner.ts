@@ -1,6 +1,7 @@
 // The runner: takes the lock, journals every step, skips what is done, resumes what was interrupted.
 import { InputError, QsadminError, StepFailedError, errorMessage, exitCodeOf, EXIT, type ExitCode } from './errors.js';
 import { RunJournal, type Plan, type StepRecord } from './journal.js';
+import { flushSyncs } from './fsutil.js';
 import { acquireLock } from './lock.js';
 import { Redactor } from './redact.js';
 import { newRunId, runDir } from './state.js';
@@ -191,6 +192,8 @@ export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: Ru
       if (firstError) journal.record({ event: 'run-fail', step: firstError.step, error: redactor.text(errorMessage(firstError.err)) });
       else journal.record({ event: 'run-finish' });
     }
+    // The journal, outputs and parts were fsync'd in the background: the run is over when they are on disk.
+    await flushSyncs();
     release();
   }
 

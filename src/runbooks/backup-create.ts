@@ -12,7 +12,7 @@
 // that every database and the share come from the same moment.
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Runbook, Step, StepContext, RunbookItem } from '../runbook/step.js';
 import { InputError } from '../runbook/errors.js';
 import { writeFileAtomic } from '../runbook/fsutil.js';
@@ -23,16 +23,18 @@ import { ALL_QLIK_SERVICES, serviceFact } from '../site/services.js';
 import type { PgToolContext } from '../postgres/tools.js';
 import { readSecret } from '../cli/secrets.js';
 import { discoverForBackup, type Discovery } from '../backup/discover.js';
-import { defaultCompression, type Compression } from '../backup/compress.js';
+import { defaultCompression, EXTENSION, type Compression } from '../backup/compress.js';
 import { openSessions, releaseSnapshots, takeSnapshots, type DbSnapshot } from '../backup/db-capture.js';
-import { dumpDatabase } from '../backup/db-dump.js';
-import { copyTree, indexBase, listTree, type BaseIndex } from '../backup/tree.js';
+import { dumpArchive, type ArchiveSelection } from '../backup/db-dump.js';
+import { archiveEntries } from '../backup/db-load.js';
+import { DEFAULT_SPLIT_MIN_BYTES, exactTablePattern, tableKey, whyNotReusable, type DbStamp, type TableState } from '../backup/db-tables.js';
+import { copyTree, indexBase, listTree, unchangedSince, type BaseIndex, type ListedFile } from '../backup/tree.js';
 import { canHardlink, hardlinkSnapshot, readSnapshot, removeSnapshot, snapshotDirFor, SNAPSHOT_MARKER, type ShareCaptureMode } from '../backup/share-snapshot.js';
 import { IN_PROGRESS, FORMAT, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
 import { readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
 import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { listDump } from '../backup/verify.js';
-import { hashFile, mapLimit } from '../backup/hashcopy.js';
+import { hashFile, linkFrom, mapLimit } from '../backup/hashcopy.js';
 import { countTables } from '../backup/rowcount.js';
 import { hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
@@ -55,6 +57,8 @@ export interface BackupInputs {
   stopTimeoutMs?: number;
   startTimeoutMs?: number;
   toolVersion?: string;
+  /** Tables at least this big get their own data archive, reused while unchanged (default 8 MiB). */
+  tableArchiveMinBytes?: number;
 }
 
 interface Live {
@@ -75,6 +79,8 @@ export interface BackupContext extends HostsContext {
   shareModes: ShareCaptureMode[];
   base: BaseIndex | null;
   baseId: string | null;
+  /** The base set's manifest and folder, for reusing table archives. */
+  baseSet: { dir: string; manifest: Manifest } | null;
   live: Live;
 }
 
@@ -99,7 +105,7 @@ function shareReady(ctx: BackupContext, i: number): boolean {
   const id = currentCapture(ctx);
   if (!id) return false;
   if (readPart(ctx.setDir, `share.${i}`, id)) return true;
-  return ctx.shareModes[i] === 'hardlink' && !!readSnapshot(snapshotDirFor(ctx.discovery.share[i].path, ctx.runId), id);
+  return ctx.shareModes[i] === 'hardlink' && readSnapshot(snapshotDirFor(ctx.discovery.share[i].path, ctx.runId), id)?.baseId === ctx.baseId;
 }
 
 /** The captured state can still be written: its sessions are open in this process, or everything that needs them is done. */
@@ -107,6 +113,10 @@ function captureUsable(ctx: BackupContext): boolean {
   const id = currentCapture(ctx);
   if (id && ctx.live.captureId === id) return true;
   return dumpsDone(ctx) && ctx.discovery.share.every((_, i) => ctx.in.skipShare || shareReady(ctx, i));
+}
+
+function splitMinBytes(ctx: BackupContext): number {
+  return ctx.in.tableArchiveMinBytes ?? DEFAULT_SPLIT_MIN_BYTES;
 }
 
 /** Where a share folder goes in the set. */
@@ -169,7 +179,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     check: async (ctx) => captureUsable(ctx),
     run: async (ctx) => {
       await releaseSnapshots(ctx.live.sessions);
-      ctx.live.sessions = await openSessions(ctx.conn, dumpedDatabases(ctx).map((d) => d.name));
+      ctx.live.sessions = await openSessions(ctx.conn, dumpedDatabases(ctx).map((d) => d.name), splitMinBytes(ctx));
     },
   });
   items.push({
@@ -189,9 +199,9 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     run: async (ctx) => {
       await releaseSnapshots(ctx.live.snaps);
       const dbs = dumpedDatabases(ctx).map((d) => d.name);
-      const ready = ctx.live.sessions.length === dbs.length ? ctx.live.sessions : await openSessions(ctx.conn, dbs);
+      const ready = ctx.live.sessions.length === dbs.length ? ctx.live.sessions : await openSessions(ctx.conn, dbs, splitMinBytes(ctx));
       ctx.live.sessions = [];
-      ctx.live.snaps = await takeSnapshots(ready);
+      ctx.live.snaps = await takeSnapshots(ready, ctx.discovery.client.major);
       const id = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
       ctx.live.captureId = id;
       ctx.outputs.set(CAPTURE_ID, id);
@@ -207,8 +217,12 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
         run: async (ctx) => {
           const id = currentCapture(ctx)!;
           if (shareModes[i] === 'hardlink') {
-            const snap = hardlinkSnapshot(f.path, snapshotDirFor(f.path, ctx.runId), id);
-            ctx.log(`share snapshot of ${f.path}: ${snap.files} files, ${snap.bytes} bytes in ${snap.dir}`);
+            const stored = storedShare(f);
+            const snap = hardlinkSnapshot(f.path, snapshotDirFor(f.path, ctx.runId), id, {
+              unchanged: (x) => unchangedSince(ctx.base?.byPath.get(`${stored}/${x.rel}`), x),
+              baseId: ctx.baseId,
+            });
+            ctx.log(`share snapshot of ${f.path}: ${snap.files} files, ${snap.bytes} bytes; ${snap.linked} linked into ${snap.dir}, the others unchanged since set ${ctx.baseId}`);
           } else {
             await copySharePart(ctx, i, f.path);
           }
@@ -270,7 +284,11 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
         id: `backup.share.copy.${i}`,
         title: `Copy the share folder ${f.path} from its snapshot${base ? ' (unchanged files linked from the base set)' : ''}`,
         check: async (ctx) => !!readPart(ctx.setDir, `share.${i}`, currentCapture(ctx)),
-        run: async (ctx) => copySharePart(ctx, i, snapshotDirFor(f.path, ctx.runId)),
+        run: async (ctx) => {
+          const snap = readSnapshot(snapshotDirFor(f.path, ctx.runId), currentCapture(ctx)!);
+          if (!snap) throw new Error(`the snapshot of ${f.path} is gone: resume the run; it captures the site again`);
+          await copySharePart(ctx, i, snap.dir, snap.listing);
+        },
       });
     });
   }
@@ -318,9 +336,9 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     title: 'Check every dump with pg_restore --list',
     check: async (ctx) => ctx.outputs.get('verify.dumps') === currentCapture(ctx),
     run: async (ctx) => {
-      await mapLimit(dumpedDatabases(ctx), ctx.in.parallel, async (d) => {
-        const part = readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx))!;
-        const f = part.files[0];
+      // Archives linked from the base set were listed when that set was written and verified.
+      const written = dumpedDatabases(ctx).flatMap((d) => readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx))!.files.filter((f) => !f.reused));
+      await mapLimit(written, ctx.in.parallel, async (f) => {
         const n = await listDump(ctx.tool, path.join(ctx.setDir, f.path), f.compression ?? 'none');
         if (n === 0) throw new Error(`pg_restore --list found no entries in ${f.path}`);
         ctx.log(`${f.path}: ${n} TOC entries`);
@@ -373,6 +391,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       shareModes,
       base,
       baseId: baseFound?.id ?? null,
+      baseSet: baseFound ? { dir: baseFound.dir, manifest: baseFound.manifest } : null,
       live: { snaps: [], sessions: [] },
     }),
     dispose: async (ctx) => {
@@ -434,7 +453,7 @@ async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
       const stored = storedShare(f);
       for (const x of listTree(f.path)) {
         const prev = ctx.base?.byPath.get(`${stored}/${x.rel}`);
-        if (!(prev && prev.bytes === x.size && prev.mtimeMs === x.mtimeMs)) estimate += x.size;
+        if (!unchangedSince(prev, x)) estimate += x.size;
       }
     }
   }
@@ -471,21 +490,58 @@ function fmtBytes(n: number): string {
   return `${Math.round(n / 1024)} KiB`;
 }
 
-/** Dump one database from its exported snapshot, counting rows in that snapshot meanwhile. */
+/**
+ * Dump one database from its exported snapshot: its big tables into archives of their own (or hard-linked from the
+ * base set while unchanged, see db-tables.ts) and everything else into the main archive, all at once; rows are counted
+ * in the same snapshot meanwhile.
+ */
 async function dumpOne(ctx: BackupContext, db: string): Promise<void> {
   const id = currentCapture(ctx);
   const snap = ctx.live.captureId === id ? ctx.live.snaps.find((s) => s.db === db) : undefined;
-  if (!snap) throw new Error(`the snapshot of ${db} is gone (the run was interrupted): resume the run; it captures the site again`);
-  const dir = path.join(ctx.setDir, 'db');
-  const counting = countTables(snap.client);
-  const r = await dumpDatabase({ tool: ctx.tool, target: { host: ctx.conn.host, port: ctx.conn.port, user: ctx.conn.user }, db, snapshot: snap.snapshot, dir, compress: ctx.compress });
-  const rowCounts = await counting;
-  // The dump has imported the snapshot and finished: the exporting session is no longer needed.
+  if (!snap?.state) throw new Error(`the snapshot of ${db} is gone (the run was interrupted): resume the run; it captures the site again`);
+  const { stamp, tables } = snap.state;
+  const baseDb = ctx.baseSet?.manifest.databases.find((d) => d.name === db);
+  const baseTables = new Map((ctx.baseSet ? (archiveEntries(ctx.baseSet.manifest, db)?.tables ?? []) : []).map((f) => [tableKey(f.table!), f]));
+  const files: ManifestFile[] = [];
+  const reusedCounts: Record<string, number> = {};
+  const toDump: TableState[] = [];
+  for (const t of tables) {
+    const prev = baseTables.get(tableKey(t));
+    const why = whyNotReusable(prev ? { stamp: baseDb?.stamp, table: prev.table } : undefined, stamp, t);
+    const count = baseDb?.rowCounts?.[tableKey(t)];
+    if (!why && prev && count !== undefined && linkFrom(path.join(ctx.baseSet!.dir, ...prev.path.split('/')), path.join(ctx.setDir, ...prev.path.split('/')))) {
+      files.push({ ...prev, table: t, reused: true });
+      reusedCounts[tableKey(t)] = count;
+      ctx.log(`${db}: ${tableKey(t)} unchanged since set ${ctx.baseId}: archive linked`);
+    } else {
+      toDump.push(t);
+      if (prev) ctx.log(`${db}: ${tableKey(t)} dumped again: ${why ?? 'its archive could not be linked'}`);
+    }
+  }
+  const target = { host: ctx.conn.host, port: ctx.conn.port, user: ctx.conn.user };
+  const ext = EXTENSION[ctx.compress];
+  const jobs: Array<{ stored: string; table?: TableState; select?: ArchiveSelection }> = [
+    { stored: `db/${db}.dump${ext}`, select: tables.length ? { excludeTableData: tables.map(exactTablePattern) } : undefined },
+    ...toDump.map((t) => ({ stored: `db/${db}.tables/${tableFileName(t)}.dump${ext}`, table: t, select: { dataOnly: true, tables: [exactTablePattern(t)] } })),
+  ];
+  const counting = countTables(snap.client, new Set(Object.keys(reusedCounts)));
+  const dumped = await mapLimit(jobs, ctx.in.parallel, async (j) => {
+    const r = await dumpArchive({ tool: ctx.tool, target, db, snapshot: snap.snapshot, file: path.join(ctx.setDir, ...j.stored.split('/')), compress: ctx.compress, select: j.select });
+    return { path: j.stored, bytes: r.bytes, sha256: r.sha256, kind: 'db', database: db, compression: ctx.compress, table: j.table } satisfies ManifestFile;
+  });
+  const rowCounts = { ...(await counting), ...reusedCounts };
+  // Every dump has imported the snapshot and finished: the exporting session is no longer needed.
   await releaseSnapshots([snap]);
   ctx.live.snaps = ctx.live.snaps.filter((s) => s !== snap);
-  const file: ManifestFile = { path: `db/${path.basename(r.file)}`, bytes: r.bytes, sha256: r.sha256, kind: 'db', database: db, compression: ctx.compress };
-  writePart(ctx.setDir, `db.${db}`, { captureId: id, files: [file], extra: { rowCounts } });
-  ctx.log(`dumped ${db}: ${r.bytes} bytes, ${Object.keys(rowCounts).length} tables`);
+  files.unshift(...dumped);
+  writePart(ctx.setDir, `db.${db}`, { captureId: id, files, extra: { rowCounts, stamp } });
+  ctx.log(`dumped ${db}: ${dumped.reduce((a, f) => a + f.bytes, 0)} bytes in ${dumped.length} archives, ${files.length - dumped.length} table archives linked, ${Object.keys(rowCounts).length} tables counted`);
+}
+
+/** A file name for a table's archive: readable, and unique even when names differ only in odd characters. */
+function tableFileName(t: TableState): string {
+  const readable = tableKey(t).replace(/[^A-Za-z0-9_.-]/g, '_');
+  return `${readable}-${createHash('sha256').update(tableKey(t)).digest('hex').slice(0, 8)}`;
 }
 
 /** Roles and tablespaces without passwords (restore creates missing roles; it never touches passwords). */
@@ -501,13 +557,13 @@ async function dumpGlobals(ctx: BackupContext): Promise<void> {
 }
 
 /** Copy one share folder (from its snapshot or live while services are down) into the set. */
-async function copySharePart(ctx: BackupContext, i: number, fromDir: string): Promise<void> {
+async function copySharePart(ctx: BackupContext, i: number, fromDir: string, list?: ListedFile[]): Promise<void> {
   const f = ctx.discovery.share[i];
   let done = 0;
   const r = await copyTree(
     { dir: fromDir, source: f.path, stored: storedShare(f), kind: f.outsideRoot ? 'share-outside' : 'share', exclude: (rel) => rel === SNAPSHOT_MARKER },
     ctx.setDir,
-    { base: ctx.base ?? undefined, parallel: ctx.in.parallel, onFile: (b) => ((done += b), ctx.progress(`${fmtBytes(done)} copied`)) },
+    { base: ctx.base ?? undefined, parallel: ctx.in.parallel, list, onFile: (b) => ((done += b), ctx.progress(`${fmtBytes(done)} copied`)) },
   );
   if (r.stats.changedDuringCopy.length) ctx.log(`warning: ${r.stats.changedDuringCopy.length} files changed while copied: ${r.stats.changedDuringCopy.slice(0, 5).join(', ')}`);
   writePart(ctx.setDir, `share.${i}`, { captureId: currentCapture(ctx), files: r.files, extra: { ...r.stats } });
@@ -610,6 +666,7 @@ async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<v
       dumped: d.dump,
       reason: d.reason,
       rowCounts: d.dump ? (readPart(ctx.setDir, `db.${d.name}`, id)?.extra?.rowCounts as Record<string, number> | undefined) : undefined,
+      stamp: d.dump ? (readPart(ctx.setDir, `db.${d.name}`, id)?.extra?.stamp as DbStamp | undefined) : undefined,
     })),
     files: files.sort((a, b) => a.path.localeCompare(b.path)),
     totals: totals(files),

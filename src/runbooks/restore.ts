@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { verifySet } from '../backup/verify.js';
+import { archivesOf } from '../backup/db-load.js';
 import type { Manifest, ManifestFile } from '../backup/manifest.js';
 import { sameName } from '../certs/classify.js';
 import {
@@ -95,8 +96,8 @@ function manifestOf(src: RestoreSource): Manifest | null {
 async function planDatabases(src: RestoreSource, target: Map<string, { owner: string; encoding: string }>, superuser: string, scratch: string): Promise<DbPlan[]> {
   if (src.kind === 'set') {
     return src.manifest.databases.filter((d) => d.dumped).map((d) => {
-      const f = src.manifest.files.find((x) => x.kind === 'db' && x.database === d.name)!;
-      return { name: d.name, owner: d.owner, encoding: d.encoding, rowCounts: d.rowCounts, replaces: target.has(d.name) || target.has(oldName(d.name)), dump: { db: d.name, file: path.join(src.dir, ...f.path.split('/')), compression: f.compression ?? 'none' } };
+      const a = archivesOf(src.dir, src.manifest, d.name)!;
+      return { name: d.name, owner: d.owner, encoding: d.encoding, rowCounts: d.rowCounts, replaces: target.has(d.name) || target.has(oldName(d.name)), dump: { db: d.name, ...a.main, tables: a.tables } };
     });
   }
   if (src.kind === 'guide-tar') {

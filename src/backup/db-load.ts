@@ -1,0 +1,50 @@
+// Load one database's archives into an existing, empty database: the main archive (schema, and the rows of every
+// table that has no archive of its own) and the data archives of its big tables.
+//
+// With table archives the load runs in pg_restore's own three sections: pre-data (tables, types, functions) from the
+// main archive; then every table's rows, from the main archive and the table archives at once (no foreign keys or
+// indexes exist yet, so the order does not matter); then post-data (indexes, constraints, triggers) from the main
+// archive. A set without table archives (older sets, small databases) is one pg_restore, as before.
+import path from 'node:path';
+import type { PgToolContext } from '../postgres/tools.js';
+import type { PgTarget } from '../postgres/args.js';
+import type { Compression } from './compress.js';
+import { mapLimit } from './hashcopy.js';
+import type { Manifest, ManifestFile } from './manifest.js';
+import { restoreDump } from './verify.js';
+
+export interface ArchiveFile {
+  file: string;
+  compression: Compression;
+}
+
+export interface DbArchives {
+  db: string;
+  main: ArchiveFile;
+  tables: ArchiveFile[];
+}
+
+/** The archives of a database in a set (main first), as manifest entries. */
+export function archiveEntries(m: Pick<Manifest, 'files'>, db: string): { main: ManifestFile; tables: ManifestFile[] } | null {
+  const mine = m.files.filter((f) => f.kind === 'db' && f.database === db);
+  const main = mine.find((f) => !f.table);
+  return main ? { main, tables: mine.filter((f) => f.table) } : null;
+}
+
+/** The archives of a database in a set folder, as files to load. */
+export function archivesOf(setDir: string, m: Pick<Manifest, 'files'>, db: string): DbArchives | null {
+  const e = archiveEntries(m, db);
+  if (!e) return null;
+  const file = (f: ManifestFile): ArchiveFile => ({ file: path.join(setDir, ...f.path.split('/')), compression: f.compression ?? 'none' });
+  return { db, main: file(e.main), tables: e.tables.map(file) };
+}
+
+/** Restore a database's archives into the database `into` (which exists and is empty). */
+export async function loadArchives(tool: PgToolContext, target: PgTarget, into: string, a: DbArchives, opts: { noOwner?: boolean; parallel?: number } = {}): Promise<void> {
+  const load = (f: ArchiveFile, extra: string[]) => restoreDump(tool, target, into, f.file, f.compression, { noOwner: opts.noOwner, extra });
+  if (!a.tables.length) return load(a.main, []);
+  await load(a.main, ['--section=pre-data']);
+  const data: Array<[ArchiveFile, string[]]> = [[a.main, ['--section=data']], ...a.tables.map((t): [ArchiveFile, string[]] => [t, []])];
+  await mapLimit(data, opts.parallel ?? 3, ([f, extra]) => load(f, extra));
+  await load(a.main, ['--section=post-data']);
+}

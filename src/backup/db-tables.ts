@@ -1,0 +1,125 @@
+// Big tables get their own data archive, so that a nightly backup can hard-link the archive of a table that did not
+// change since the base set instead of dumping it again (QSR's execution-result tables hold most of its bytes).
+//
+// "Did not change" is decided from PostgreSQL's own counters, read in the snapshot session while the Qlik services
+// are stopped. A table counts as unchanged only when all of these hold, else it is dumped again:
+// - statistics are collected (track_counts on), the server has not restarted since the base set (counters of a
+//   crashed server are discarded), the database is the same one (oid) and its statistics were not reset since
+//   (any reset, also of one table, moves pg_stat_database.stats_reset in PostgreSQL 15);
+// - at both captures no other session was connected to the database: a backend writes its pending counters before it
+//   leaves pg_stat_activity, so with every other session gone the counters are complete;
+// - the table's storage (relfilenode of the table and of its TOAST table: TRUNCATE, VACUUM FULL and rewriting ALTERs
+//   change them), its columns, and its inserted/updated/deleted tuple counters are all the same. Aborted writes move
+//   the counters too, which only costs a needless dump.
+import type pg from 'pg';
+
+export interface TableState {
+  schema: string;
+  name: string;
+  bytes: number;
+  filenode: string;
+  toastFilenode: string;
+  inserted: string;
+  updated: string;
+  deleted: string;
+  /** md5 of the column names, types and not-null flags. */
+  columns: string;
+}
+
+/** What makes the counters of one capture comparable with another's. */
+export interface DbStamp {
+  databaseOid: string;
+  postmasterStart: string;
+  statsReset: string | null;
+  trackCounts: boolean;
+  /** Sessions on the database other than ours at capture time (must be 0 for reuse). */
+  otherSessions: number;
+  clientMajor: number;
+}
+
+export interface DbState {
+  stamp: DbStamp;
+  /** Tables at least minBytes big, biggest first: each gets its own data archive. */
+  tables: TableState[];
+}
+
+/** The most tables split out of one database (each is a pg_dump process). */
+export const MAX_SPLIT_TABLES = 8;
+/** Default size from which a table gets its own data archive. */
+export const DEFAULT_SPLIT_MIN_BYTES = 8 * 1024 * 1024;
+
+/** The tables at least minBytes big (oids), biggest first: read before the downtime, sizes need not be exact. */
+export async function bigTables(client: pg.Client, minBytes: number): Promise<number[]> {
+  const r = await client.query<{ oid: number }>(
+    `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+        AND pg_table_size(c.oid) >= $1
+      ORDER BY pg_table_size(c.oid) DESC, c.oid LIMIT ${MAX_SPLIT_TABLES}`,
+    [minBytes],
+  );
+  return r.rows.map((x) => Number(x.oid));
+}
+
+/**
+ * Read the database's stamp and the state of the given tables, in the client's current transaction (the snapshot's):
+ * this runs while services are down, so it calls the statistics functions for these tables only.
+ */
+export async function readDbState(client: pg.Client, tableOids: number[], clientMajor: number): Promise<DbState> {
+  const s = await client.query<{ oid: string; started: Date; reset: Date | null; track: string; others: string }>(
+    `SELECT d.oid::text AS oid, pg_postmaster_start_time() AS started, pg_stat_get_db_stat_reset_time(d.oid) AS reset,
+            current_setting('track_counts') AS track,
+            (SELECT count(*) FROM pg_stat_get_activity(NULL) a WHERE a.datid = d.oid AND a.pid <> pg_backend_pid()
+               AND a.leader_pid IS DISTINCT FROM pg_backend_pid() AND a.backend_type <> 'autovacuum worker') AS others
+       FROM pg_database d WHERE d.datname = current_database()`,
+  );
+  const row = s.rows[0];
+  const stamp: DbStamp = {
+    databaseOid: row.oid,
+    postmasterStart: row.started.toISOString(),
+    statsReset: row.reset ? row.reset.toISOString() : null,
+    trackCounts: row.track === 'on',
+    otherSessions: Number(row.others),
+    clientMajor,
+  };
+  if (!tableOids.length) return { stamp, tables: [] };
+  const t = await client.query<TableState>(
+    `SELECT n.nspname AS schema, c.relname AS name, pg_table_size(c.oid)::bigint AS bytes,
+            pg_relation_filenode(c.oid)::text AS filenode, coalesce(pg_relation_filenode(NULLIF(c.reltoastrelid, 0))::text, '') AS "toastFilenode",
+            pg_stat_get_tuples_inserted(c.oid)::text AS inserted, pg_stat_get_tuples_updated(c.oid)::text AS updated,
+            pg_stat_get_tuples_deleted(c.oid)::text AS deleted,
+            md5(coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull::text, ',' ORDER BY a.attnum)
+                            FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')) AS columns
+       FROM unnest($1::oid[]) WITH ORDINALITY AS x(oid, i) JOIN pg_class c ON c.oid = x.oid JOIN pg_namespace n ON n.oid = c.relnamespace
+      ORDER BY x.i`,
+    [tableOids],
+  );
+  return { stamp, tables: t.rows.map((r) => ({ ...r, bytes: Number(r.bytes) })) };
+}
+
+/** Why the base set's archive of a table cannot be reused now, or null when it can. */
+export function whyNotReusable(base: { stamp?: DbStamp; table?: TableState } | undefined, now: DbStamp, table: TableState): string | null {
+  if (!base?.stamp || !base.table) return 'no archive of it in the base set';
+  const b = base.stamp;
+  if (!now.trackCounts || !b.trackCounts) return 'track_counts is off: PostgreSQL does not count changes';
+  if (now.otherSessions > 0 || b.otherSessions > 0) return 'another session was connected to the database during a capture';
+  if (b.databaseOid !== now.databaseOid) return 'the database was re-created since the base set';
+  if (b.postmasterStart !== now.postmasterStart) return 'the server restarted since the base set';
+  if (b.statsReset !== now.statsReset) return 'statistics were reset since the base set';
+  if (b.clientMajor !== now.clientMajor) return 'pg_dump changed major version since the base set';
+  const p = base.table;
+  for (const k of ['filenode', 'toastFilenode', 'columns', 'inserted', 'updated', 'deleted'] as const) {
+    if (p[k] !== table[k]) return k === 'columns' ? 'its columns changed' : k.endsWith('node') ? 'its storage was rewritten' : `rows were ${k}`;
+  }
+  return null;
+}
+
+/** A pg_dump -t pattern that matches exactly this table (double quotes make every character literal). */
+export function exactTablePattern(t: { schema: string; name: string }): string {
+  const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  return `${q(t.schema)}.${q(t.name)}`;
+}
+
+/** "schema.table", the key row counts use. */
+export function tableKey(t: { schema: string; name: string }): string {
+  return `${t.schema}.${t.name}`;
+}

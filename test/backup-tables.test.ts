@@ -1,0 +1,123 @@
+// Change detection for table archives against a real PostgreSQL 15: every change the reuse rule relies on must show,
+// and a table nobody touched must read the same at two captures.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { connect, withClient } from '../src/postgres/client.js';
+import { PgCluster } from '../src/postgres/cluster.js';
+import { bigTables, readDbState, whyNotReusable, type DbState } from '../src/backup/db-tables.js';
+
+const PORTS: [number, number] = [15432, 15499];
+let cluster: PgCluster;
+
+/** A capture as the backup does it: a REPEATABLE READ session that exports its snapshot, then reads the state. */
+async function capture(minBytes = 1): Promise<DbState> {
+  const c = await connect({ ...cluster.conn(), database: 'app' });
+  try {
+    const big = await bigTables(c, minBytes);
+    await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await c.query('SELECT pg_export_snapshot()');
+    const s = await readDbState(c, big, 15);
+    await c.query('ROLLBACK');
+    return s;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Run SQL in a session of its own, and wait until that session has left (as a stopped service's would). */
+async function sql(q: string): Promise<void> {
+  const pid = await withClient({ ...cluster.conn(), database: 'app' }, async (c) => {
+    await c.query(q);
+    return (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  });
+  for (let i = 0; i < 200; i++) {
+    const left = await withClient(cluster.conn(), async (c) => (await c.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rows.length === 0);
+    if (left) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`session ${pid} did not leave`);
+}
+
+function why(before: DbState, after: DbState, table: string): string | null {
+  const b = before.tables.find((t) => t.name === table);
+  const a = after.tables.find((t) => t.name === table)!;
+  return whyNotReusable({ stamp: before.stamp, table: b }, after.stamp, a);
+}
+
+beforeAll(async () => {
+  cluster = await PgCluster.scratch({ portRange: PORTS });
+  await withClient(cluster.conn(), (c) => c.query('CREATE DATABASE app'));
+  await sql(`CREATE TABLE big (id int primary key, body text); INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g;
+             CREATE TABLE other (id int primary key, body text); INSERT INTO other SELECT g, 'y' FROM generate_series(1, 5000) g;
+             CREATE TABLE tiny (id int)`);
+}, 60_000);
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+describe('table archive reuse rule', () => {
+  it('picks the big tables, biggest first, and reads the same state twice when nothing changed', async () => {
+    const a = await capture(100_000);
+    expect(a.tables.map((t) => t.name)).toEqual(['big', 'other']);
+    expect(a.stamp.trackCounts).toBe(true);
+    expect(a.stamp.otherSessions).toBe(0);
+    const b = await capture(100_000);
+    expect(why(a, b, 'big')).toBeNull();
+    expect(why(a, b, 'other')).toBeNull();
+  });
+
+  it('sees inserts, updates, deletes, even rolled back ones, and leaves other tables reusable', async () => {
+    for (const change of [
+      `INSERT INTO big VALUES (100001, 'new')`,
+      `UPDATE big SET body = 'changed' WHERE id = 7`,
+      `DELETE FROM big WHERE id = 8`,
+      `BEGIN; INSERT INTO big VALUES (100002, 'gone'); ROLLBACK`,
+    ]) {
+      const before = await capture();
+      await sql(change);
+      const after = await capture();
+      expect(why(before, after, 'big'), change).toMatch(/^rows were/);
+      expect(why(before, after, 'other'), change).toBeNull();
+    }
+  });
+
+  it('sees a rewritten table (TRUNCATE, VACUUM FULL) and changed columns', async () => {
+    let before = await capture();
+    await sql('VACUUM FULL other');
+    expect(why(before, await capture(), 'other')).toBe('its storage was rewritten');
+    before = await capture();
+    await sql('ALTER TABLE other ADD COLUMN extra int');
+    expect(why(before, await capture(), 'other')).toBe('its columns changed');
+    before = await capture();
+    await sql('BEGIN; TRUNCATE other; INSERT INTO other SELECT g, $$y$$ FROM generate_series(1, 5000) g; COMMIT');
+    expect(why(before, await capture(), 'other')).not.toBeNull();
+  });
+
+  it('refuses reuse when statistics were reset, even for one table', async () => {
+    const before = await capture();
+    await sql(`SELECT pg_stat_reset_single_table_counters('other'::regclass)`);
+    const after = await capture();
+    expect(after.stamp.statsReset).not.toBe(before.stamp.statsReset);
+    expect(why(before, after, 'big')).toBe('statistics were reset since the base set');
+  });
+
+  it('refuses reuse while another session is connected (its counters may not be written yet)', async () => {
+    const before = await capture();
+    const other: pg.Client = await connect({ ...cluster.conn(), database: 'app' });
+    try {
+      const during = await capture();
+      expect(during.stamp.otherSessions).toBe(1);
+      expect(why(before, during, 'big')).toBe('another session was connected to the database during a capture');
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('refuses reuse after a server restart', async () => {
+    const before = await capture();
+    await cluster.stop();
+    await cluster.start();
+    expect(why(before, await capture(), 'big')).toBe('the server restarted since the base set');
+  }, 60_000);
+});
