@@ -38,13 +38,18 @@ export async function discoverForBackup(site: SiteConfig, conn: DbConn): Promise
       `check database.host/port in the site config (${site.database.host}:${site.database.port}), that the ${site.database.service ?? 'database'} service runs, and the password variable ${site.database.passwordEnv ?? 'QSADMIN_DB_PASSWORD'}`,
     );
   }
-  let client;
-  try {
-    client = await findPgBinDir({ hint: site.database.binDir, serverMajor: server.major });
-  } catch (e) {
-    throw new InputError((e as Error).message, 'set database.binDir in the site config to the database server\'s own bin folder');
+  // Independent lookups, at once: each is a connection or a child process.
+  const [clientFound, allFound, shareFound] = await Promise.allSettled([
+    findPgBinDir({ hint: site.database.binDir, serverMajor: server.major }),
+    listDatabases(conn),
+    readShareFolders(conn),
+  ]);
+  if (clientFound.status === 'rejected') {
+    throw new InputError((clientFound.reason as Error).message, 'set database.binDir in the site config to the database server\'s own bin folder');
   }
-  const all = await listDatabases(conn);
+  const client = clientFound.value;
+  if (allFound.status === 'rejected') throw allFound.reason;
+  const all = allFound.value;
   const databases: DiscoveredDatabase[] = all.map((d) => {
     const known = QLIK_DATABASES.includes(d.name);
     const owned = d.owner === REPOSITORY_ROLE;
@@ -60,11 +65,7 @@ export async function discoverForBackup(site: SiteConfig, conn: DbConn): Promise
   if (!databases.some((d) => d.name === 'QSR')) {
     throw new InputError(`no QSR database on ${conn.host}:${conn.port}: this is not the repository database of a Qlik Sense site`);
   }
-  let share: ShareFolderEntry[];
-  try {
-    share = foldersToCapture(await readShareFolders(conn));
-  } catch (e) {
-    throw new InputError(`cannot read the share folders from QSR: ${(e as Error).message}`);
-  }
+  if (shareFound.status === 'rejected') throw new InputError(`cannot read the share folders from QSR: ${(shareFound.reason as Error).message}`);
+  const share: ShareFolderEntry[] = foldersToCapture(shareFound.value);
   return { server, client, databases, share };
 }

@@ -84,7 +84,13 @@ export async function copyTree(src: TreeSource, setDir: string, opts: { base?: B
   const list = opts.list ?? listTree(src.dir, src.exclude);
   const made = new Set<string>();
   const stats: TreeStats = { files: 0, bytes: 0, reusedFiles: 0, reusedBytes: 0, changedDuringCopy: [] };
+  let sinceYield = 0;
   const files = await mapLimit(list, opts.parallel, async (f) => {
+    // Linking is synchronous: let other work (service starts, child processes) run between batches of links.
+    if (++sinceYield >= 64) {
+      sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const storedPath = `${src.stored}/${f.rel}`;
     const dest = path.join(setDir, ...storedPath.split('/'));
     const entry: ManifestFile = {

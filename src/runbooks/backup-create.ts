@@ -16,6 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Runbook, Step, StepContext, RunbookItem } from '../runbook/step.js';
 import { InputError } from '../runbook/errors.js';
 import { writeFileAtomic } from '../runbook/fsutil.js';
+import { faultPoint } from '../runbook/fault.js';
 import { loadSiteConfig } from '../site/config.js';
 import { databasePassword, superuserConn, type DbConn } from '../site/database.js';
 import { centralNode, type NodeConfig, type SiteConfig } from '../site/model.js';
@@ -66,6 +67,8 @@ interface Live {
   snaps: DbSnapshot[];
   /** Sessions opened before the downtime, waiting for their snapshot. */
   sessions: DbSnapshot[];
+  /** Dumps and share copies started as soon as the capture was made (while the services start), by step id. */
+  early: Map<string, Promise<void>>;
 }
 
 export interface BackupContext extends HostsContext {
@@ -230,6 +233,20 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       });
     });
   }
+  items.push({
+    id: 'backup.write.early',
+    title: 'Start the dumps and the share copy from the captured state now, while the services start again',
+    // Only a capture made by this process can be written early; after a resume the write steps do the work themselves.
+    check: async (ctx) => ctx.live.captureId !== currentCapture(ctx),
+    run: async (ctx) => {
+      for (const d of dumpedDatabases(ctx)) startEarly(ctx, `backup.db.dump.${d.name}`, () => dumpOne(ctx, d.name));
+      if (!ctx.in.skipShare) {
+        ctx.discovery.share.forEach((f, i) => {
+          if (ctx.shareModes[i] === 'hardlink') startEarly(ctx, `backup.share.copy.${i}`, () => copyFromSnapshot(ctx, i));
+        });
+      }
+    },
+  });
   for (const n of startNodeOrder(site)) {
     const steps = serviceItems<BackupContext>(n, 'start', { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
     // Start only what was running before the backup: the site is left as it was found.
@@ -265,9 +282,9 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     ...dumpedDatabases({ discovery }).map(
       (d): Step<BackupContext> => ({
         id: `backup.db.dump.${d.name}`,
-        title: `Dump ${d.name} (pg_dump -Fc → ${compress} → sha256) and count its rows in the same snapshot`,
+        title: `Dump ${d.name} (pg_dump -Fc → ${compress} → sha256, then pg_restore --list) and count its rows in the same snapshot`,
         check: async (ctx) => !!readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx)),
-        run: async (ctx) => dumpOne(ctx, d.name),
+        run: async (ctx) => joinEarly(ctx, `backup.db.dump.${d.name}`, () => dumpOne(ctx, d.name)),
       }),
     ),
     {
@@ -284,11 +301,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
         id: `backup.share.copy.${i}`,
         title: `Copy the share folder ${f.path} from its snapshot${base ? ' (unchanged files linked from the base set)' : ''}`,
         check: async (ctx) => !!readPart(ctx.setDir, `share.${i}`, currentCapture(ctx)),
-        run: async (ctx) => {
-          const snap = readSnapshot(snapshotDirFor(f.path, ctx.runId), currentCapture(ctx)!);
-          if (!snap) throw new Error(`the snapshot of ${f.path} is gone: resume the run; it captures the site again`);
-          await copySharePart(ctx, i, snap.dir, snap.listing);
-        },
+        run: async (ctx) => joinEarly(ctx, `backup.share.copy.${i}`, () => copyFromSnapshot(ctx, i)),
       });
     });
   }
@@ -331,21 +344,6 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     });
   }
   items.push({ group: 'backup.write', title: 'Write the set with services running: dumps from the snapshots, the share, logs, Custom Data, configs, certificates', parallel: true, steps: write });
-  items.push({
-    id: 'backup.verify.dumps',
-    title: 'Check every dump with pg_restore --list',
-    check: async (ctx) => ctx.outputs.get('verify.dumps') === currentCapture(ctx),
-    run: async (ctx) => {
-      // Archives linked from the base set were listed when that set was written and verified.
-      const written = dumpedDatabases(ctx).flatMap((d) => readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx))!.files.filter((f) => !f.reused));
-      await mapLimit(written, ctx.in.parallel, async (f) => {
-        const n = await listDump(ctx.tool, path.join(ctx.setDir, f.path), f.compression ?? 'none');
-        if (n === 0) throw new Error(`pg_restore --list found no entries in ${f.path}`);
-        ctx.log(`${f.path}: ${n} TOC entries`);
-      });
-      ctx.outputs.set('verify.dumps', currentCapture(ctx));
-    },
-  });
   items.push({
     id: 'backup.manifest',
     title: 'Write manifest.json (last: a set without it is incomplete)',
@@ -392,9 +390,11 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       base,
       baseId: baseFound?.id ?? null,
       baseSet: baseFound ? { dir: baseFound.dir, manifest: baseFound.manifest } : null,
-      live: { snaps: [], sessions: [] },
+      live: { snaps: [], sessions: [], early: new Map() },
     }),
     dispose: async (ctx) => {
+      // A run that failed while early jobs were still writing ends after them, not beside them.
+      await Promise.allSettled(ctx.live.early.values());
       await releaseSnapshots([...ctx.live.snaps, ...ctx.live.sessions]);
       await pool.closeAll();
     },
@@ -526,7 +526,12 @@ async function dumpOne(ctx: BackupContext, db: string): Promise<void> {
   ];
   const counting = countTables(snap.client, new Set(Object.keys(reusedCounts)));
   const dumped = await mapLimit(jobs, ctx.in.parallel, async (j) => {
-    const r = await dumpArchive({ tool: ctx.tool, target, db, snapshot: snap.snapshot, file: path.join(ctx.setDir, ...j.stored.split('/')), compress: ctx.compress, select: j.select });
+    const file = path.join(ctx.setDir, ...j.stored.split('/'));
+    const r = await dumpArchive({ tool: ctx.tool, target, db, snapshot: snap.snapshot, file, compress: ctx.compress, select: j.select });
+    // Check the archive as pg_restore sees it before it counts as written (linked ones were checked when first made).
+    const entries = await listDump(ctx.tool, file, ctx.compress);
+    if (entries === 0) throw new Error(`pg_restore --list found no entries in ${j.stored}`);
+    faultPoint('backup.db.archive-written');
     return { path: j.stored, bytes: r.bytes, sha256: r.sha256, kind: 'db', database: db, compression: ctx.compress, table: j.table } satisfies ManifestFile;
   });
   const rowCounts = { ...(await counting), ...reusedCounts };
@@ -535,7 +540,7 @@ async function dumpOne(ctx: BackupContext, db: string): Promise<void> {
   ctx.live.snaps = ctx.live.snaps.filter((s) => s !== snap);
   files.unshift(...dumped);
   writePart(ctx.setDir, `db.${db}`, { captureId: id, files, extra: { rowCounts, stamp } });
-  ctx.log(`dumped ${db}: ${dumped.reduce((a, f) => a + f.bytes, 0)} bytes in ${dumped.length} archives, ${files.length - dumped.length} table archives linked, ${Object.keys(rowCounts).length} tables counted`);
+  ctx.log(`dumped ${db} (each archive checked with pg_restore --list): ${dumped.reduce((a, f) => a + f.bytes, 0)} bytes in ${dumped.length} archives, ${files.length - dumped.length} table archives linked, ${Object.keys(rowCounts).length} tables counted`);
 }
 
 /** A file name for a table's archive: readable, and unique even when names differ only in odd characters. */
@@ -554,6 +559,30 @@ async function dumpGlobals(ctx: BackupContext): Promise<void> {
   fs.chmodSync(file, 0o444);
   const w = await hashFile(file);
   writePart(ctx.setDir, 'db.globals', { files: [{ path: 'db/globals.sql', bytes: w.bytes, sha256: w.sha256, kind: 'globals' }] });
+}
+
+/** Begin a write job now, keeping its promise for the step that owns it (a failure is reported by that step). */
+function startEarly(ctx: BackupContext, stepId: string, job: () => Promise<void>): void {
+  const p = job();
+  p.catch(() => undefined); // observed later by joinEarly; never an unhandled rejection meanwhile
+  ctx.live.early.set(stepId, p);
+  ctx.log(`${stepId}: started early`);
+}
+
+/** The step's own job: the one started early from this capture, or run now. */
+async function joinEarly(ctx: BackupContext, stepId: string, job: () => Promise<void>): Promise<void> {
+  const p = ctx.live.early.get(stepId);
+  ctx.live.early.delete(stepId);
+  if (p && ctx.live.captureId === currentCapture(ctx)) return p;
+  return job();
+}
+
+/** Copy a share folder from its hard-link snapshot, using the listing made at capture time. */
+async function copyFromSnapshot(ctx: BackupContext, i: number): Promise<void> {
+  const f = ctx.discovery.share[i];
+  const snap = readSnapshot(snapshotDirFor(f.path, ctx.runId), currentCapture(ctx)!);
+  if (!snap) throw new Error(`the snapshot of ${f.path} is gone: resume the run; it captures the site again`);
+  await copySharePart(ctx, i, snap.dir, snap.listing);
 }
 
 /** Copy one share folder (from its snapshot or live while services are down) into the set. */
