@@ -1,8 +1,9 @@
-// The emulated Qlik Sense Repository Service: start-up checks (Host.cfg, database, certificates), then the
-// REST API on 4242 (mTLS), the state port 4444 and, while certificates are missing, the unlock port 4570.
+// The start-up work of the emulated QRS, loaded by main.ts once the state port answers: Host.cfg, the database
+// (guide §8.9), the certificate rules, and the HTTPS listeners of the REST API (mTLS) and the websocket port.
 import https from 'node:https';
+import type { Server } from 'node:net';
 import { sameName } from '../../certs/classify.js';
-import { emulatorOptions } from '../services/options.js';
+import type { ResolvedEmulatorOptions } from '../services/options.js';
 import { repositoryPorts, nodePort } from '../services/ports.js';
 import type { ServiceRuntime } from '../services/runtime.js';
 import { apiHandler } from './api.js';
@@ -10,54 +11,44 @@ import { applyStartupCertificateRules, FatalCertificateError, type QrsTlsMateria
 import { hostCfgFile, readHostCfg } from './host-cfg.js';
 import { Qsr } from './qsr.js';
 import { readRepositoryConnection, repositoryConfigFile, type RepositoryConnection } from './repository-config.js';
-import { createStateServer, SERVICE_STATE } from './state-server.js';
-import { createUnlockServer } from './unlock-server.js';
 
 const QRS_WEBSOCKET_PORT = 4239; // from QPS (digest §4.1)
 
-// Wait a while.
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** What the start-up checks found: the database pool, this node's hostname and role, and its TLS material (null: none yet). */
+export interface StartupResult {
+  qsr: Qsr;
+  hostname: string;
+  isCentral: boolean;
+  tls: QrsTlsMaterial | null;
 }
 
-// Run QRS until it is stopped; exits (state stopped, error logged) when a start-up check fails.
-export async function runRepositoryService(rt: ServiceRuntime): Promise<void> {
-  const opts = emulatorOptions(rt.site);
-  const ports = repositoryPorts(rt.node);
-  let state: number = SERVICE_STATE.initializing;
-  await rt.listen(createStateServer(() => state), ports.state);
-  // The "initializing" window (servicestate 0) overlaps the start-up work instead of adding to it.
-  const initializing = sleep(opts.qrsInitDelayMs);
-
+// Check Host.cfg, connect to QSR, check the hostname and apply the certificate rules; fails the service when a check fails.
+export async function runStartupChecks(rt: ServiceRuntime, opts: ResolvedEmulatorOptions): Promise<StartupResult> {
   const hostname = readHostname(rt);
   const qsr = await connectRepository(rt);
   const isCentral = await checkHostname(rt, qsr, hostname, opts.assumptions.hostnameMustMatch);
-
-  let tls: QrsTlsMaterial | null;
   try {
-    tls = await applyStartupCertificateRules(rt.root, hostname, rt.site.serviceAccount, isCentral, rt.log);
+    const tls = await applyStartupCertificateRules(rt.root, hostname, rt.site.serviceAccount, isCentral, rt.log);
+    return { qsr, hostname, isCentral, tls };
   } catch (err) {
     if (err instanceof FatalCertificateError) rt.fail(err.message);
     throw err;
   }
-  if (!tls) {
-    state = SERVICE_STATE.certificatesNotInstalled;
-    await rt.listen(createUnlockServer((m) => rt.log.info(m)), ports.unlock);
-    rt.running(`Service started without certificates (servicestate 1): waiting for the central node; unlock port ${ports.unlock} open on ${rt.node.address}`);
-    return;
-  }
+}
 
-  await initializing;
+// The REST API (4242) and websocket (4239) listeners, not yet listening: mutual TLS with the node's certificate and the site CA.
+export function createApiListeners(rt: ServiceRuntime, checked: StartupResult, tls: QrsTlsMaterial, opts: ResolvedEmulatorOptions): Array<{ server: Server; port: number }> {
   const tlsOptions: https.ServerOptions = { cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, requestCert: true, rejectUnauthorized: true };
+  const { qsr, hostname, isCentral } = checked;
   const api = https.createServer(tlsOptions, apiHandler({ qsr, hostname, isCentral, buildVersion: opts.buildVersion, log: (m) => rt.log.error(m) }));
-  await rt.listen(api, ports.api);
   const websocket = https.createServer(tlsOptions, (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' });
     res.end('websocket endpoint (emulated): upgrade required');
   });
-  await rt.listen(websocket, nodePort(rt.node, QRS_WEBSOCKET_PORT));
-  state = SERVICE_STATE.running;
-  rt.running(`Service started: REST API on https://${rt.node.address}:${ports.api} (server certificate ${tls.serverThumbprint}), state on ${ports.state}`);
+  return [
+    { server: api, port: repositoryPorts(rt.node).api },
+    { server: websocket, port: nodePort(rt.node, QRS_WEBSOCKET_PORT) },
+  ];
 }
 
 // The hostname this node has in Host.cfg; fails the service when the file is missing or unreadable.
