@@ -153,3 +153,21 @@ describe('reading the Qlik extension', () => {
     expect(pem.thumbprint).toBe(new X509Certificate(set.client.certPem).fingerprint.replace(/:/g, ''));
   });
 });
+
+describe('DER reading without node-forge', () => {
+  it('reads the same Qlik extension values as forge from every certificate of a set', () => {
+    for (const role of ['root', 'server', 'client', 'serviceCluster'] as const) {
+      const cert = forge.pki.certificateFromPem(set[role].certPem);
+      const ext = cert.extensions.find((e: { id: string }) => e.id === QLIK_EXTENSION_OID) as { value: string } | undefined;
+      const raw = Buffer.from(ext!.value, 'binary');
+      const fromForge = forge.asn1.fromDer(forge.util.createBuffer(raw.toString('binary')));
+      expect(describeCert(set[role].certPem).qlikExtension).toBe(forge.util.decodeUtf8(fromForge.value as string));
+    }
+  });
+
+  it('reads bytes that are not DER (or have bytes left over) as plain text', () => {
+    expect(decodeAsn1Text(Buffer.from('0c03414243ff', 'hex'))).toBe(Buffer.from('0c03414243ff', 'hex').toString('utf8'));
+    expect(decodeAsn1Text(Buffer.from('0c05414243', 'hex'))).toBe('\u000c\u0005ABC'); // says 5 bytes, holds 3
+    expect(decodeAsn1Text(Buffer.from('0c02c328', 'hex'))).toBe(Buffer.from('0c02c328', 'hex').toString('utf8')); // invalid UTF-8 inside
+  });
+});

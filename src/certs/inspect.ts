@@ -1,6 +1,6 @@
 // Read certificates: subject, issuer, thumbprint as Windows shows it, validity, the Qlik extension, and whether a key belongs to a certificate.
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
-import forge from 'node-forge';
+import { children, DER_TAG, oidString, parseDer } from './der.js';
 import { CertError } from './errors.js';
 import { QLIK_EXTENSION_OID } from './qlik.js';
 
@@ -18,14 +18,6 @@ export interface CertInfo {
   isCA: boolean;
   der: Buffer;
   pem: string;
-}
-
-const asn1 = forge.asn1;
-
-// Parse DER with forge, without decoding BIT STRING contents (the typings omit the options object forge accepts).
-function parseDer(bytes: Buffer, strict: boolean): forge.asn1.Asn1 {
-  const fromDer = asn1.fromDer as unknown as (b: forge.util.ByteStringBuffer, o: object) => forge.asn1.Asn1;
-  return fromDer(forge.util.createBuffer(bytes.toString('binary')), { strict, decodeBitStrings: false });
 }
 
 // Turn a PEM string, a PEM buffer or a DER buffer into a Node X509Certificate.
@@ -87,16 +79,12 @@ export function qlikExtensionValue(cert: string | Buffer | X509Certificate): str
 
 // The raw extnValue bytes (inside the OCTET STRING) of one extension, or null; read from DER so any key type works.
 export function extensionBytes(der: Buffer, oid: string): Buffer | null {
-  const cert = parseDer(der, false);
-  const tbs = (cert.value as forge.asn1.Asn1[])[0];
-  const tagged = (tbs.value as forge.asn1.Asn1[]).find((n) => n.tagClass === asn1.Class.CONTEXT_SPECIFIC && n.type === 3);
+  const tbs = children(parseDer(der))[0];
+  const tagged = children(tbs).find((e) => e.tagClass === 'context' && e.tag === 3);
   if (!tagged) return null;
-  const list = (tagged.value as forge.asn1.Asn1[])[0];
-  for (const ext of list.value as forge.asn1.Asn1[]) {
-    const parts = ext.value as forge.asn1.Asn1[];
-    if (asn1.derToOid(parts[0].value as string) !== oid) continue;
-    const octets = parts[parts.length - 1];
-    return Buffer.from(octets.value as string, 'binary');
+  for (const ext of children(children(tagged)[0])) {
+    const parts = children(ext);
+    if (oidString(parts[0].value) === oid) return Buffer.from(parts[parts.length - 1].value);
   }
   return null;
 }
@@ -108,14 +96,17 @@ export function extensionText(der: Buffer, oid: string): string | null {
   return decodeAsn1Text(raw);
 }
 
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 // Decode one DER string value; bytes that are not a DER string are read as plain text (some tools write the value bare).
 export function decodeAsn1Text(raw: Buffer): string {
   try {
-    const node = parseDer(raw, true);
-    if (node.tagClass === asn1.Class.UNIVERSAL && typeof node.value === 'string') {
-      if (node.type === asn1.Type.UTF8) return forge.util.decodeUtf8(node.value);
-      if (node.type === asn1.Type.OCTETSTRING) return decodeAsn1Text(Buffer.from(node.value, 'binary'));
-      return node.value; // forge has decoded BMPString; PrintableString, IA5String, VisibleString: single-byte text
+    const node = parseDer(raw);
+    if (node.tagClass === 'universal' && !node.constructed) {
+      if (node.tag === DER_TAG.utf8String) return STRICT_UTF8.decode(node.value);
+      if (node.tag === DER_TAG.octetString) return decodeAsn1Text(node.value);
+      if (node.tag === DER_TAG.bmpString) return Buffer.from(node.value).swap16().toString('utf16le'); // UCS-2, big-endian
+      return node.value.toString('latin1'); // PrintableString, IA5String, VisibleString: single-byte text
     }
   } catch {
     // not DER: fall through to the bare bytes

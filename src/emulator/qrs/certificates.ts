@@ -1,9 +1,9 @@
 // The certificate rules QRS applies at start (guide §6.1 "Certificate handling", reference/certificates.md), on an
 // emulated node's stores: first start makes the set (central only), duplicates are deleted, a bad or second root is fatal.
+// Making and installing a set needs node-forge, which is slow to load: those modules are imported only when a set is made.
 import { qrsStartupVerdict, type QrsStartupVerdict } from '../../certs/check.js';
-import { generateQlikCertSet, type QlikCertSet } from '../../certs/generate.js';
+import type { QlikCertSet } from '../../certs/generate.js';
 import { certPem } from '../../certs/inspect.js';
-import { installQlikCertSet, writeLocalCertificatePems } from '../../certs/install.js';
 import { qlikCertLocations } from '../../certs/qlik.js';
 import { defaultSitePaths, windowsToEmulated } from '../../host/paths.js';
 import type { StoreRef, StoredCert } from '../../host/types.js';
@@ -43,6 +43,8 @@ async function listStores(store: EmulatedCertStore, serviceAccount: string): Pro
 
 // Make a new set on the central node (first start, or after the §6.1 renewal): stores and the PEM copies.
 export async function createCentralCertificates(nodeRoot: string, hostname: string, serviceAccount: string): Promise<QlikCertSet> {
+  const { generateQlikCertSet } = await import('../../certs/generate.js');
+  const { installQlikCertSet, writeLocalCertificatePems } = await import('../../certs/install.js');
   const store = new EmulatedCertStore(nodeRoot, serviceAccount);
   const set = generateQlikCertSet(hostname);
   await installQlikCertSet(store, set, serviceAccount);
@@ -52,6 +54,7 @@ export async function createCentralCertificates(nodeRoot: string, hostname: stri
 
 // Put a rim node's set (issued by the central CA) into its stores as the central node's distribution does: the CA without its key.
 export async function installRimCertificates(nodeRoot: string, set: QlikCertSet, serviceAccount: string): Promise<void> {
+  const { writeLocalCertificatePems } = await import('../../certs/install.js');
   const store = new EmulatedCertStore(nodeRoot, serviceAccount);
   for (const loc of qlikCertLocations(serviceAccount)) {
     const pair = set[loc.role];

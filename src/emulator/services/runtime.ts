@@ -4,7 +4,7 @@ import { readFaults, failsToStart, hangsOnStop, type FaultConfig } from '../faul
 import { findNode, type NodeConfig, type SiteConfig } from '../../site/model.js';
 import type { ServiceName } from '../../site/services.js';
 import { openServiceLog, type ServiceLog } from './log.js';
-import { SITE_ENV } from './spawn.js';
+import { SITE_ENV } from './site-env.js';
 import { writeState, type ServiceStateFile } from './state.js';
 
 export interface ServiceArgs {

@@ -47,6 +47,55 @@ export function writeState(nodeRoot: string, state: ServiceStateFile): void {
   fs.renameSync(tmp, file);
 }
 
+/** Wakes a waiter when a service's state file is replaced; see watchState. */
+export interface StateWatch {
+  /** Resolves when the state file was replaced since the last call, or after `ms` at the latest. */
+  next(ms: number): Promise<void>;
+  close(): void;
+}
+
+// Watch one service's state file (inotify on its folder), so that a waiter sees a new state as soon as the service writes
+// it instead of on its next poll. The timeout of next() keeps polling as the fallback: a process that dies without
+// writing its state, or a folder that cannot be watched (no inotify watches left), is still noticed.
+export function watchState(nodeRoot: string, name: string): StateWatch {
+  const file = `${name}.json`;
+  let changed = false;
+  let wake: (() => void) | null = null;
+  let watcher: fs.FSWatcher | null = null;
+  try {
+    watcher = fs.watch(stateDir(nodeRoot), { persistent: false }, (_event, changedName) => {
+      if (changedName !== null && changedName !== file) return; // another service, or a temporary file
+      changed = true;
+      wake?.();
+    });
+    watcher.on('error', () => watcher?.close());
+  } catch {
+    watcher = null; // polling only
+  }
+  return {
+    next(ms) {
+      if (changed) {
+        changed = false;
+        return Promise.resolve();
+      }
+      return new Promise((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          wake = null;
+          changed = false;
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        wake = done;
+      });
+    },
+    close() {
+      watcher?.close();
+      wake?.();
+    },
+  };
+}
+
 // Merge changes into a service's state file.
 export function updateState(nodeRoot: string, name: string, changes: Partial<ServiceStateFile>): ServiceStateFile | null {
   const current = readState(nodeRoot, name);

@@ -5,7 +5,6 @@ import path from 'node:path';
 import type { CertStore, StoreRef, StoredCert } from '../types.js';
 import { CertError } from '../../certs/errors.js';
 import { describeCert, keyMatchesCert, normalizeThumbprint } from '../../certs/inspect.js';
-import { readPfx, writePfx } from '../../certs/pfx.js';
 import { storeLabelWithUser } from '../../certs/qlik.js';
 
 /** Extended properties Windows keeps with a certificate and its key. */
@@ -128,6 +127,7 @@ export class EmulatedCertStore implements CertStore {
     if (props.keyAcl.length > 0 && !props.keyAcl.some((a) => a.toLowerCase() === this.serviceAccount.toLowerCase())) {
       throw new CertError('KEY_ACCESS_DENIED', `${this.serviceAccount} has no access to the private key of ${normalizeThumbprint(thumbprint)} in ${where} (allowed: ${props.keyAcl.join(', ')}): grant it in the certificate console (All Tasks > Manage Private Keys)`);
     }
+    const { writePfx } = await import('../../certs/pfx.js'); // node-forge, slow to load: only when a PFX is made
     return writePfx({ certPem: certPem.toString('utf8'), keyPem }, password, [], props.friendlyName !== undefined ? { friendlyName: props.friendlyName } : {});
   }
 
@@ -154,6 +154,7 @@ export class EmulatedCertStore implements CertStore {
   // Import a PFX: checked first (a wrong password writes nothing), key marked exportable, the service account granted the key.
   // The same thumbprint is replaced, as on Windows; a PFX without a key keeps the key the store already had for that certificate.
   async importPfx(store: StoreRef, pfx: Buffer, password: string): Promise<StoredCert> {
+    const { readPfx } = await import('../../certs/pfx.js'); // node-forge, slow to load: only when a PFX is read
     const contents = readPfx(pfx, password);
     const thumbprint = describeCert(contents.certPem).thumbprint;
     const keyPem = contents.keyPem ?? (await this.privateKeyPem(store, thumbprint));

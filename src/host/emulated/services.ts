@@ -11,7 +11,7 @@ import { consoleLogFile } from '../../emulator/services/log.js';
 import { emulatorOptions } from '../../emulator/services/options.js';
 import { repositoryPorts } from '../../emulator/services/ports.js';
 import { spawnDetached } from '../../emulator/services/spawn.js';
-import { isProcessAlive, processMarkers, readState, updateState, writeState } from '../../emulator/services/state.js';
+import { isProcessAlive, processMarkers, readState, updateState, watchState, writeState, type StateWatch } from '../../emulator/services/state.js';
 
 const POLL_MS = 10;
 
@@ -126,7 +126,18 @@ export class EmulatedServiceControl implements ServiceControl {
   }
 
   // Wait until the process reports running and each of its ports accepts a connection; a process that exits is error 1067.
+  // The state file is watched, so that "running" is seen as soon as the service writes it; POLL_MS is the fallback.
   private async waitRunning(name: ServiceName, pid: number, timeoutMs: number): Promise<void> {
+    const watch = watchState(this.root, name);
+    try {
+      await this.pollRunning(name, pid, timeoutMs, watch);
+    } finally {
+      watch.close();
+    }
+  }
+
+  // The loop of waitRunning: check the state file and the process on every change of the file, at least every POLL_MS.
+  private async pollRunning(name: ServiceName, pid: number, timeoutMs: number, watch: StateWatch): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const markers = processMarkers(this.root, name);
     for (;;) {
@@ -143,7 +154,7 @@ export class EmulatedServiceControl implements ServiceControl {
       if (Date.now() > deadline) {
         throw new ServiceControlError('START_TIMEOUT', name, `service ${name} did not start within ${seconds(timeoutMs)} on ${this.node.name} (Windows error 1053); it is still starting (pid ${pid})`);
       }
-      await sleep(POLL_MS);
+      await watch.next(POLL_MS);
     }
   }
 
