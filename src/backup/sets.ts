@@ -68,10 +68,19 @@ export function listSets(target: string): BackupSetInfo[] {
 
 /** The newest complete, verified directory set: what the next incremental links unchanged files from. */
 export function incrementalBase(target: string, excludeId?: string): { id: string; dir: string; manifest: Manifest } | null {
-  for (const s of listSets(target)) {
-    if (s.id === excludeId || s.single || !s.complete || !s.verified?.ok) continue;
-    const m = readManifest(s.dir);
-    if (m) return { id: s.id, dir: s.dir, manifest: m };
+  if (!fs.existsSync(target)) return null;
+  // Set ids are start times, so the newest comes first by name; only the chosen set's (big) manifest is read.
+  const ids = fs
+    .readdirSync(target, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && e.name !== excludeId && idToDate(e.name))
+    .map((e) => e.name)
+    .sort()
+    .reverse();
+  for (const id of ids) {
+    const dir = path.join(target, id);
+    if (!readVerified(dir)?.ok) continue;
+    const m = readManifest(dir);
+    if (m) return { id, dir, manifest: m };
   }
   return null;
 }
