@@ -1,6 +1,5 @@
 // Dump one pg_dump archive: pg_dump (custom format) → compress → sha256 → disk, in one pass.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { spawnPgDump, type PgToolContext } from '../postgres/tools.js';
@@ -28,7 +27,6 @@ export async function dumpArchive(o: {
   fs.mkdirSync(path.dirname(o.file), { recursive: true });
   // -Z0: compression happens outside pg_dump, on all cores (zstd -T0), not inside it on one.
   const child = spawnPgDump(o.tool, { ...o.target, db: o.db, format: 'custom', compress: 0, blobs: !o.select?.dataOnly, snapshot: o.snapshot, ...o.select });
-  lowerPriority(child.pid);
   const writing = o.compress === 'zstd' ? zstdToFile(child.stdout, o.file) : writeStreamHashed(child.stdout, o.file, [compressor(o.compress) as never]);
   // A pg_dump that fails midway must never look like a good dump: wait for both, report pg_dump's own error first.
   const [w, d] = await Promise.allSettled([writing, child.done]);
@@ -41,25 +39,11 @@ export async function dumpArchive(o: {
 }
 
 /**
- * Backup work yields to Qlik services starting at the same time (Linux nice 10; on Windows the services run under
- * the service control manager and keep their own priority class, so nothing is changed there).
- */
-function lowerPriority(pid: number | undefined): void {
-  if (pid === undefined || process.platform !== 'linux') return;
-  try {
-    os.setPriority(pid, 10);
-  } catch {
-    // the process is gone already, or the system refuses: it only costs priority
-  }
-}
-
-/**
  * pg_dump's stdout goes straight into zstd's stdin (the pipe itself is handed over: the uncompressed bytes never pass
  * through this process), and only zstd's output is hashed here on its way to the file.
  */
 async function zstdToFile(dumpOut: NodeJS.ReadableStream & { destroy(): void }, dest: string): Promise<Written> {
   const z = spawn('zstd', ['-1', '-T0', '-q', '-c'], { stdio: [dumpOut as never, 'pipe', 'pipe'] });
-  lowerPriority(z.pid);
   // Our copy of the pipe's reading end must go, or pg_dump would block instead of failing if zstd died.
   dumpOut.destroy();
   let stderr = '';

@@ -1,7 +1,5 @@
-// Copies and sha256 of big files on worker threads: on a small machine a backup is CPU-bound (the kernel's copy
-// shows up as system time), so the work is spread over the cores, and each worker lowers its own scheduling
-// priority (Linux: nice is per thread) so that Qlik services starting at the same time come first. Windows sets
-// priority per process, so there the workers keep the normal one.
+// sha256 of files on worker threads, one per core: hashing is the CPU-bound part of a copy (the kernel does the
+// copying), and on one thread it would cap a backup at a single core's hash speed.
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -9,15 +7,11 @@ import { Worker } from 'node:worker_threads';
 const WORKER_CODE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
-const os = require('node:os');
 const { createHash } = require('node:crypto');
-if (process.platform === 'linux') { try { os.setPriority(0, 10); } catch {} }
 const buf = Buffer.allocUnsafe(1 << 20);
-parentPort.on('message', ({ id, file, copyTo }) => {
+parentPort.on('message', ({ id, file }) => {
   let fd;
   try {
-    // the kernel copies (copy_file_range), then the source is read once more, from the page cache, for its hash
-    if (copyTo) fs.copyFileSync(file, copyTo);
     const h = createHash('sha256');
     fd = fs.openSync(file, 'r');
     let n, bytes = 0;
@@ -48,8 +42,7 @@ let nextId = 0;
 function pick(): Slot {
   const max = Math.max(1, Math.min(4, os.availableParallelism()));
   if (slots.length < max && slots.every((s) => s.busy > 0)) {
-    // execArgv: [] so that no flag of ours (--input-type=module, loaders) changes how the CommonJS code is read
-    const worker = new Worker(WORKER_CODE, { eval: true, execArgv: [] });
+    const worker = new Worker(WORKER_CODE, { eval: true });
     const slot: Slot = { worker, busy: 0 };
     worker.on('message', (m: { id: number; bytes?: number; sha256?: string; error?: string; code?: string }) => {
       const job = jobs.get(m.id);
@@ -71,13 +64,13 @@ function pick(): Slot {
   return slots.reduce((a, b) => (b.busy < a.busy ? b : a));
 }
 
-/** sha256 and size of a file (copied first to `copyTo` when given), on a worker thread. */
-export function hashOnWorker(file: string, copyTo?: string): Promise<{ bytes: number; sha256: string }> {
+/** sha256 and size of a file, computed on a worker thread. */
+export function hashOnWorker(file: string): Promise<{ bytes: number; sha256: string }> {
   return new Promise((resolve, reject) => {
     const slot = pick();
     const id = nextId++;
     jobs.set(id, { resolve, reject });
     if (slot.busy++ === 0) slot.worker.ref();
-    slot.worker.postMessage({ id, file, copyTo });
+    slot.worker.postMessage({ id, file });
   });
 }

