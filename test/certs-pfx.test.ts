@@ -85,3 +85,19 @@ describe('writePfx / readPfx', () => {
     expect(err.code).toBe('KEY_MISMATCH');
   });
 });
+
+describe('PKCS#12 key derivation with native SHA-1', () => {
+  it('derives the same bytes as node-forge for every id, odd lengths and passwords', async () => {
+    const { pkcs12KeySha1, forgePkcs12Key } = await import('../src/certs/pkcs12-kdf.js');
+    const forgeMod = (await import('node-forge')).default;
+    const { randomBytes } = await import('node:crypto');
+    for (const password of ['', 'benchmark-pfx-password', 'pässwörd € 中文', 'x'.repeat(70), undefined]) {
+      for (const [id, n] of [[1, 24], [2, 8], [3, 20], [1, 41]] as const) {
+        const salt = randomBytes(id === 3 ? 20 : 8);
+        const ours = pkcs12KeySha1(password, salt, id, 2048, n);
+        const theirs = Buffer.from(forgePkcs12Key(password, forgeMod.util.createBuffer(salt.toString('binary')), id, 2048, n).getBytes(), 'binary');
+        expect(ours.equals(theirs), `${password} ${id} ${n}`).toBe(true);
+      }
+    }
+  });
+});

@@ -42,7 +42,8 @@ let nextId = 0;
 function pick(): Slot {
   const max = Math.max(1, Math.min(4, os.availableParallelism()));
   if (slots.length < max && slots.every((s) => s.busy > 0)) {
-    const worker = new Worker(WORKER_CODE, { eval: true });
+    // execArgv: [] so that no flag of ours (--input-type=module, loaders) changes how the CommonJS code is read
+    const worker = new Worker(WORKER_CODE, { eval: true, execArgv: [] });
     const slot: Slot = { worker, busy: 0 };
     worker.on('message', (m: { id: number; bytes?: number; sha256?: string; error?: string; code?: string }) => {
       const job = jobs.get(m.id);

@@ -2,6 +2,9 @@
 import forge from 'node-forge';
 import { CertError } from './errors.js';
 import { certPem, keyMatchesCert } from './inspect.js';
+import { installNativePkcs12Kdf } from './pkcs12-kdf.js';
+
+installNativePkcs12Kdf();
 
 export { CertError } from './errors.js';
 export type { CertErrorCode } from './errors.js';

@@ -67,8 +67,6 @@ interface Live {
   snaps: DbSnapshot[];
   /** Sessions opened before the downtime, waiting for their snapshot. */
   sessions: DbSnapshot[];
-  /** Dumps and share copies started as soon as the capture was made (while the services start), by step id. */
-  early: Map<string, Promise<void>>;
 }
 
 export interface BackupContext extends HostsContext {
@@ -164,6 +162,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     base ? `incremental: unchanged files are hard-linked from verified set ${baseFound!.id}` : 'full: no earlier verified set in the target to link unchanged files from',
     `dump compression: ${compress}; share files are stored as they are`,
     'stop order rims first, then central; start order central first, then rims: inferred from the guide\'s QPI procedure (§2.6), §5 does not state it',
+    'the central Service Dispatcher starts while the share is captured: it does not write to the share, and the services that would make it (migration) need QRS, which starts after the capture (an inference, not the guide\'s wording)',
   ];
 
   const nodes = site.nodes;
@@ -211,9 +210,10 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       ctx.log(`exported snapshots: ${ctx.live.snaps.map((s) => `${s.db}=${s.snapshot}`).join(', ')}`);
     },
   });
+  const shareCapture: Step<BackupContext>[] = [];
   if (!inputs.skipShare) {
     discovery.share.forEach((f, i) => {
-      items.push({
+      shareCapture.push({
         id: `backup.capture.share.${i}`,
         title: shareModes[i] === 'hardlink' ? `Snapshot the share folder ${f.path} (hard links)` : `Copy the share folder ${f.path} while services are down`,
         check: async (ctx) => shareReady(ctx, i),
@@ -233,30 +233,24 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       });
     });
   }
-  items.push({
-    id: 'backup.write.early',
-    title: 'Start the dumps and the share copy from the captured state now, while the services start again',
-    // Only a capture made by this process can be written early; after a resume the write steps do the work themselves.
-    check: async (ctx) => ctx.live.captureId !== currentCapture(ctx),
-    run: async (ctx) => {
-      for (const d of dumpedDatabases(ctx)) startEarly(ctx, `backup.db.dump.${d.name}`, () => dumpOne(ctx, d.name));
-      if (!ctx.in.skipShare) {
-        ctx.discovery.share.forEach((f, i) => {
-          if (ctx.shareModes[i] === 'hardlink') startEarly(ctx, `backup.share.copy.${i}`, () => copyFromSnapshot(ctx, i));
-        });
-      }
-    },
-  });
-  for (const n of startNodeOrder(site)) {
+  startNodeOrder(site).forEach((n, k) => {
     const steps = serviceItems<BackupContext>(n, 'start', { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
     // Start only what was running before the backup: the site is left as it was found.
-    items.push(...mapSteps(steps, (s) => ({ ...s, check: async (ctx) => (await s.check!(ctx)) || !wasRunning(ctx, s.id) })));
+    const starts = mapSteps(steps, (s) => ({ ...s, check: async (ctx) => (await s.check!(ctx)) || !wasRunning(ctx, s.id) }));
+    const first = starts[0];
+    if (k === 0 && shareCapture.length && first && !('group' in first) && first.id.endsWith('.QSD')) {
+      // The Service Dispatcher does not write to the share: it starts while the share is captured (it goes first, so
+      // that its process boots while the snapshot is linked).
+      items.push({ group: 'backup.capture.share', title: 'Capture the share while the Service Dispatcher starts', parallel: true, steps: [first, ...shareCapture] });
+      starts.shift();
+    } else if (k === 0) items.push(...shareCapture);
+    items.push(...starts);
     if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) {
       const w = waitRepositoryStep<BackupContext>(n, { timeoutMs: inputs.startTimeoutMs, idPrefix: 'backup.start', always: true });
       const own = w.check!;
       items.push({ ...w, check: async (ctx) => (await own(ctx)) || !wasRunning(ctx, `backup.start.${n.name}.QRS`) });
     }
-  }
+  });
   items.push({
     id: 'backup.downtime.end',
     title: 'Note the end of the service downtime',
@@ -284,7 +278,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
         id: `backup.db.dump.${d.name}`,
         title: `Dump ${d.name} (pg_dump -Fc → ${compress} → sha256, then pg_restore --list) and count its rows in the same snapshot`,
         check: async (ctx) => !!readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx)),
-        run: async (ctx) => joinEarly(ctx, `backup.db.dump.${d.name}`, () => dumpOne(ctx, d.name)),
+        run: async (ctx) => dumpOne(ctx, d.name),
       }),
     ),
     {
@@ -301,7 +295,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
         id: `backup.share.copy.${i}`,
         title: `Copy the share folder ${f.path} from its snapshot${base ? ' (unchanged files linked from the base set)' : ''}`,
         check: async (ctx) => !!readPart(ctx.setDir, `share.${i}`, currentCapture(ctx)),
-        run: async (ctx) => joinEarly(ctx, `backup.share.copy.${i}`, () => copyFromSnapshot(ctx, i)),
+        run: async (ctx) => copyFromSnapshot(ctx, i),
       });
     });
   }
@@ -390,11 +384,9 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       base,
       baseId: baseFound?.id ?? null,
       baseSet: baseFound ? { dir: baseFound.dir, manifest: baseFound.manifest } : null,
-      live: { snaps: [], sessions: [], early: new Map() },
+      live: { snaps: [], sessions: [] },
     }),
     dispose: async (ctx) => {
-      // A run that failed while early jobs were still writing ends after them, not beside them.
-      await Promise.allSettled(ctx.live.early.values());
       await releaseSnapshots([...ctx.live.snaps, ...ctx.live.sessions]);
       await pool.closeAll();
     },
@@ -559,22 +551,6 @@ async function dumpGlobals(ctx: BackupContext): Promise<void> {
   fs.chmodSync(file, 0o444);
   const w = await hashFile(file);
   writePart(ctx.setDir, 'db.globals', { files: [{ path: 'db/globals.sql', bytes: w.bytes, sha256: w.sha256, kind: 'globals' }] });
-}
-
-/** Begin a write job now, keeping its promise for the step that owns it (a failure is reported by that step). */
-function startEarly(ctx: BackupContext, stepId: string, job: () => Promise<void>): void {
-  const p = job();
-  p.catch(() => undefined); // observed later by joinEarly; never an unhandled rejection meanwhile
-  ctx.live.early.set(stepId, p);
-  ctx.log(`${stepId}: started early`);
-}
-
-/** The step's own job: the one started early from this capture, or run now. */
-async function joinEarly(ctx: BackupContext, stepId: string, job: () => Promise<void>): Promise<void> {
-  const p = ctx.live.early.get(stepId);
-  ctx.live.early.delete(stepId);
-  if (p && ctx.live.captureId === currentCapture(ctx)) return p;
-  return job();
 }
 
 /** Copy a share folder from its hard-link snapshot, using the listing made at capture time. */
