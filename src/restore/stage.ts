@@ -73,19 +73,27 @@ export async function stageRoot(root: SwapRoot, runId: string, parallel: number,
   fs.mkdirSync(staging, { recursive: true });
   await removeOtherStaging(root, runId);
   let bytes = 0;
-  try {
-    await mapLimit(root.files, parallel, async (f) => {
-      const dest = path.join(staging, ...f.rel.split('/'));
-      const have = fs.statSync(dest, { throwIfNoEntry: false });
-      if (have?.isFile() && have.size === f.bytes) return;
+  let failed: unknown;
+  // On the first error no new copy starts, and the ones under way finish before this returns: nothing writes into
+  // the staging folder after the step failed.
+  await mapLimit(root.files, parallel, async (f) => {
+    if (failed) return;
+    const dest = path.join(staging, ...f.rel.split('/'));
+    const have = fs.statSync(dest, { throwIfNoEntry: false });
+    if (have?.isFile() && have.size === f.bytes) return;
+    try {
       await copyChecked(f, dest);
-      bytes += f.bytes;
-      onBytes?.(bytes);
-    });
-  } catch (e) {
+    } catch (e) {
+      failed ??= e;
+      return;
+    }
+    bytes += f.bytes;
+    onBytes?.(bytes);
+  });
+  if (failed) {
     // A damaged set will not get better on resume: leave no half-staged copy in the live share.
-    if (e instanceof VerificationError) await fs.promises.rm(staging, { recursive: true, force: true });
-    throw e;
+    if (failed instanceof VerificationError) await fs.promises.rm(staging, { recursive: true, force: true });
+    throw failed;
   }
   return { files: root.files.length, bytes };
 }
