@@ -37,7 +37,7 @@ import { ALL_QLIK_SERVICES, QRS_API_PORT } from '../site/services.js';
 import { readShareFolders } from '../site/share.js';
 import { runRestoreHostname } from '../restore/bootstrap-run.js';
 import {
-  compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, rollbackText, rowCounts, safetyDump, swapAll, REPOSITORY_ROLE, type DumpFile,
+  checkpointSoon, compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, rollbackText, rowCounts, safetyDump, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
 import { precheckSet } from '../restore/precheck.js';
 import { isStaged, missingOrResized, oldShareName, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
@@ -80,6 +80,8 @@ export interface RestoreContext extends HostsContext {
   certSet?: LoadedSet;
   safetyDir: string;
   targetHostname: string;
+  /** Work started by a step for a later one (the checkpoint after the swap); awaited by the cleanup and on dispose. */
+  pending: Array<Promise<unknown>>;
 }
 
 interface DbPlan {
@@ -286,8 +288,11 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
       secrets: [password, certPassword],
       notes,
       items,
-      context: (b: StepContext): RestoreContext => ({ ...b, site, host: pool.host, conn, tool, src, certPassword, certSet, safetyDir: safetyDir(b), targetHostname }),
-      dispose: async () => pool.closeAll(),
+      context: (b: StepContext): RestoreContext => ({ ...b, site, host: pool.host, conn, tool, src, certPassword, certSet, safetyDir: safetyDir(b), targetHostname, pending: [] }),
+      dispose: async (ctx) => {
+        await Promise.allSettled(ctx.pending);
+        await pool.closeAll();
+      },
     };
   } catch (e) {
     await pool.closeAll();
@@ -426,6 +431,7 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
       id: 'restore.cleanup',
       title: `Drop the replaced databases (${replaced.map((d) => `"${oldName(d.name)}"`).join(', ') || 'none'}) and remove the replaced share files; the safety dumps are kept`,
       run: async (ctx) => {
+        await Promise.allSettled(ctx.pending);
         // One connection for the drops, the share folders removed beside them: neither waits for the other.
         await Promise.all([dropAll(ctx.conn, replaced.map((d) => oldName(d.name)), o.serverMajor), ...o.roots.map((r) => removeOldShare(r, ctx.runId))]);
         ctx.log(`safety dumps kept in ${ctx.safetyDir}`);
@@ -596,6 +602,8 @@ function swapSteps(o: ItemsIn): Step<RestoreContext>[] {
         const r = await swapAll(ctx.conn, names);
         ctx.log(Object.entries(r).map(([db, how]) => `${db}: ${how}`).join(', '));
         for (const n of names) ctx.outputs.set(`db.swapped.${n}`, new Date().toISOString());
+        // Only an optimisation (see checkpointSoon): a failure is logged, never the step's.
+        ctx.pending.push(checkpointSoon(ctx.conn).catch((e) => ctx.log(`early checkpoint failed: ${errorMessage(e)}`)));
       },
     });
   }
