@@ -104,6 +104,29 @@ describe('restore', () => {
     expect(nv.exitCode).toBe(2);
     expect(nv.stdout).toMatch(/PostgreSQL 99\.1/);
 
+    // Same size, other bytes: found on the read that restores them, named, and before anything live is touched.
+    const flipped = path.join(tempDir(), 'set');
+    fs.cpSync(setDir, flipped, { recursive: true });
+    const flip = (rel: string) => {
+      const f = path.join(flipped, rel);
+      fs.chmodSync(f, 0o644);
+      const b = fs.readFileSync(f);
+      b[b.length >> 1] ^= 0xff;
+      fs.writeFileSync(f, b);
+    };
+    const shareFile = manifest.files.find((f) => f.kind === 'share' && f.path.endsWith('.qvf'))?.path ?? manifest.files.find((f) => f.kind === 'share')!.path;
+    flip(shareFile);
+    const badShare = await restore(a, [flipped, '--yes']);
+    expect(badShare.exitCode, badShare.stdout).toBe(4);
+    expect(badShare.stdout).toContain(shareFile);
+    flip(shareFile);
+    const dumpFile = manifest.files.find((f) => f.kind === 'db' && f.path.includes('QSR'))!.path;
+    flip(dumpFile);
+    const badDump = await restore(a, [flipped, '--yes']);
+    expect(badDump.exitCode, badDump.stdout).toBe(4);
+    expect(badDump.stdout).toContain(dumpFile);
+    expect(await repositoryState(a)).toBe(2); // the services were never stopped
+
     const nopw = await restore(a, [setDir, '--yes'], { QSADMIN_CERT_PASSWORD: '' });
     expect(nopw.exitCode).toBe(2);
     expect(nopw.stdout).toMatch(/QSADMIN_CERT_PASSWORD/);
@@ -129,6 +152,39 @@ describe('restore', () => {
     expect(shareMatches(Object.fromEntries(manifest.site.share.map((s) => [s.role, s.path])))).toEqual([]);
     expect(fs.existsSync(path.join(r.json.runDir, 'safety', 'QSR.dump'))).toBe(true);
   }, 240_000);
+
+  it('resumes after SIGKILL inside the database swap transaction and between the share renames', async () => {
+    const root = manifest.site.share.find((s) => s.role === 'RootFolder')!.path;
+    await mutateApps(path.join(root, 'Apps'), 0.5, 11);
+    const extra = path.join(root, 'Apps', 'made-after-the-backup.qvf');
+    fs.writeFileSync(extra, 'not in the backup');
+    const db = a.site.database;
+    const names = async () => withClient({ host: db.host, port: db.port, user: db.superuser, password: a.superuserPassword, database: 'postgres' }, async (c) => (await c.query<{ datname: string }>('SELECT datname FROM pg_database')).rows.map((r) => r.datname));
+
+    const first = await restore(a, [setDir, '--yes'], { QSADMIN_FAULT: 'kill-at:restore.db.swap:in-transaction' });
+    expect(first.exitCode).not.toBe(0);
+    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('restore-')).sort().pop()!;
+    // The transaction died with the process: no database was renamed, the restored ones wait under their new names.
+    expect((await names()).filter((n) => n.includes('__qsadmin_old'))).toEqual([]);
+    expect(await names()).toContain('QSR__qsadmin_restore');
+
+    const second = await qsadmin(['runs', 'resume', runId, '--yes', '--json'], { env: env(a, { QSADMIN_FAULT: 'kill-at:restore.share.swap:between-renames' }), timeout: 240_000 });
+    expect(second.exitCode).not.toBe(0);
+    expect(await names()).toContain('QSR__qsadmin_old');
+    // Killed between the two renames of the first entry: moved aside, its staged copy not yet in place.
+    const aside = manifest.site.share.flatMap((s) => (fs.existsSync(path.join(s.path, `.qsadmin-old-${runId}`)) ? fs.readdirSync(path.join(s.path, `.qsadmin-old-${runId}`)) : []));
+    expect(aside.length).toBe(1);
+
+    const third = await qsadmin(['runs', 'resume', runId, '--yes', '--json'], { env: env(a), timeout: 240_000 });
+    expect(third.exitCode, third.stderr).toBe(0);
+    expect(await counts(a)).toEqual(expected());
+    expect(shareMatches(Object.fromEntries(manifest.site.share.map((s) => [s.role, s.path])))).toEqual([]);
+    expect(fs.readFileSync(extra, 'utf8')).toBe('not in the backup'); // files not in the backup are left in place
+    fs.rmSync(extra);
+    for (const s of manifest.site.share) expect(fs.readdirSync(s.path).filter((n) => n.startsWith('.qsadmin-'))).toEqual([]);
+    expect((await names()).filter((n) => n.includes('__qsadmin'))).toEqual([]);
+    expect(await repositoryState(a)).toBe(2);
+  }, 300_000);
 
   it('--only config shows the diff first and restores the local files of the same host', async () => {
     const host = new EmulatedHost(a.site, a.site.nodes[0]);
@@ -170,7 +226,8 @@ describe('restore', () => {
     expect(killed.exitCode).not.toBe(0);
     const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('restore-')).sort().pop()!;
     const journal = fs.readFileSync(path.join(stateDir, 'runs', runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(journal.at(-1)).toMatchObject({ event: 'start', step: 'restore.db.load.QSR' }); // killed inside the step
+    // Killed inside the step (its group's other steps ran beside it, so it need not be the last line).
+    expect(journal.filter((e) => e.step === 'restore.db.load.QSR').at(-1)).toMatchObject({ event: 'start' });
     const r = await qsadmin(['runs', 'resume', runId, '--yes', '--json'], { env: env(b), timeout: 240_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await qsrCentralHostname(b)).toBe('qs-b.restore.test');

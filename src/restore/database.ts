@@ -11,6 +11,7 @@ import { loadArchives, type ArchiveFile } from '../backup/db-load.js';
 import type { Compression } from '../backup/compress.js';
 import { ident, literal, withClient, type PgConn } from '../postgres/client.js';
 import { pgDump, pgRestoreList, psql, runPgTool, type PgToolContext } from '../postgres/tools.js';
+import { faultPoint } from '../runbook/fault.js';
 import type { DbConn } from '../site/database.js';
 
 export const RESTORE_SUFFIX = '__qsadmin_restore';
@@ -137,34 +138,83 @@ export function compareCounts(db: string, got: Record<string, number>, want: Rec
 }
 
 /**
- * Swap the restored database in: "<DB>" → "<DB>__qsadmin_old", "<DB>__qsadmin_restore" → "<DB>". Every state a crash can
- * leave is resumed by running it again.
+ * Swap every restored database in, in one transaction on one connection: "<DB>" → "<DB>__qsadmin_old",
+ * "<DB>__qsadmin_restore" → "<DB>". PostgreSQL allows ALTER DATABASE RENAME in a transaction block, so the swap is
+ * all or nothing: a crash (or a session that would not end) leaves every database as it was, and running it again
+ * finishes it. Databases already swapped by an earlier attempt are reported as 'done'.
  */
-export async function swapIn(conn: DbConn, db: string): Promise<'swapped' | 'renamed' | 'done'> {
+export async function swapAll(conn: DbConn, dbs: string[]): Promise<Record<string, 'swapped' | 'renamed' | 'done'>> {
   const have = await databasesOf(conn);
-  const fresh = restoreName(db);
-  if (!have.has(fresh)) {
-    if (have.has(db)) return 'done';
-    throw new Error(`neither ${db} nor ${fresh} exists: load the database again (resume the run)`);
+  const result: Record<string, 'swapped' | 'renamed' | 'done'> = {};
+  const renames: Array<[string, string]> = [];
+  for (const db of dbs) {
+    const fresh = restoreName(db);
+    if (!have.has(fresh)) {
+      if (!have.has(db)) throw new Error(`neither ${db} nor ${fresh} exists: load the database again (resume the run)`);
+      result[db] = 'done';
+      continue;
+    }
+    if (have.has(db)) {
+      if (have.has(oldName(db))) throw new Error(`${oldName(db)} already exists from an earlier restore: drop it (dropdb "${oldName(db)}") or rename it back, then resume`);
+      renames.push([db, oldName(db)]);
+    }
+    renames.push([fresh, db]);
+    result[db] = have.has(db) ? 'swapped' : 'renamed';
   }
-  let replaced = false;
-  if (have.has(db)) {
-    if (have.has(oldName(db))) throw new Error(`${oldName(db)} already exists from an earlier restore: drop it (dropdb "${oldName(db)}") or rename it back, then resume`);
-    await endSessions(conn, db);
-    await withClient({ ...conn, database: 'postgres' }, (c) => c.query(`ALTER DATABASE ${ident(db)} RENAME TO ${ident(oldName(db))}`));
-    replaced = true;
-  }
-  await endSessions(conn, fresh);
-  await withClient({ ...conn, database: 'postgres' }, (c) => c.query(`ALTER DATABASE ${ident(fresh)} RENAME TO ${ident(db)}`));
-  return replaced ? 'swapped' : 'renamed';
+  if (!renames.length) return result;
+  const busy = renames.map(([from]) => from);
+  await withClient({ ...conn, database: 'postgres' }, async (c) => {
+    // A terminated backend takes a moment to exit, and a rename fails while it is there: retry for a few seconds.
+    for (let attempt = 1; ; attempt++) {
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()', [busy]);
+      try {
+        await c.query('BEGIN');
+        for (const [from, to] of renames) {
+          await c.query(`ALTER DATABASE ${ident(from)} RENAME TO ${ident(to)}`);
+          faultPoint('restore.db.swap:in-transaction');
+        }
+        await c.query('COMMIT');
+        return;
+      } catch (e) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        if ((e as { code?: string }).code !== '55006' || attempt >= 20) throw e; // 55006: object_in_use
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  });
+  return result;
 }
 
-/** The safety dump of one database (pg_dump -Fc), checked with pg_restore --list; returns the file. */
+/**
+ * A CHECKPOINT on its own connection, for the caller to await later. Every DROP DATABASE makes PostgreSQL checkpoint
+ * (immediate, waiting); the first one after the loads would write out everything they left dirty. Started right after
+ * the swap, that write overlaps the service start and the checks instead of lengthening the cleanup.
+ */
+export function checkpointSoon(conn: DbConn): Promise<void> {
+  return withClient({ ...conn, database: 'postgres' }, async (c) => void (await c.query('CHECKPOINT')));
+}
+
+/** Drop databases (if they exist) over one connection: WITH (FORCE) ends their sessions on PostgreSQL 13 and newer. */
+export async function dropAll(conn: DbConn, dbs: string[], serverMajor: number): Promise<void> {
+  await withClient({ ...conn, database: 'postgres' }, async (c) => {
+    for (const db of dbs) {
+      if (serverMajor >= 13) {
+        await c.query(`DROP DATABASE IF EXISTS ${ident(db)} WITH (FORCE)`);
+        continue;
+      }
+      await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db]);
+      await c.query(`DROP DATABASE IF EXISTS ${ident(db)}`);
+    }
+  });
+}
+
+/** The safety dump of one database (pg_dump -Fc -Z 1), checked with pg_restore --list; returns the file. */
 export async function safetyDump(tool: PgToolContext, conn: DbConn, db: string, dir: string): Promise<{ file: string; entries: number }> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `${db}.dump`);
   const tmp = `${file}.partial`;
-  await pgDump(tool, { host: conn.host, port: conn.port, user: conn.user, db, format: 'custom', file: tmp });
+  // -Z 1: it runs beside the loads on the same cores, and zlib's fastest level costs a fraction of its default's CPU.
+  await pgDump(tool, { host: conn.host, port: conn.port, user: conn.user, db, format: 'custom', compress: 1, file: tmp });
   const { count } = await pgRestoreList(tool, tmp);
   if (count === 0) throw new Error(`the safety dump of ${db} lists no entries: refusing to go on`);
   fs.renameSync(tmp, file);

@@ -1,9 +1,9 @@
-// Share side of a restore: where each backed-up share folder goes (the recorded path, or under --share-root), copying
-// the files back with their checksums checked, and pointing QSR at a new share root.
+// Share side of a restore: where each backed-up share folder goes (the recorded path, or under --share-root), the
+// guide's copied share put back, and pointing QSR at a new share root. A set's files are staged and swapped: stage.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { copyFileHashed, hashFile, mapLimit } from '../backup/hashcopy.js';
-import type { ManifestFile, ManifestShareFolder } from '../backup/manifest.js';
+import { copyFileHashed, mapLimit } from '../backup/hashcopy.js';
+import type { ManifestShareFolder } from '../backup/manifest.js';
 import { listTree } from '../backup/tree.js';
 import { withClient } from '../postgres/client.js';
 import type { DbConn } from '../site/database.js';
@@ -41,30 +41,6 @@ export function shareTargets(setDir: string, folders: ManifestShareFolder[], sha
   });
 }
 
-/** Copy the set's files of one folder into place, checking each file's sha256 against the manifest; returns counts. */
-export async function restoreFolder(files: ManifestFile[], t: ShareTarget, destLocal: string, parallel: number, onBytes?: (n: number) => void): Promise<{ files: number; bytes: number; extra: string[] }> {
-  const mine = files.filter((f) => f.path.startsWith(`${t.stored}/`));
-  fs.mkdirSync(destLocal, { recursive: true });
-  let bytes = 0;
-  await mapLimit(mine, parallel, async (f) => {
-    const rel = f.path.slice(t.stored.length + 1);
-    const dest = path.join(destLocal, ...rel.split('/'));
-    if (fs.existsSync(dest)) {
-      const st = fs.statSync(dest);
-      if (st.size === f.bytes && (await hashFile(dest)).sha256 === f.sha256) return; // already right: resume and re-runs skip it
-      fs.rmSync(dest, { force: true }); // a file in the set may be a hard link: never write through it
-    }
-    const w = await copyFileHashed(path.join(t.from, ...rel.split('/')), dest);
-    if (w.sha256 !== f.sha256) throw new Error(`${f.path}: sha256 ${w.sha256} after the copy, the manifest says ${f.sha256}`);
-    if (f.mtimeMs) fs.utimesSync(dest, new Date(), new Date(f.mtimeMs));
-    bytes += w.bytes;
-    onBytes?.(bytes);
-  });
-  const wanted = new Set(mine.map((f) => f.path.slice(t.stored.length + 1)));
-  const extra = listTree(destLocal).map((x) => x.rel).filter((r) => !wanted.has(r));
-  return { files: mine.length, bytes, extra };
-}
-
 /** Copy a plain folder (the guide's copied share) over the share root; returns how many files. */
 export async function copyPlainFolder(from: string, destLocal: string, parallel: number): Promise<number> {
   const list = listTree(from);
@@ -75,17 +51,6 @@ export async function copyPlainFolder(from: string, destLocal: string, parallel:
     fs.utimesSync(dest, new Date(), new Date(x.mtimeMs));
   });
   return list.length;
-}
-
-/** Files whose content differs from the set (or are missing), for the checks and the dry-run. */
-export async function mismatchedFiles(files: ManifestFile[], t: ShareTarget, destLocal: string): Promise<string[]> {
-  const out: string[] = [];
-  // Several files at once: hashing is CPU-bound and the machine has more than one core.
-  await mapLimit(files.filter((x) => x.path.startsWith(`${t.stored}/`)), 4, async (f) => {
-    const p = path.join(destLocal, ...f.path.slice(t.stored.length + 1).split('/'));
-    if (!fs.existsSync(p) || fs.statSync(p).size !== f.bytes || (await hashFile(p)).sha256 !== f.sha256) out.push(p);
-  });
-  return out.sort();
 }
 
 /**

@@ -1,19 +1,22 @@
 // `qsadmin restore`: the guide's §5 restore (same hostname) and §5.7 restore to a machine with a different hostname.
 //
 // The procedure, as the plan shows it:
-//   preflight → safety dump of every database that will be replaced → stop the Qlik services (rims first; the
-//   database keeps running) and end the remaining database sessions → certificates: set aside and remove Qlik
-//   certificates already in the stores (QRS deletes duplicates and stops on a second root), import the backup's set
-//   without starting anything → roles missing from globals.sql → per database: restore into "<DB>__qsadmin_restore",
-//   compare row counts with the manifest, then swap it in ("<DB>" becomes "<DB>__qsadmin_old") → share folders (and
-//   --share-root in QSR) → supporting content → (new hostname: Repository.exe -bootstrap -standalone -restorehostname,
-//   QSD started at its startup line) → start QSD, QRS, the rest; servicestate 2 → QRS /qrs/about over mTLS with the
-//   restored client certificate → share checksums → drop the "<DB>__qsadmin_old" databases.
+//   preflight → roles missing from globals.sql → in parallel, with the services still running and nothing live
+//   touched: a safety dump of every database that will be replaced, each database restored into
+//   "<DB>__qsadmin_restore" (its dump's sha256 and its row counts checked against the manifest), each share folder
+//   copied into a staging folder inside it (every file's sha256 checked) → stop the Qlik services (rims first; the
+//   database keeps running) → certificates: set aside and remove Qlik certificates already in the stores (QRS deletes
+//   duplicates and stops on a second root), import the backup's set without starting anything → one transaction
+//   swaps every database in ("<DB>" becomes "<DB>__qsadmin_old") → renames swap the staged share entries in (the
+//   replaced ones kept beside them) → --share-root in QSR → supporting content → (new hostname: Repository.exe
+//   -bootstrap -standalone -restorehostname, QSD started at its startup line) → start QSD, QRS, the rest; servicestate
+//   2 → QRS /qrs/about over mTLS with the restored client certificate → share files in place → drop the
+//   "<DB>__qsadmin_old" databases and remove the replaced share entries.
 import fs from 'node:fs';
 import path from 'node:path';
-import { verifySet } from '../backup/verify.js';
-import { archivesOf } from '../backup/db-load.js';
-import type { Manifest, ManifestFile } from '../backup/manifest.js';
+import { archiveEntries, archivesOf } from '../backup/db-load.js';
+import { hashFile, mapLimit } from '../backup/hashcopy.js';
+import type { FileKind, Manifest, ManifestFile } from '../backup/manifest.js';
 import { sameName } from '../certs/classify.js';
 import {
   exportSafetyCopy, findConflicts, importIntoStores, localCopiesMatch, removeCertificates, requireValidSet, safetyCopyComplete, setInstalled, writeLocalCopies, type LoadedSet,
@@ -35,10 +38,12 @@ import { ALL_QLIK_SERVICES, QRS_API_PORT } from '../site/services.js';
 import { readShareFolders } from '../site/share.js';
 import { runRestoreHostname } from '../restore/bootstrap-run.js';
 import {
-  compareCounts, createMissingRoles, databasesOf, dropIfExists, endSessions, loadIntoNewName, oldName, restoreName, rollbackText, rowCounts, safetyDump, swapIn, REPOSITORY_ROLE, type DumpFile,
+  checkpointSoon, compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, rollbackText, rowCounts, safetyDump, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
+import { precheckSet } from '../restore/precheck.js';
+import { isStaged, missingOrResized, oldShareName, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
 import { configDiff, restoreConfigFiles } from '../restore/config.js';
-import { copyPlainFolder, mismatchedFiles, newShareFolders, restoreFolder, shareFoldersAre, shareTargets, updateShareFolders, type ShareTarget } from '../restore/share.js';
+import { copyPlainFolder, newShareFolders, shareFoldersAre, shareTargets, updateShareFolders, type ShareTarget } from '../restore/share.js';
 import { describeSource, detectSource, type RestoreSource } from '../restore/source.js';
 import { splitDumpall } from '../restore/dumpall.js';
 import type { BuildEnv } from './registry.js';
@@ -76,6 +81,8 @@ export interface RestoreContext extends HostsContext {
   certSet?: LoadedSet;
   safetyDir: string;
   targetHostname: string;
+  /** Work started by a step for a later one (the checkpoint after the swap); awaited by the cleanup and on dispose. */
+  pending: Array<Promise<unknown>>;
 }
 
 interface DbPlan {
@@ -85,6 +92,8 @@ interface DbPlan {
   dump: DumpFile;
   rowCounts?: Record<string, number>;
   replaces: boolean;
+  /** The manifest entries of the database's archives (a set only): their sha256 is checked beside the load. */
+  recorded?: ManifestFile[];
 }
 
 /** The manifest of a set source, or null for the guide's manual backups. */
@@ -97,7 +106,8 @@ async function planDatabases(src: RestoreSource, target: Map<string, { owner: st
   if (src.kind === 'set') {
     return src.manifest.databases.filter((d) => d.dumped).map((d) => {
       const a = archivesOf(src.dir, src.manifest, d.name)!;
-      return { name: d.name, owner: d.owner, encoding: d.encoding, rowCounts: d.rowCounts, replaces: target.has(d.name) || target.has(oldName(d.name)), dump: { db: d.name, ...a.main, tables: a.tables } };
+      const e = archiveEntries(src.manifest, d.name)!;
+      return { name: d.name, owner: d.owner, encoding: d.encoding, rowCounts: d.rowCounts, replaces: target.has(d.name) || target.has(oldName(d.name)), recorded: [e.main, ...e.tables], dump: { db: d.name, ...a.main, tables: a.tables } };
     });
   }
   if (src.kind === 'guide-tar') {
@@ -163,11 +173,17 @@ function withRollback(step: Step<RestoreContext>, hint: (ctx: RestoreContext) =>
   };
 }
 
-/** Verify a set (checksums, dumps' tables of contents, client versions) and the dumps' server version against the target. */
-async function verifySource(src: RestoreSource, tool: PgToolContext, targetMajor: number): Promise<void> {
+/** The kinds of set files each part of a restore reads. */
+const KINDS: Record<RestorePart, FileKind[]> = { db: ['db', 'globals'], share: ['share', 'share-outside', 'extra'], certs: ['cert'], config: ['config'] };
+
+/**
+ * Check a set before planning (manifest, sizes, dumps' tables of contents, small files' checksums; the big files'
+ * checksums are checked on the reads that restore them) and the dumps' server version against the target.
+ */
+async function verifySource(src: RestoreSource, tool: PgToolContext, targetMajor: number, parts: Set<RestorePart>): Promise<void> {
   if (src.kind === 'set') {
-    const r = await verifySet(src.dir, { tool });
-    if (!r.ok) throw new VerificationError(`the backup ${src.packed ?? src.dir} failed verification; nothing was changed:\n${r.problems.map((p) => `  - ${p}`).join('\n')}`, 'use another backup set (qsadmin backup list)');
+    const problems = await precheckSet(src.dir, src.manifest, new Set([...parts].flatMap((p) => KINDS[p])), tool);
+    if (problems.length) throw new VerificationError(`the backup ${src.packed ?? src.dir} failed verification; nothing was changed:\n${problems.map((p) => `  - ${p}`).join('\n')}`, 'use another backup set (qsadmin backup list)');
     const made = parsePgVersion(src.manifest.site.database.serverVersion);
     if (made.major > targetMajor) {
       throw new InputError(`the backup was dumped from PostgreSQL ${src.manifest.site.database.serverVersion}; the target runs PostgreSQL ${targetMajor}: a dump cannot be restored into an older major version`, 'upgrade the target\'s repository database first (QPI, guide §2.6), or restore onto a server of the same or a newer version');
@@ -230,7 +246,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
     if (parts.has('config') && newHost) throw new InputError('--only config restores local files onto the same host only: Host.cfg and the configs are never restored onto a new hostname');
     if (parts.has('config') && !manifest) throw new InputError('--only config needs a qsadmin backup set: the guide\'s manual backups hold no config files');
 
-    await verifySource(src, tool, server.major);
+    await verifySource(src, tool, server.major, parts);
     const targetDbs = await databasesOf(conn);
     const dbs = parts.has('db') ? await planDatabases(src, targetDbs, site.database.superuser, path.join(env.stateDir, 'restore-sources')) : [];
 
@@ -263,7 +279,8 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
 
     const notes = buildNotes({ src, site, targetHostname, fromHost, newHost, dbs, targets, plainShare, conflicts: conflicts.length, running, parts, inputs, certSet, configNotes });
     const dumpallGlobals = src.kind === 'dumpall' && dbs.length ? splitDumpall(src.file, path.join(env.stateDir, 'restore-sources')).globals : undefined;
-    const items = buildItems({ site, inputs, parts, dbs, targets, plainShare, newHost, central, manifest, certSet, fromNode, src, dumpallGlobals });
+    const roots = manifest ? swapRoots(manifest.files, targets, (p) => host.files.resolve(p)) : [];
+    const items = buildItems({ site, inputs, parts, dbs, roots, plainShare, newHost, central, manifest, certSet, fromNode, src, dumpallGlobals, serverMajor: server.major });
     const safetyDir = (ctx: StepContext) => (inputs.safetyDir ? path.resolve(inputs.safetyDir) : path.join(ctx.runDir, 'safety'));
 
     return {
@@ -273,8 +290,11 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
       secrets: [password, certPassword],
       notes,
       items,
-      context: (b: StepContext): RestoreContext => ({ ...b, site, host: pool.host, conn, tool, src, certPassword, certSet, safetyDir: safetyDir(b), targetHostname }),
-      dispose: async () => pool.closeAll(),
+      context: (b: StepContext): RestoreContext => ({ ...b, site, host: pool.host, conn, tool, src, certPassword, certSet, safetyDir: safetyDir(b), targetHostname, pending: [] }),
+      dispose: async (ctx) => {
+        await Promise.allSettled(ctx.pending);
+        await pool.closeAll();
+      },
     };
   } catch (e) {
     await pool.closeAll();
@@ -307,7 +327,7 @@ function buildNotes(o: NotesIn): string[] {
     notes.push(`database ${d.name}: restored into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}), rows checked${d.rowCounts ? ' against the manifest' : ' (no manifest: not checked)'}, then swapped in${d.replaces ? `; OVERWRITES the existing ${d.name} (kept as "${oldName(d.name)}" until the restore is verified, and in the safety dump)` : ' (new on this server)'}`);
   }
   if (o.dbs.length) notes.push('database choice: restore into a new name and swap (not drop-then-create): the current database stays intact until the restored one is complete and its row counts match; roles missing on the server are created from globals.sql, no password is set or changed');
-  for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (files there that differ from the backup are OVERWRITTEN; files not in the backup are left and listed)`);
+  for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (copied into a staging folder there with every file's sha256 checked while the services run, then swapped in by rename: files that differ from the backup are REPLACED, kept in ${oldShareName('<run id>')} until the restore is verified; files not in the backup are left in place and listed)`);
   if (o.plainShare) notes.push(`share: the copied share ${o.plainShare} → ${o.inputs.shareRoot ?? 'the share root QSR names'} (files with the same name are OVERWRITTEN)`);
   if (o.inputs.shareRoot) notes.push(`--share-root ${o.inputs.shareRoot}: RootFolder, AppFolder, StaticContentRootFolder and ArchivedLogsRootFolder of ServiceClusterSettingsSharedPersistenceProperties are updated by SQL, the connector columns left alone. NOTE: this SQL route is not the guide's; the guide changes the share paths with QlikSenseUtil ("Service cluster")`);
   if (o.certSet) notes.push(`certificates: the set of ${o.certSet.hostname} (CA ${o.certSet.ca.subject}) imported without starting services${o.conflicts ? `; ${o.conflicts} Qlik certificate(s) now in the stores are exported to the safety folder and REMOVED, and Exported Certificates is emptied (moved to the safety folder)` : ''}`);
@@ -329,10 +349,12 @@ interface ItemsIn {
   inputs: RestoreInputs;
   parts: Set<RestorePart>;
   dbs: DbPlan[];
-  targets: ShareTarget[];
+  /** The share targets of a set, grouped into the folders that are staged and swapped as one. */
+  roots: SwapRoot[];
   plainShare?: string;
   newHost: boolean;
   central: NodeConfig;
+  serverMajor: number;
   manifest: Manifest | null;
   certSet?: LoadedSet;
   fromNode: string;
@@ -341,11 +363,17 @@ interface ItemsIn {
   dumpallGlobals?: string;
 }
 
-/** Every step of the restore in order. */
+/**
+ * Every step of the restore in order. What reads the backup and writes only new things runs first, in one parallel
+ * group, with the services still running: the safety dumps, the loads into new database names and the copies of the
+ * share into staging folders. Then the services stop and the short critical section follows: certificates, one
+ * transaction that swaps the databases, renames that swap the share. The replaced databases and share entries are
+ * removed only after QRS answered with the restored certificate.
+ */
 function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
   const items: RunbookItem<RestoreContext>[] = [];
   const c = o.central.name;
-  const rollback = (ctx: RestoreContext) => rollbackText(ctx.conn, o.dbs, ctx.safetyDir);
+  const rollback = (ctx: RestoreContext) => [rollbackText(ctx.conn, o.dbs, ctx.safetyDir), ...shareRollbackText(o.roots, ctx.runId)].join('\n');
   const guard = (s: Step<RestoreContext>) => withRollback(s, rollback);
 
   items.push({
@@ -359,29 +387,15 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
       ctx.outputs.set('safetyDir', ctx.safetyDir);
     },
   });
-  for (const d of o.dbs.filter((x) => x.replaces)) {
-    items.push({
-      id: `restore.safety.${d.name}`,
-      title: `Safety dump of the current ${d.name} (pg_dump -Fc, checked with pg_restore --list)`,
-      check: async (ctx) => fs.existsSync(path.join(ctx.safetyDir, `${d.name}.dump`)) || !!ctx.outputs.get(`db.swapped.${d.name}`) || !(await databasesOf(ctx.conn)).has(d.name),
-      run: async (ctx) => {
-        const r = await safetyDump(ctx.tool, ctx.conn, d.name, ctx.safetyDir);
-        ctx.log(`safety dump of ${d.name}: ${r.file} (${r.entries} entries)`);
-      },
-    });
+  const roles = rolesStep(o);
+  if (roles) items.push(roles);
+  const prepare = [...safetySteps(o), ...loadSteps(o), ...stageSteps(o)].map(guard);
+  if (prepare.length) {
+    items.push({ group: 'restore.prepare', title: 'With the services still running: safety dumps, loads into new names, share files into staging (checksums checked)', parallel: true, steps: prepare });
   }
   for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(serviceItems<RestoreContext>(n, 'stop', { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop' }), guard));
-  if (o.dbs.length) {
-    items.push(guard({
-      id: 'restore.db.sessions',
-      title: 'Close the remaining sessions on the databases to be restored',
-      run: async (ctx) => {
-        for (const d of o.dbs) if (d.replaces) ctx.log(`ended ${await endSessions(ctx.conn, d.name)} session(s) on ${d.name}`);
-      },
-    }));
-  }
   if (o.certSet) items.push(...certSteps(c).map(guard));
-  if (o.dbs.length) items.push(...dbSteps(o).map(guard));
+  items.push(...swapSteps(o).map(guard));
   if (o.parts.has('share')) items.push(...shareSteps(o).map(guard));
   if (o.parts.has('config') && o.manifest) {
     items.push(guard({
@@ -403,28 +417,39 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
     if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) items.push(guard(waitRepositoryStep<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' })));
   }
   items.push(guard(verifyQrsStep(o.central)));
-  if (o.targets.length && o.manifest) {
+  if (o.roots.length) {
     items.push(guard({
       id: 'restore.verify.share',
-      title: 'Check the sha256 of every restored share file against the manifest',
-      run: async (ctx) => {
-        const bad: string[] = [];
-        for (const t of o.targets) bad.push(...(await mismatchedFiles(o.manifest!.files, t, (await ctx.host(c)).files.resolve(t.dest))));
-        if (bad.length) throw new VerificationError(`${bad.length} restored share file(s) differ from the backup: ${bad.slice(0, 5).join(', ')}`);
+      title: 'Check that every share file of the backup is in place with its size (its sha256 was checked when it was copied)',
+      run: async () => {
+        const bad = o.roots.flatMap(missingOrResized);
+        if (bad.length) throw new VerificationError(`${bad.length} share file(s) are missing or have another size than in the backup: ${bad.slice(0, 5).join(', ')}`);
       },
     }));
   }
-  if (o.dbs.some((d) => d.replaces)) {
+  const replaced = o.dbs.filter((d) => d.replaces);
+  if (replaced.length || o.roots.length) {
     items.push({
       id: 'restore.cleanup',
-      title: `Drop the replaced databases (${o.dbs.filter((d) => d.replaces).map((d) => `"${oldName(d.name)}"`).join(', ')}); the safety dumps are kept`,
+      title: `Drop the replaced databases (${replaced.map((d) => `"${oldName(d.name)}"`).join(', ') || 'none'}) and remove the replaced share files; the safety dumps are kept`,
       run: async (ctx) => {
-        for (const d of o.dbs) await dropIfExists(ctx.conn, oldName(d.name));
+        await Promise.allSettled(ctx.pending);
+        // One connection for the drops, the share folders removed beside them: neither waits for the other.
+        await Promise.all([dropAll(ctx.conn, replaced.map((d) => oldName(d.name)), o.serverMajor), ...o.roots.map((r) => removeOldShare(r, ctx.runId))]);
         ctx.log(`safety dumps kept in ${ctx.safetyDir}`);
       },
     });
   }
   return items;
+}
+
+/** How to put the replaced share entries back, for the failure hint. */
+function shareRollbackText(roots: SwapRoot[], runId: string): string[] {
+  if (!roots.length) return [];
+  return [
+    'Share: the replaced files are kept until the restore is verified. To roll back the share (services stopped):',
+    ...roots.map((r) => `  ${r.dest}: move every entry of ${oldShareName(runId)} back over the one of the same name, then remove ${oldShareName(runId)} and ${stagingName(runId)}`),
+  ];
 }
 
 /** Certificates: set aside and remove what QRS would trip over, import the set, write the PEM copies; no service started. */
@@ -493,52 +518,123 @@ function certSteps(c: string): Step<RestoreContext>[] {
   ];
 }
 
-/** Databases: roles from globals.sql, then per database load into a new name (rows checked) and swap in. */
-function dbSteps(o: ItemsIn): Step<RestoreContext>[] {
-  const steps: Step<RestoreContext>[] = [];
+/** Roles missing on the server, from globals.sql (before the loads: the dumps name them as owners). */
+function rolesStep(o: ItemsIn): Step<RestoreContext> | undefined {
+  if (!o.dbs.length) return undefined;
   const globals = o.manifest?.files.find((f) => f.kind === 'globals');
   const file = globals && o.src.kind === 'set' ? path.join(o.src.dir, ...globals.path.split('/')) : o.dumpallGlobals;
-  if (file) {
-    steps.push({
-      id: 'restore.db.roles',
-      title: 'Create the roles missing on the server from globals.sql (existing roles and all passwords untouched)',
-      run: async (ctx) => {
-        const created = await createMissingRoles(ctx.conn, fs.readFileSync(file, 'utf8'));
-        ctx.log(created.length ? `created roles ${created.join(', ')} (without passwords: set them before use)` : 'every role already exists');
-      },
-    });
-  }
-  for (const d of o.dbs) {
-    steps.push({
-      id: `restore.db.load.${d.name}`,
-      title: `Restore ${d.name} into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}; pg_restore)${d.rowCounts ? ' and compare its row counts with the manifest' : ''}`,
-      check: async (ctx) => !!ctx.outputs.get(`db.swapped.${d.name}`) || (!!ctx.outputs.get(`db.loaded.${d.name}`) && (await databasesOf(ctx.conn)).has(restoreName(d.name))),
-      run: async (ctx) => {
-        const name = await loadIntoNewName(ctx.tool, ctx.conn, d.dump, d.owner, d.encoding);
-        if (d.rowCounts) {
-          const diff = compareCounts(d.name, await rowCounts(ctx.conn, name), d.rowCounts);
-          if (diff.length) throw new VerificationError(`the restored ${d.name} does not match the backup; the current ${d.name} is untouched:\n${diff.slice(0, 10).map((x) => `  - ${x}`).join('\n')}`);
+  if (!file) return undefined;
+  return {
+    id: 'restore.db.roles',
+    title: 'Create the roles missing on the server from globals.sql (existing roles and all passwords untouched)',
+    run: async (ctx) => {
+      const created = await createMissingRoles(ctx.conn, fs.readFileSync(file, 'utf8'));
+      ctx.log(created.length ? `created roles ${created.join(', ')} (without passwords: set them before use)` : 'every role already exists');
+    },
+  };
+}
+
+/** A safety dump of every database that will be replaced. */
+function safetySteps(o: ItemsIn): Step<RestoreContext>[] {
+  return o.dbs.filter((x) => x.replaces).map((d) => ({
+    id: `restore.safety.${d.name}`,
+    title: `Safety dump of the current ${d.name} (pg_dump -Fc -Z 1, checked with pg_restore --list)`,
+    check: async (ctx) => fs.existsSync(path.join(ctx.safetyDir, `${d.name}.dump`)) || !!ctx.outputs.get(`db.swapped.${d.name}`) || !(await databasesOf(ctx.conn)).has(d.name),
+    run: async (ctx) => {
+      const r = await safetyDump(ctx.tool, ctx.conn, d.name, ctx.safetyDir);
+      ctx.log(`safety dump of ${d.name}: ${r.file} (${r.entries} entries)`);
+    },
+  }));
+}
+
+/** Per database: load into "<DB>__qsadmin_restore", the dump's sha256 checked beside it, then its row counts. */
+function loadSteps(o: ItemsIn): Step<RestoreContext>[] {
+  return o.dbs.map((d) => ({
+    id: `restore.db.load.${d.name}`,
+    title: `Restore ${d.name} into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}; pg_restore)${d.recorded ? `, check the sha256 of its ${d.recorded.length > 1 ? `${d.recorded.length} archives` : 'dump'}` : ''}${d.rowCounts ? ' and compare its row counts with the manifest' : ''}`,
+    check: async (ctx) => !!ctx.outputs.get(`db.swapped.${d.name}`) || (!!ctx.outputs.get(`db.loaded.${d.name}`) && (await databasesOf(ctx.conn)).has(restoreName(d.name))),
+    run: async (ctx) => {
+      // The hash reads the dump beside pg_restore (from the page cache) rather than on its stream: the load itself is
+      // left as it is. Both are awaited, and a damaged dump is named before whatever pg_restore made of it.
+      const src = ctx.src.kind === 'set' ? ctx.src.dir : '';
+      const [loaded, hashed] = await Promise.allSettled([
+        loadIntoNewName(ctx.tool, ctx.conn, d.dump, d.owner, d.encoding),
+        mapLimit(d.recorded ?? [], 2, async (f) => ({ f, w: await hashFile(path.join(src, ...f.path.split('/'))) })),
+      ]);
+      if (hashed.status === 'rejected') throw hashed.reason;
+      for (const { f, w } of hashed.value) {
+        if (w.sha256 !== f.sha256 || w.bytes !== f.bytes) {
+          throw new VerificationError(`${f.path} in the backup set is damaged: sha256 ${w.sha256}, the manifest says ${f.sha256}; the current ${d.name} is untouched`, 'use another backup set (qsadmin backup list)');
         }
-        ctx.outputs.set(`db.loaded.${d.name}`, new Date().toISOString());
+      }
+      if (loaded.status === 'rejected') throw loaded.reason;
+      if (d.rowCounts) {
+        const diff = compareCounts(d.name, await rowCounts(ctx.conn, loaded.value), d.rowCounts);
+        if (diff.length) throw new VerificationError(`the restored ${d.name} does not match the backup; the current ${d.name} is untouched:\n${diff.slice(0, 10).map((x) => `  - ${x}`).join('\n')}`);
+      }
+      ctx.outputs.set(`db.loaded.${d.name}`, new Date().toISOString());
+    },
+  }));
+}
+
+/** Per swap root: the backup's share files into a staging folder inside it, each file's sha256 checked. */
+function stageSteps(o: ItemsIn): Step<RestoreContext>[] {
+  if (!o.parts.has('share')) return [];
+  return o.roots.map((r, i) => ({
+    id: `restore.share.stage.${i}`,
+    title: `Copy the share folder${r.roles.length > 1 ? 's' : ''} ${r.roles.join(', ')} into a staging folder in ${r.dest} (sha256 checked per file)`,
+    node: o.central.name,
+    check: async (ctx) => !!ctx.outputs.get(`share.swapped.${i}`) || (!!ctx.outputs.get(`share.staged.${i}`) && isStaged(r, ctx.runId)),
+    run: async (ctx) => {
+      const s = await stageRoot(r, ctx.runId, o.inputs.parallel ?? 4, (b) => ctx.progress(`${b} bytes`));
+      ctx.outputs.set(`share.staged.${i}`, s);
+    },
+  }));
+}
+
+/** The critical section, services stopped: every database in one transaction, then each share folder by renames. */
+function swapSteps(o: ItemsIn): Step<RestoreContext>[] {
+  const steps: Step<RestoreContext>[] = [];
+  if (o.dbs.length) {
+    const names = o.dbs.map((d) => d.name);
+    steps.push({
+      id: 'restore.db.swap',
+      title: `Swap in the restored databases in one transaction (${o.dbs.map((d) => (d.replaces ? `"${d.name}" → "${oldName(d.name)}", ` : '') + `"${restoreName(d.name)}" → "${d.name}"`).join('; ')}), ending their sessions`,
+      destructive: o.dbs.some((d) => d.replaces),
+      check: async (ctx) => {
+        if (!names.every((n) => !!ctx.outputs.get(`db.swapped.${n}`))) return false;
+        const have = await databasesOf(ctx.conn);
+        return names.every((n) => have.has(n));
+      },
+      run: async (ctx) => {
+        const r = await swapAll(ctx.conn, names);
+        ctx.log(Object.entries(r).map(([db, how]) => `${db}: ${how}`).join(', '));
+        for (const n of names) ctx.outputs.set(`db.swapped.${n}`, new Date().toISOString());
+        // Only an optimisation (see checkpointSoon): a failure is logged, never the step's.
+        ctx.pending.push(checkpointSoon(ctx.conn).catch((e) => ctx.log(`early checkpoint failed: ${errorMessage(e)}`)));
       },
     });
   }
-  for (const d of o.dbs) {
-    steps.push({
-      id: `restore.db.swap.${d.name}`,
-      title: d.replaces ? `Swap in the restored ${d.name} ("${d.name}" → "${oldName(d.name)}", "${restoreName(d.name)}" → "${d.name}")` : `Rename "${restoreName(d.name)}" to "${d.name}"`,
-      destructive: d.replaces,
-      check: async (ctx) => !!ctx.outputs.get(`db.swapped.${d.name}`) && (await databasesOf(ctx.conn)).has(d.name),
-      run: async (ctx) => {
-        ctx.log(`${d.name}: ${await swapIn(ctx.conn, d.name)}`);
-        ctx.outputs.set(`db.swapped.${d.name}`, new Date().toISOString());
-      },
+  if (o.parts.has('share')) {
+    o.roots.forEach((r, i) => {
+      steps.push({
+        id: `restore.share.swap.${i}`,
+        title: `Swap the staged share files into ${r.dest} by rename (the replaced ones kept beside them until the restore is verified)`,
+        node: o.central.name,
+        destructive: true,
+        check: async (ctx) => !!ctx.outputs.get(`share.swapped.${i}`),
+        run: async (ctx) => {
+          const s = swapRoot(r, ctx.runId);
+          if (s.extra.length) ctx.log(`${r.dest}: ${s.extra.length} file(s) not in the backup were left in place: ${s.extra.slice(0, 10).join(', ')}`);
+          ctx.outputs.set(`share.swapped.${i}`, { entries: s.entries, extra: s.extra.length });
+        },
+      });
     });
   }
   return steps;
 }
 
-/** Share: QSR's folders (--share-root), each backed-up folder (or the guide's copied share), supporting content. */
+/** Share, after the swap: QSR's folders (--share-root), the guide's copied share (copied over), supporting content. */
 function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
   const c = o.central.name;
   const steps: Step<RestoreContext>[] = [];
@@ -551,20 +647,6 @@ function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
       run: async (ctx) => updateShareFolders(ctx.conn, want),
     });
   }
-  o.targets.forEach((t, i) => {
-    steps.push({
-      id: `restore.share.${i}`,
-      title: `Restore the share folder ${t.role} to ${t.dest} (sha256 checked per file)`,
-      node: c,
-      check: async (ctx) => !!ctx.outputs.get(`share.${i}`),
-      run: async (ctx) => {
-        const local = (await ctx.host(c)).files.resolve(t.dest);
-        const r = await restoreFolder(o.manifest!.files, t, local, o.inputs.parallel ?? 4, (b) => ctx.progress(`${b} bytes`));
-        if (r.extra.length) ctx.log(`${t.dest}: ${r.extra.length} file(s) not in the backup were left in place: ${r.extra.slice(0, 10).join(', ')}`);
-        ctx.outputs.set(`share.${i}`, { files: r.files, bytes: r.bytes, extra: r.extra.length });
-      },
-    });
-  });
   if (o.plainShare) {
     steps.push({
       id: 'restore.share.copy',

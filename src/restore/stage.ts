@@ -1,0 +1,204 @@
+// The share side of a restore in two moves. First, while the services still run, the backup's files are copied into a
+// staging folder inside each destination, every file's sha256 checked on the way (the only read of it the restore
+// makes). Then, with the services stopped, each staged top-level entry replaces the live one by rename; the replaced
+// entries stay in a run-specific folder beside them (the share's safety copy) until the restore is verified.
+//
+// Why inside the destination and entry by entry, rather than renaming the destination itself: a share root is often
+// the root of an SMB share or a mount point, which cannot be renamed, while renames inside it stay on one filesystem
+// and each is atomic. Every state a crash can leave between two renames is finished by running the swap again.
+import fs from 'node:fs';
+import path from 'node:path';
+import { hashFile, mapLimit } from '../backup/hashcopy.js';
+import type { ManifestFile } from '../backup/manifest.js';
+import { VerificationError } from '../runbook/errors.js';
+import { faultPoint } from '../runbook/fault.js';
+import type { ShareTarget } from './share.js';
+
+/** One file of the set to put in place: `rel` below its swap root, `from` its copy in the set. */
+export interface StageFile {
+  rel: string;
+  from: string;
+  /** Its path in the manifest, named in errors. */
+  stored: string;
+  bytes: number;
+  sha256: string;
+  mtimeMs?: number;
+}
+
+/** A destination folder that is swapped as one: a share target plus any target that lies inside it (--share-root). */
+export interface SwapRoot {
+  /** The destination as the site knows it (Windows or local form), for messages. */
+  dest: string;
+  /** The same, as a path we can open. */
+  local: string;
+  roles: string[];
+  files: StageFile[];
+}
+
+export const stagingName = (runId: string) => `.qsadmin-restore-${runId}`;
+export const oldShareName = (runId: string) => `.qsadmin-old-${runId}`;
+
+/**
+ * Group the share targets into swap roots: a target whose destination lies inside another's is staged inside that
+ * one's staging folder (with --share-root, folders that were outside the old root land inside the new one), so one
+ * swap brings both in and no rename ever moves a folder out from under another target.
+ */
+export function swapRoots(files: ManifestFile[], targets: ShareTarget[], resolve: (p: string) => string): SwapRoot[] {
+  const byLength = targets.map((t) => ({ t, local: path.resolve(resolve(t.dest)) })).sort((a, b) => a.local.length - b.local.length);
+  const roots: Array<SwapRoot & { byRel: Map<string, StageFile> }> = [];
+  for (const { t, local } of byLength) {
+    let root = roots.find((r) => local === r.local || local.startsWith(r.local + path.sep));
+    if (!root) {
+      root = { dest: t.dest, local, roles: [], files: [], byRel: new Map() };
+      roots.push(root);
+    }
+    root.roles.push(t.role);
+    const prefix = path.relative(root.local, local).split(path.sep).filter(Boolean);
+    for (const f of files.filter((x) => x.path.startsWith(`${t.stored}/`))) {
+      const inTarget = f.path.slice(t.stored.length + 1).split('/');
+      // A nested target's file wins over a same-named one of its parent: it is the folder QSR points at.
+      root.byRel.set([...prefix, ...inTarget].join('/'), { rel: [...prefix, ...inTarget].join('/'), from: path.join(t.from, ...inTarget), stored: f.path, bytes: f.bytes, sha256: f.sha256, mtimeMs: f.mtimeMs });
+    }
+  }
+  return roots.map(({ byRel, ...r }) => ({ ...r, files: [...byRel.values()] }));
+}
+
+/**
+ * Copy a swap root's files into its staging folder, each one's sha256 compared with the manifest before it gets its
+ * final name (so a file there under its final name is known good, and a resumed run skips it). A mismatch fails with
+ * the file's name while nothing live has been touched.
+ */
+export async function stageRoot(root: SwapRoot, runId: string, parallel: number, onBytes?: (n: number) => void): Promise<{ files: number; bytes: number }> {
+  const staging = path.join(root.local, stagingName(runId));
+  fs.mkdirSync(staging, { recursive: true });
+  await removeOtherStaging(root, runId);
+  let bytes = 0;
+  let failed: unknown;
+  // On the first error no new copy starts, and the ones under way finish before this returns: nothing writes into
+  // the staging folder after the step failed.
+  await mapLimit(root.files, parallel, async (f) => {
+    if (failed) return;
+    const dest = path.join(staging, ...f.rel.split('/'));
+    const have = fs.statSync(dest, { throwIfNoEntry: false });
+    if (have?.isFile() && have.size === f.bytes) return;
+    try {
+      await copyChecked(f, dest);
+    } catch (e) {
+      failed ??= e;
+      return;
+    }
+    bytes += f.bytes;
+    onBytes?.(bytes);
+  });
+  if (failed) {
+    // A damaged set will not get better on resume: leave no half-staged copy in the live share.
+    if (failed instanceof VerificationError) await fs.promises.rm(staging, { recursive: true, force: true });
+    throw failed;
+  }
+  return { files: root.files.length, bytes };
+}
+
+/**
+ * Staging folders of earlier runs that failed or were abandoned: they hold only copies of backup files, never live
+ * data, so they go (a resume of such a run stages again, its check sees the folder gone). Replaced entries
+ * (.qsadmin-old-*) of other runs are data and are never touched.
+ */
+async function removeOtherStaging(root: SwapRoot, runId: string): Promise<void> {
+  const stale = fs.readdirSync(root.local).filter((n) => n.startsWith(stagingName('')) && n !== stagingName(runId));
+  await Promise.all(stale.map((n) => fs.promises.rm(path.join(root.local, n), { recursive: true, force: true })));
+}
+
+/** True when the run's staging folder of a swap root is there (a resumed run re-stages when it is not). */
+export function isStaged(root: SwapRoot, runId: string): boolean {
+  return fs.existsSync(path.join(root.local, stagingName(runId)));
+}
+
+/** Kernel copy to a temp name while the source is hashed beside it (page cache); renamed only when the hash matches. */
+async function copyChecked(f: StageFile, dest: string): Promise<void> {
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.partial`;
+  // FICLONE: a reflink where the filesystem has them (XFS, Btrfs), a plain kernel copy elsewhere.
+  const [, got] = await Promise.all([fs.promises.copyFile(f.from, tmp, fs.constants.COPYFILE_FICLONE), hashFile(f.from)]);
+  if (got.sha256 !== f.sha256 || got.bytes !== f.bytes) {
+    fs.rmSync(tmp, { force: true });
+    throw new VerificationError(
+      `${f.stored} in the backup set is damaged: ${got.bytes} bytes with sha256 ${got.sha256}, the manifest says ${f.bytes} bytes with ${f.sha256}; nothing live was changed`,
+      'use another backup set (qsadmin backup list), or check it with qsadmin backup verify',
+    );
+  }
+  // The set's files are read-only and copyFile keeps the mode: the live share must stay writable for Qlik.
+  fs.chmodSync(tmp, 0o644);
+  if (f.mtimeMs) fs.utimesSync(tmp, new Date(), new Date(f.mtimeMs));
+  fs.renameSync(tmp, dest);
+}
+
+/**
+ * Swap the staged entries in: for each top-level entry of the staging folder, the live one (if any) is renamed into
+ * the old folder, then the staged one into its place. Files that were live but are not in the backup are then linked
+ * back into place from the old folder (a restore leaves them, as a copy over the share would), so the old folder stays
+ * a complete safety copy. Safe to run again after a crash at any point.
+ */
+export function swapRoot(root: SwapRoot, runId: string): { entries: number; extra: string[] } {
+  const staging = path.join(root.local, stagingName(runId));
+  const old = path.join(root.local, oldShareName(runId));
+  let entries = 0;
+  if (fs.existsSync(staging)) {
+    for (const name of fs.readdirSync(staging).sort()) {
+      const live = path.join(root.local, name);
+      if (fs.lstatSync(live, { throwIfNoEntry: false })) {
+        if (fs.lstatSync(path.join(old, name), { throwIfNoEntry: false })) {
+          // Our own renames never leave this: live, old and staged copies of one entry at once.
+          throw new Error(`${live} exists, and so do its replaced copy in ${old} and its staged copy in ${staging}: move one of the first two away, then resume`);
+        }
+        fs.mkdirSync(old, { recursive: true });
+        fs.renameSync(live, path.join(old, name));
+        faultPoint('restore.share.swap:between-renames');
+      }
+      fs.renameSync(path.join(staging, name), live);
+      entries++;
+    }
+    fs.rmdirSync(staging);
+  }
+  return { entries, extra: fs.existsSync(old) ? linkExtras(old, root.local) : [] };
+}
+
+/** Put every file of `old` that has no counterpart under `live` back in place (hard link, else a copy); returns them. */
+function linkExtras(old: string, live: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(old, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    const target = path.join(live, ...r.split('/'));
+    const there = fs.lstatSync(target, { throwIfNoEntry: false });
+    if (e.isDirectory()) {
+      if (!there) fs.mkdirSync(target, { recursive: true });
+      if (!there || there.isDirectory()) out.push(...linkExtras(old, live, r));
+      continue;
+    }
+    if (there) continue;
+    const from = path.join(old, ...r.split('/'));
+    try {
+      fs.linkSync(from, target);
+    } catch {
+      // No hard links here (another filesystem, or none at all): copy under a temp name so a crash leaves no half file.
+      fs.copyFileSync(from, `${target}.partial`);
+      fs.renameSync(`${target}.partial`, target);
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+/** Files of a swap root that are missing or have another size than the backup's (after the swap). */
+export function missingOrResized(root: SwapRoot): string[] {
+  const bad: string[] = [];
+  for (const f of root.files) {
+    const st = fs.statSync(path.join(root.local, ...f.rel.split('/')), { throwIfNoEntry: false });
+    if (!st || st.size !== f.bytes) bad.push(path.join(root.local, ...f.rel.split('/')));
+  }
+  return bad;
+}
+
+/** Remove the replaced entries (once the restore is verified) and anything a failed staging left. */
+export async function removeOldShare(root: SwapRoot, runId: string): Promise<void> {
+  await Promise.all([oldShareName(runId), stagingName(runId)].map((n) => fs.promises.rm(path.join(root.local, n), { recursive: true, force: true })));
+}
