@@ -51,16 +51,26 @@ const pg = ['-h', db.host, '-p', String(db.port), '-U', 'postgres', '-w'];
 const pgEnv = { ...process.env, PGPASSWORD: created.superuserPassword };
 const m = JSON.parse(fs.readFileSync(path.join(backup, 'manifest.json'), 'utf8'));
 let t0 = Date.now();
-for (const d of m.files.filter((f) => f.kind === 'db')) {
-  const name = `floor_${d.database}`;
+const restoreCmd = (f, name, extra) => {
+  const file = path.join(backup, f.path);
+  const tool = `'${path.join(bin.dir, 'pg_restore')}' ${pg.join(' ')} -d ${name} ${extra}`;
+  return f.compression === 'zstd' ? `zstd -dc '${file}' | ${tool}` : `${tool} '${file}'`;
+};
+const databases = [...new Set(m.files.filter((f) => f.kind === 'db').map((f) => f.database))];
+for (const dbName of databases) {
+  const name = `floor_${dbName}`;
   execFileSync(path.join(bin.dir, 'createdb'), [...pg, '-T', 'template0', name], { env: pgEnv });
-  const file = path.join(backup, d.path);
-  const cmd = d.compression === 'zstd' ? `zstd -dc '${file}' | '${path.join(bin.dir, 'pg_restore')}' ${pg.join(' ')} -d ${name}` : `'${path.join(bin.dir, 'pg_restore')}' ${pg.join(' ')} -d ${name} '${file}'`;
-  execFileSync('sh', ['-c', cmd], { env: pgEnv });
+  const main = m.files.find((f) => f.kind === 'db' && f.database === dbName && !f.table);
+  const tables = m.files.filter((f) => f.kind === 'db' && f.database === dbName && f.table);
+  // A database with table archives takes pg_restore's three sections (see src/backup/db-load.ts), one job each.
+  const cmds = tables.length
+    ? [restoreCmd(main, name, '--section=pre-data'), restoreCmd(main, name, '--section=data'), ...tables.map((t) => restoreCmd(t, name, '')), restoreCmd(main, name, '--section=post-data')]
+    : [restoreCmd(main, name, '')];
+  for (const cmd of cmds) execFileSync('sh', ['-c', cmd], { env: pgEnv });
 }
 execFileSync('cp', ['-r', path.join(backup, 'files', 'share'), path.join(work, 'share-copy')]);
 const floorMs = Date.now() - t0;
-for (const d of m.files.filter((f) => f.kind === 'db')) execFileSync(path.join(bin.dir, 'dropdb'), [...pg, `floor_${d.database}`], { env: pgEnv });
+for (const dbName of databases) execFileSync(path.join(bin.dir, 'dropdb'), [...pg, `floor_${dbName}`], { env: pgEnv });
 fs.rmSync(path.join(work, 'share-copy'), { recursive: true, force: true });
 
 // (b) qsadmin restore onto the same site (its services are stopped first: restore refuses a running site)

@@ -48,6 +48,18 @@ export async function copyFileHashed(src: string, dest: string, made?: Set<strin
   mkdirOnce(path.dirname(dest), made);
   const before = fs.statSync(src);
   const tmp = `${dest}.partial`;
+  if (before.size < SMALL_BYTES) {
+    // Small files (static content, logs): one read into memory, hashed and written from the same bytes.
+    const data = await fs.promises.readFile(src);
+    await fs.promises.writeFile(tmp, data, { mode: 0o444 });
+    const after = fs.statSync(src);
+    if (after.size === data.length && after.mtimeMs === before.mtimeMs) {
+      fs.renameSync(tmp, dest);
+      return { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+    }
+    fs.rmSync(tmp, { force: true });
+    return writeStreamHashed(fs.createReadStream(src, { highWaterMark: 1 << 20 }), dest);
+  }
   const [, written] = await Promise.all([fs.promises.copyFile(src, tmp), hashFile(src)]);
   const after = fs.statSync(src);
   if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || written.bytes !== after.size) {
@@ -60,21 +72,14 @@ export async function copyFileHashed(src: string, dest: string, made?: Set<strin
   return written;
 }
 
-/** Hash a file: large ones on a worker thread (all cores), small ones here (a message costs more than the hash). */
-export async function hashFile(file: string): Promise<Written> {
-  if (fs.statSync(file).size >= 1 << 20) return hashOnWorker(file);
-  return hashHere(file);
-}
+/** Below this size a file is read whole, in one call (a stream allocates a buffer of its high-water mark per read). */
+const SMALL_BYTES = 1 << 20;
 
-/** Hash a file on this thread (1 MiB reads). */
-async function hashHere(file: string): Promise<Written> {
-  const h = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) {
-    h.update(chunk as Buffer);
-    bytes += (chunk as Buffer).length;
-  }
-  return { bytes, sha256: h.digest('hex') };
+/** Hash a file: large ones on a worker thread (all cores), small ones here, in one read (a message costs more). */
+export async function hashFile(file: string): Promise<Written> {
+  if (fs.statSync(file).size >= SMALL_BYTES) return hashOnWorker(file);
+  const data = await fs.promises.readFile(file);
+  return { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
 }
 
 /** Hard-link a file of an older set into the new one (same filesystem); false when linking is impossible. */
