@@ -5,10 +5,14 @@
 // main archive; then every table's rows, from the main archive and the table archives at once (no foreign keys or
 // indexes exist yet, so the order does not matter); then post-data (indexes, constraints, triggers) from the main
 // archive. A set without table archives (older sets, small databases) is one pg_restore, as before.
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import type { PgToolContext } from '../postgres/tools.js';
-import type { PgTarget } from '../postgres/args.js';
-import type { Compression } from './compress.js';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { runPgTool, type PgToolContext } from '../postgres/tools.js';
+import { connArgs, type PgTarget } from '../postgres/args.js';
+import { decompressor, type Compression } from './compress.js';
 import { mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { restoreDump } from './verify.js';
@@ -43,8 +47,17 @@ export function archivesOf(setDir: string, m: Pick<Manifest, 'files'>, db: strin
 export async function loadArchives(tool: PgToolContext, target: PgTarget, into: string, a: DbArchives, opts: { noOwner?: boolean; parallel?: number } = {}): Promise<void> {
   const load = (f: ArchiveFile, extra: string[]) => restoreDump(tool, target, into, f.file, f.compression, { noOwner: opts.noOwner, extra });
   if (!a.tables.length) return load(a.main, []);
-  await load(a.main, ['--section=pre-data']);
-  const data: Array<[ArchiveFile, string[]]> = [[a.main, ['--section=data']], ...a.tables.map((t): [ArchiveFile, string[]] => [t, []])];
-  await mapLimit(data, opts.parallel ?? 3, ([f, extra]) => load(f, extra));
-  await load(a.main, ['--section=post-data']);
+  // The main archive is small (its big tables' rows are elsewhere): a plain copy of it on disk lets pg_restore -j
+  // build the indexes and constraints of post-data on all cores.
+  const plain = path.join(os.tmpdir(), `qsadmin-${process.pid}-${randomBytes(4).toString('hex')}-${a.db.replace(/[^A-Za-z0-9_-]/g, '_')}.dump`);
+  try {
+    await pipeline(fs.createReadStream(a.main.file), decompressor(a.main.compression), fs.createWriteStream(plain, { mode: 0o600 }));
+    const fromPlain = (extra: string[]) => load({ file: plain, compression: 'none' }, extra);
+    await fromPlain(['--section=pre-data']);
+    const data: Array<() => Promise<void>> = [() => fromPlain(['--section=data']), ...a.tables.map((t) => () => load(t, []))];
+    await mapLimit(data, opts.parallel ?? 3, (job) => job());
+    await runPgTool(tool, 'pg_restore', [...connArgs(target), '-d', into, '--exit-on-error', '--section=post-data', '-j', String(Math.max(2, Math.min(4, os.availableParallelism()))), ...(opts.noOwner ? ['--no-owner', '--no-privileges'] : []), plain], { db: into, target });
+  } finally {
+    fs.rmSync(plain, { force: true });
+  }
 }

@@ -38,7 +38,7 @@ import { ALL_QLIK_SERVICES, QRS_API_PORT } from '../site/services.js';
 import { readShareFolders } from '../site/share.js';
 import { runRestoreHostname } from '../restore/bootstrap-run.js';
 import {
-  checkpointSoon, compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, rollbackText, rowCounts, safetyDump, swapAll, REPOSITORY_ROLE, type DumpFile,
+  checkpointSoon, compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, rollbackText, rowCounts, safetyDump, safetyDumpPath, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
 import { precheckSet } from '../restore/precheck.js';
 import { isStaged, missingOrResized, oldShareName, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
@@ -538,8 +538,8 @@ function rolesStep(o: ItemsIn): Step<RestoreContext> | undefined {
 function safetySteps(o: ItemsIn): Step<RestoreContext>[] {
   return o.dbs.filter((x) => x.replaces).map((d) => ({
     id: `restore.safety.${d.name}`,
-    title: `Safety dump of the current ${d.name} (pg_dump -Fc -Z 1, checked with pg_restore --list)`,
-    check: async (ctx) => fs.existsSync(path.join(ctx.safetyDir, `${d.name}.dump`)) || !!ctx.outputs.get(`db.swapped.${d.name}`) || !(await databasesOf(ctx.conn)).has(d.name),
+    title: `Safety dump of the current ${d.name} (pg_dump -Fc → zstd, or -Z 1 without zstd; checked with pg_restore --list)`,
+    check: async (ctx) => fs.existsSync(safetyDumpPath(ctx.safetyDir, d.name)) || !!ctx.outputs.get(`db.swapped.${d.name}`) || !(await databasesOf(ctx.conn)).has(d.name),
     run: async (ctx) => {
       const r = await safetyDump(ctx.tool, ctx.conn, d.name, ctx.safetyDir);
       ctx.log(`safety dump of ${d.name}: ${r.file} (${r.entries} entries)`);
