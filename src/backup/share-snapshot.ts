@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { mkdirOnce } from './hashcopy.js';
-import { listTree, removeTree, type ListedFile } from './tree.js';
+import { listTreeYielding, removeTree, type ListedFile } from './tree.js';
 
 export type ShareCaptureMode = 'hardlink' | 'copy-while-down' | 'vss';
 
@@ -53,13 +53,15 @@ export function canHardlink(folder: string): boolean {
  * also holds the listing (size and time of every file at capture). Files that `unchanged` says are the same as in the
  * base set are not linked: the base set already holds them as they are now, and the copy links them from there.
  */
-export function hardlinkSnapshot(folder: string, snapDir: string, captureId: string, opts: { unchanged?: (f: ListedFile) => boolean; baseId?: string | null } = {}): ShareSnapshot {
+export async function hardlinkSnapshot(folder: string, snapDir: string, captureId: string, opts: { unchanged?: (f: ListedFile) => boolean; baseId?: string | null } = {}): Promise<ShareSnapshot> {
   removeSnapshot(snapDir);
-  const listing = listTree(folder);
+  const listing = await listTreeYielding(folder);
   const made = new Set<string>();
   let linked = 0;
   let bytes = 0;
-  for (const f of listing) {
+  for (const [i, f] of listing.entries()) {
+    // The work is synchronous system calls: let a service starting beside it be spawned and noticed in between.
+    if (i % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
     bytes += f.size;
     if (opts.unchanged?.(f)) continue;
     const dest = path.join(snapDir, ...f.rel.split('/'));

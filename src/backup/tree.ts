@@ -37,23 +37,31 @@ export interface ListedFile {
   mtimeMs: number;
 }
 
+/** Every file under a folder (relative paths with forward slashes), with size and mtime, one at a time. */
+function* walkTree(dir: string, exclude?: (rel: string) => boolean, prefix = ''): Generator<ListedFile> {
+  for (const e of fs.readdirSync(prefix ? path.join(dir, ...prefix.split('/')) : dir, { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    if (exclude?.(rel)) continue;
+    if (e.isDirectory()) yield* walkTree(dir, exclude, rel);
+    else if (e.isFile()) {
+      const st = fs.statSync(path.join(dir, ...rel.split('/')));
+      yield { rel, size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
+    }
+  }
+}
+
 /** Every file under a folder (relative paths with forward slashes), with size and mtime. */
 export function listTree(dir: string, exclude?: (rel: string) => boolean): ListedFile[] {
+  return fs.existsSync(dir) ? [...walkTree(dir, exclude)] : [];
+}
+
+/** listTree that lets other work run every few hundred files (for callers beside a service start). */
+export async function listTreeYielding(dir: string, exclude?: (rel: string) => boolean): Promise<ListedFile[]> {
   const out: ListedFile[] = [];
   if (!fs.existsSync(dir)) return out;
-  const walk = (d: string, prefix: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const rel = prefix ? `${prefix}/${e.name}` : e.name;
-      if (exclude?.(rel)) continue;
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p, rel);
-      else if (e.isFile()) {
-        const st = fs.statSync(p);
-        out.push({ rel, size: st.size, mtimeMs: Math.floor(st.mtimeMs) });
-      }
-    }
-  };
-  walk(dir, '');
+  for (const f of walkTree(dir, exclude)) {
+    if (out.push(f) % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
   return out;
 }
 

@@ -221,7 +221,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
           const id = currentCapture(ctx)!;
           if (shareModes[i] === 'hardlink') {
             const stored = storedShare(f);
-            const snap = hardlinkSnapshot(f.path, snapshotDirFor(f.path, ctx.runId), id, {
+            const snap = await hardlinkSnapshot(f.path, snapshotDirFor(f.path, ctx.runId), id, {
               unchanged: (x) => unchangedSince(ctx.base?.byPath.get(`${stored}/${x.rel}`), x),
               baseId: ctx.baseId,
             });
