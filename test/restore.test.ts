@@ -147,12 +147,22 @@ describe('restore', () => {
     expect(plan.exitCode, plan.stderr).toBe(0);
     expect(plan.json.notes.join('\n')).toMatch(/OVERWRITES the existing QSR/);
 
+    // as the guide has it, the services are stopped before a restore: then the safety dump can link unchanged tables
+    const stop = await qsadmin(['services', 'stop', '--site', a.siteFile, '--json'], { env: env(a) });
+    expect(stop.exitCode, stop.stderr).toBe(0);
     const r = await restore(a, [setDir, '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.json.outputs['qrs.about']).toBeTruthy();
     expect(await counts(a)).toEqual(expected());
     expect(shareMatches(Object.fromEntries(manifest.site.share.map((s) => [s.role, s.path])))).toEqual([]);
     expect(fs.existsSync(path.join(r.json.runDir, 'safety', 'QSR.dump.zst'))).toBe(true);
+    // the safety dump of QSR: the truncated table dumped again, tables unchanged since the set linked from it
+    const safety = JSON.parse(fs.readFileSync(path.join(r.json.runDir, 'safety', 'QSR.safety.json'), 'utf8'));
+    expect(safety.files[0].path).toBe('QSR.dump.zst');
+    const reused = safety.files.filter((f: { reused?: boolean }) => f.reused);
+    expect(reused.length).toBeGreaterThan(0);
+    expect(reused.some((f: { table: string }) => f.table === table)).toBe(false);
+    for (const f of reused) expect(fs.statSync(path.join(r.json.runDir, 'safety', f.path)).nlink).toBeGreaterThan(1);
   }, 240_000);
 
   it('resumes after SIGKILL inside the database swap transaction and between the share renames', async () => {

@@ -7,11 +7,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { countTables } from '../backup/rowcount.js';
-import { loadArchives, type ArchiveFile } from '../backup/db-load.js';
-import { dumpArchive } from '../backup/db-dump.js';
-import { zstdAvailable } from '../backup/compress.js';
-import { listDump } from '../backup/verify.js';
-import type { Compression } from '../backup/compress.js';
+import { archiveEntries, loadArchives, type ArchiveFile } from '../backup/db-load.js';
+import { dumpArchiveSet } from '../backup/db-archives.js';
+import { openSessions, releaseSnapshots, takeSnapshots } from '../backup/db-capture.js';
+import { DEFAULT_SPLIT_MIN_BYTES, MAX_SPLIT_TABLES } from '../backup/db-tables.js';
+import { zstdAvailable, type Compression } from '../backup/compress.js';
+import type { Manifest } from '../backup/manifest.js';
+import { clientVersion } from '../postgres/bin.js';
+import { writeFileAtomic } from '../runbook/fsutil.js';
 import { ident, literal, withClient, type PgConn } from '../postgres/client.js';
 import { pgDump, pgRestoreList, psql, runPgTool, type PgToolContext } from '../postgres/tools.js';
 import { faultPoint } from '../runbook/fault.js';
@@ -212,23 +215,55 @@ export async function dropAll(conn: DbConn, dbs: string[], serverMajor: number):
 }
 
 /** The safety dump of one database (pg_dump -Fc -Z 1), checked with pg_restore --list; returns the file. */
-/** Where the safety dump of a database goes: zstd-compressed where the zstd program exists. */
-export function safetyDumpPath(dir: string, db: string): string {
-  return path.join(dir, `${db}.dump${zstdAvailable() ? '.zst' : ''}`);
+/** What a safety dump wrote (its record, written last: the dump is complete when the record exists). */
+export interface SafetyRecord {
+  db: string;
+  /** Archive files relative to the safety folder: main first, then table archives. */
+  files: Array<{ path: string; table?: string; reused?: boolean; compression: Compression }>;
+  rowCounts?: Record<string, number>;
 }
 
-export async function safetyDump(tool: PgToolContext, conn: DbConn, db: string, dir: string): Promise<{ file: string; entries: number }> {
+/** The record of a database's safety dump (zstd-compressed archives where the zstd program exists, else one file). */
+export function safetyDumpPath(dir: string, db: string): string {
+  return path.join(dir, zstdAvailable() ? `${db}.safety.json` : `${db}.dump`);
+}
+
+/** The safety dump's archives as the rollback loads them. */
+export function readSafetyRecord(dir: string, db: string): SafetyRecord | null {
+  const record = path.join(dir, `${db}.safety.json`);
+  if (fs.existsSync(record)) return JSON.parse(fs.readFileSync(record, 'utf8')) as SafetyRecord;
+  if (fs.existsSync(path.join(dir, `${db}.dump`))) return { db, files: [{ path: `${db}.dump`, compression: 'none' }] };
+  return null;
+}
+
+/**
+ * Dump the current database before it is replaced. With zstd: from an exported snapshot, as a backup's archives
+ * (db-archives.ts); big tables that PostgreSQL counts unchanged since `base` (the set being restored, when it is
+ * this site's) are hard-linked from it instead of dumped again. Without zstd: one pg_dump -Fc -Z 1 file.
+ */
+export async function safetyDump(tool: PgToolContext, conn: DbConn, db: string, dir: string, base?: { id: string; dir: string; manifest: Manifest } | null, log: (l: string) => void = () => undefined): Promise<{ file: string; entries: number }> {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = safetyDumpPath(dir, db);
-  if (file.endsWith('.zst')) {
-    // As a backup's dumps: pg_dump -Z0 straight into zstd -1 on all cores, a fraction of zlib's CPU beside the loads.
-    await dumpArchive({ tool, target: { host: conn.host, port: conn.port, user: conn.user }, db, file, compress: 'zstd' });
-    const entries = await listDump(tool, file, 'zstd');
-    if (entries === 0) {
-      fs.rmSync(file, { force: true });
-      throw new Error(`the safety dump of ${db} lists no entries: refusing to go on`);
+  if (file.endsWith('.safety.json')) {
+    const sessions = await openSessions(conn, [db], DEFAULT_SPLIT_MIN_BYTES);
+    try {
+      // The tables the set keeps archives of are split here too, so that the unchanged ones can be linked from it.
+      const inSet = (base ? (archiveEntries(base.manifest, db)?.tables ?? []) : []).map((f) => `${f.table!.schema}.${f.table!.name}`);
+      if (inSet.length) {
+        const r = await sessions[0].client.query<{ oid: number }>(
+          `SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname || '.' || c.relname = ANY($1::text[])`,
+          [inSet],
+        );
+        sessions[0].big = [...new Set([...r.rows.map((x) => Number(x.oid)), ...(sessions[0].big ?? [])])].slice(0, MAX_SPLIT_TABLES);
+      }
+      const [snap] = await takeSnapshots(sessions, (await clientVersion(tool.binDir, 'pg_dump')).major);
+      const r = await dumpArchiveSet({ tool, target: { host: conn.host, port: conn.port, user: conn.user }, snap, dir, prefix: '', compress: 'zstd', parallel: 3, base, log });
+      const record: SafetyRecord = { db, files: r.files.map((f) => ({ path: f.path, table: f.table ? `${f.table.schema}.${f.table.name}` : undefined, reused: f.reused, compression: 'zstd' })), rowCounts: r.rowCounts };
+      writeFileAtomic(file, JSON.stringify(record, null, 1) + '\n');
+      return { file, entries: r.files.length };
+    } finally {
+      await releaseSnapshots(sessions);
     }
-    return { file, entries };
   }
   const tmp = `${file}.partial`;
   // -Z 1: it runs beside the loads on the same cores, and zlib's fastest level costs a fraction of its default's CPU.
@@ -252,8 +287,24 @@ export async function runSqlFile(tool: PgToolContext, conn: DbConn, file: string
   await psql(tool, { host: conn.host, port: conn.port, user: conn.user, db: 'postgres', file });
 }
 
-function restoreCommand(at: string, db: string, file: string): string {
-  return file.endsWith('.zst') ? `zstd -dc "${file}" | pg_restore ${at} -d "${db}"` : `pg_restore ${at} -d "${db}" "${file}"`;
+function restoreCommand(at: string, db: string, file: string, extra = ''): string {
+  const opts = extra ? `${extra} ` : '';
+  return file.endsWith('.zst') ? `zstd -dc "${file}" | pg_restore ${at} ${opts}-d "${db}"` : `pg_restore ${at} ${opts}-d "${db}" "${file}"`;
+}
+
+/** The commands that load a database's safety dump by hand (three sections when it has table archives). */
+function loadCommands(at: string, db: string, safetyDir: string): string {
+  const r = readSafetyRecord(safetyDir, db);
+  // Still being written when the failure happened (it runs beside other steps): its main archive, and where the rest is.
+  if (!r) return `${restoreCommand(at, db, path.join(safetyDir, zstdAvailable() ? `${db}.dump.zst` : `${db}.dump`))} (if it finished with table archives, ${db}.safety.json lists them: load them as the README's "Table archives" says)`;
+  const [main, ...tables] = r.files.map((f) => path.join(safetyDir, ...f.path.split('/')));
+  if (!tables.length) return restoreCommand(at, db, main);
+  return [
+    restoreCommand(at, db, main, '--section=pre-data'),
+    restoreCommand(at, db, main, '--section=data'),
+    ...tables.map((t) => restoreCommand(at, db, t)),
+    restoreCommand(at, db, main, '--section=post-data'),
+  ].join(' && ');
 }
 
 /** The rollback commands for the operator: rename the old databases back, or load the safety dumps. */
@@ -263,7 +314,7 @@ export function rollbackText(conn: PgConn, dbs: Array<{ name: string; owner: str
   for (const d of dbs) {
     lines.push(
       `  ${d.name}: if "${oldName(d.name)}" exists: psql ${at} -d postgres -c 'ALTER DATABASE "${d.name}" RENAME TO "${d.name}__qsadmin_failed"' -c 'ALTER DATABASE "${oldName(d.name)}" RENAME TO "${d.name}"'`,
-      `  ${' '.repeat(d.name.length)}  otherwise: dropdb ${at} --if-exists "${d.name}" && createdb ${at} -T template0 -O ${d.owner} "${d.name}" && ${restoreCommand(at, d.name, safetyDumpPath(safetyDir, d.name))}`,
+      `  ${' '.repeat(d.name.length)}  otherwise: dropdb ${at} --if-exists "${d.name}" && createdb ${at} -T template0 -O ${d.owner} "${d.name}" && ${loadCommands(at, d.name, safetyDir)}`,
     );
   }
   return lines.join('\n');

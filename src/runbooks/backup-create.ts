@@ -12,11 +12,10 @@
 // that every database and the share come from the same moment.
 import fs from 'node:fs';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Runbook, Step, StepContext, RunbookItem } from '../runbook/step.js';
 import { InputError } from '../runbook/errors.js';
 import { writeFileAtomic } from '../runbook/fsutil.js';
-import { faultPoint } from '../runbook/fault.js';
 import { loadSiteConfig } from '../site/config.js';
 import { databasePassword, superuserConn, type DbConn } from '../site/database.js';
 import { centralNode, type NodeConfig, type SiteConfig } from '../site/model.js';
@@ -24,19 +23,16 @@ import { ALL_QLIK_SERVICES, serviceFact } from '../site/services.js';
 import type { PgToolContext } from '../postgres/tools.js';
 import { readSecret } from '../cli/secrets.js';
 import { discoverForBackup, type Discovery } from '../backup/discover.js';
-import { defaultCompression, EXTENSION, type Compression } from '../backup/compress.js';
+import { defaultCompression, type Compression } from '../backup/compress.js';
 import { openSessions, releaseSnapshots, takeSnapshots, type DbSnapshot } from '../backup/db-capture.js';
-import { dumpArchive, type ArchiveSelection } from '../backup/db-dump.js';
-import { archiveEntries } from '../backup/db-load.js';
-import { DEFAULT_SPLIT_MIN_BYTES, exactTablePattern, tableKey, whyNotReusable, type DbStamp, type TableState } from '../backup/db-tables.js';
+import { dumpArchiveSet } from '../backup/db-archives.js';
+import { DEFAULT_SPLIT_MIN_BYTES, type DbStamp } from '../backup/db-tables.js';
 import { copyTree, indexBase, listTree, unchangedSince, type BaseIndex, type ListedFile } from '../backup/tree.js';
 import { canHardlink, hardlinkSnapshot, readSnapshot, removeSnapshot, snapshotDirFor, SNAPSHOT_MARKER, type ShareCaptureMode } from '../backup/share-snapshot.js';
 import { IN_PROGRESS, FORMAT, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
 import { readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
 import { incrementalBase, newBackupId } from '../backup/sets.js';
-import { listDump } from '../backup/verify.js';
-import { hashFile, linkFrom, mapLimit } from '../backup/hashcopy.js';
-import { countTables } from '../backup/rowcount.js';
+import { hashFile } from '../backup/hashcopy.js';
 import { hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
@@ -482,63 +478,26 @@ function fmtBytes(n: number): string {
   return `${Math.round(n / 1024)} KiB`;
 }
 
-/**
- * Dump one database from its exported snapshot: its big tables into archives of their own (or hard-linked from the
- * base set while unchanged, see db-tables.ts) and everything else into the main archive, all at once; rows are counted
- * in the same snapshot meanwhile.
- */
+/** Dump one database from its exported snapshot into db/ (see db-archives.ts), then record it as a part of the set. */
 async function dumpOne(ctx: BackupContext, db: string): Promise<void> {
   const id = currentCapture(ctx);
   const snap = ctx.live.captureId === id ? ctx.live.snaps.find((s) => s.db === db) : undefined;
   if (!snap?.state) throw new Error(`the snapshot of ${db} is gone (the run was interrupted): resume the run; it captures the site again`);
-  const { stamp, tables } = snap.state;
-  const baseDb = ctx.baseSet?.manifest.databases.find((d) => d.name === db);
-  const baseTables = new Map((ctx.baseSet ? (archiveEntries(ctx.baseSet.manifest, db)?.tables ?? []) : []).map((f) => [tableKey(f.table!), f]));
-  const files: ManifestFile[] = [];
-  const reusedCounts: Record<string, number> = {};
-  const toDump: TableState[] = [];
-  for (const t of tables) {
-    const prev = baseTables.get(tableKey(t));
-    const why = whyNotReusable(prev ? { stamp: baseDb?.stamp, table: prev.table } : undefined, stamp, t);
-    const count = baseDb?.rowCounts?.[tableKey(t)];
-    if (!why && prev && count !== undefined && linkFrom(path.join(ctx.baseSet!.dir, ...prev.path.split('/')), path.join(ctx.setDir, ...prev.path.split('/')))) {
-      files.push({ ...prev, table: t, reused: true });
-      reusedCounts[tableKey(t)] = count;
-      ctx.log(`${db}: ${tableKey(t)} unchanged since set ${ctx.baseId}: archive linked`);
-    } else {
-      toDump.push(t);
-      if (prev) ctx.log(`${db}: ${tableKey(t)} dumped again: ${why ?? 'its archive could not be linked'}`);
-    }
-  }
-  const target = { host: ctx.conn.host, port: ctx.conn.port, user: ctx.conn.user };
-  const ext = EXTENSION[ctx.compress];
-  const jobs: Array<{ stored: string; table?: TableState; select?: ArchiveSelection }> = [
-    { stored: `db/${db}.dump${ext}`, select: tables.length ? { excludeTableData: tables.map(exactTablePattern) } : undefined },
-    ...toDump.map((t) => ({ stored: `db/${db}.tables/${tableFileName(t)}.dump${ext}`, table: t, select: { dataOnly: true, tables: [exactTablePattern(t)] } })),
-  ];
-  const counting = countTables(snap.client, new Set(Object.keys(reusedCounts)));
-  const dumped = await mapLimit(jobs, ctx.in.parallel, async (j) => {
-    const file = path.join(ctx.setDir, ...j.stored.split('/'));
-    const r = await dumpArchive({ tool: ctx.tool, target, db, snapshot: snap.snapshot, file, compress: ctx.compress, select: j.select });
-    // Check the archive as pg_restore sees it before it counts as written (linked ones were checked when first made).
-    const entries = await listDump(ctx.tool, file, ctx.compress);
-    if (entries === 0) throw new Error(`pg_restore --list found no entries in ${j.stored}`);
-    faultPoint('backup.db.archive-written');
-    return { path: j.stored, bytes: r.bytes, sha256: r.sha256, kind: 'db', database: db, compression: ctx.compress, table: j.table } satisfies ManifestFile;
+  const r = await dumpArchiveSet({
+    tool: ctx.tool,
+    target: { host: ctx.conn.host, port: ctx.conn.port, user: ctx.conn.user },
+    snap,
+    dir: ctx.setDir,
+    prefix: 'db',
+    compress: ctx.compress,
+    parallel: ctx.in.parallel,
+    base: ctx.baseSet && ctx.baseId ? { id: ctx.baseId, ...ctx.baseSet } : null,
+    log: (l) => ctx.log(l),
   });
-  const rowCounts = { ...(await counting), ...reusedCounts };
   // Every dump has imported the snapshot and finished: the exporting session is no longer needed.
   await releaseSnapshots([snap]);
   ctx.live.snaps = ctx.live.snaps.filter((s) => s !== snap);
-  files.unshift(...dumped);
-  writePart(ctx.setDir, `db.${db}`, { captureId: id, files, extra: { rowCounts, stamp } });
-  ctx.log(`dumped ${db} (each archive checked with pg_restore --list): ${dumped.reduce((a, f) => a + f.bytes, 0)} bytes in ${dumped.length} archives, ${files.length - dumped.length} table archives linked, ${Object.keys(rowCounts).length} tables counted`);
-}
-
-/** A file name for a table's archive: readable, and unique even when names differ only in odd characters. */
-function tableFileName(t: TableState): string {
-  const readable = tableKey(t).replace(/[^A-Za-z0-9_.-]/g, '_');
-  return `${readable}-${createHash('sha256').update(tableKey(t)).digest('hex').slice(0, 8)}`;
+  writePart(ctx.setDir, `db.${db}`, { captureId: id, files: r.files, extra: { rowCounts: r.rowCounts, stamp: snap.state.stamp } });
 }
 
 /** Roles and tablespaces without passwords (restore creates missing roles; it never touches passwords). */

@@ -538,10 +538,11 @@ function rolesStep(o: ItemsIn): Step<RestoreContext> | undefined {
 function safetySteps(o: ItemsIn): Step<RestoreContext>[] {
   return o.dbs.filter((x) => x.replaces).map((d) => ({
     id: `restore.safety.${d.name}`,
-    title: `Safety dump of the current ${d.name} (pg_dump -Fc → zstd, or -Z 1 without zstd; checked with pg_restore --list)`,
+    title: `Safety dump of the current ${d.name} (pg_dump -Fc → zstd, big tables unchanged since the set's capture linked from it; or -Z 1 without zstd; checked with pg_restore --list)`,
     check: async (ctx) => fs.existsSync(safetyDumpPath(ctx.safetyDir, d.name)) || !!ctx.outputs.get(`db.swapped.${d.name}`) || !(await databasesOf(ctx.conn)).has(d.name),
     run: async (ctx) => {
-      const r = await safetyDump(ctx.tool, ctx.conn, d.name, ctx.safetyDir);
+      const base = ctx.src.kind === 'set' ? { id: path.basename(ctx.src.dir), dir: ctx.src.dir, manifest: ctx.src.manifest } : null;
+      const r = await safetyDump(ctx.tool, ctx.conn, d.name, ctx.safetyDir, base, (l) => ctx.log(`safety: ${l}`));
       ctx.log(`safety dump of ${d.name}: ${r.file} (${r.entries} entries)`);
     },
   }));

@@ -1,0 +1,89 @@
+// One database as a set of pg_dump archives, from an exported snapshot: its big tables' rows in archives of their own
+// (hard-linked from a base set while PostgreSQL counts no change to them, see db-tables.ts), everything else in the
+// main archive; all dumped at once, each checked with pg_restore --list, rows counted in the same snapshot meanwhile.
+// Used by backups (db/ of a set) and by restore's safety dumps.
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { PgToolContext } from '../postgres/tools.js';
+import type { PgTarget } from '../postgres/args.js';
+import { faultPoint } from '../runbook/fault.js';
+import { EXTENSION, type Compression } from './compress.js';
+import type { DbSnapshot } from './db-capture.js';
+import { dumpArchive, type ArchiveSelection } from './db-dump.js';
+import { archiveEntries } from './db-load.js';
+import { exactTablePattern, tableKey, whyNotReusable, type TableState } from './db-tables.js';
+import { linkFrom, mapLimit } from './hashcopy.js';
+import type { Manifest, ManifestFile } from './manifest.js';
+import { countTables } from './rowcount.js';
+import { listDump } from './verify.js';
+
+export interface ArchiveSetResult {
+  /** Main archive first, then the table archives (dumped or linked). */
+  files: ManifestFile[];
+  rowCounts: Record<string, number>;
+}
+
+/**
+ * Write the archives of `snap.db` under `dir` (paths in the result are relative to it, `prefix` first, e.g. "db").
+ * `base` is an earlier set (folder and manifest) whose unchanged table archives are linked instead of dumped.
+ */
+export async function dumpArchiveSet(o: {
+  tool: PgToolContext;
+  target: PgTarget;
+  snap: DbSnapshot;
+  dir: string;
+  prefix: string;
+  compress: Compression;
+  parallel: number;
+  base?: { id: string; dir: string; manifest: Pick<Manifest, 'files' | 'databases'> } | null;
+  log: (line: string) => void;
+}): Promise<ArchiveSetResult> {
+  const { snap } = o;
+  const db = snap.db;
+  if (!snap.state) throw new Error(`the snapshot of ${db} was taken without reading its tables' state`);
+  const { stamp, tables } = snap.state;
+  const baseDb = o.base?.manifest.databases.find((d) => d.name === db);
+  const baseTables = new Map((o.base ? (archiveEntries(o.base.manifest, db)?.tables ?? []) : []).map((f) => [tableKey(f.table!), f]));
+  const rel = (p: string) => (o.prefix ? `${o.prefix}/${p}` : p);
+  const linked: ManifestFile[] = [];
+  const reusedCounts: Record<string, number> = {};
+  const toDump: TableState[] = [];
+  for (const t of tables) {
+    const prev = baseTables.get(tableKey(t));
+    const why = whyNotReusable(prev ? { stamp: baseDb?.stamp, table: prev.table } : undefined, stamp, t);
+    const count = baseDb?.rowCounts?.[tableKey(t)];
+    const stored = rel(`${db}.tables/${path.posix.basename(prev?.path ?? tableFileName(t))}`);
+    if (!why && prev && count !== undefined && linkFrom(path.join(o.base!.dir, ...prev.path.split('/')), path.join(o.dir, ...stored.split('/')))) {
+      linked.push({ ...prev, path: stored, table: t, reused: true });
+      reusedCounts[tableKey(t)] = count;
+      o.log(`${db}: ${tableKey(t)} unchanged since set ${o.base!.id}: archive linked`);
+    } else {
+      toDump.push(t);
+      if (prev) o.log(`${db}: ${tableKey(t)} dumped again: ${why ?? 'its archive could not be linked'}`);
+    }
+  }
+  const ext = EXTENSION[o.compress];
+  const jobs: Array<{ stored: string; table?: TableState; select?: ArchiveSelection }> = [
+    { stored: rel(`${db}.dump${ext}`), select: tables.length ? { excludeTableData: tables.map(exactTablePattern) } : undefined },
+    ...toDump.map((t) => ({ stored: rel(`${db}.tables/${tableFileName(t)}.dump${ext}`), table: t, select: { dataOnly: true, tables: [exactTablePattern(t)] } })),
+  ];
+  const counting = countTables(snap.client, new Set(Object.keys(reusedCounts)));
+  const dumped = await mapLimit(jobs, o.parallel, async (j) => {
+    const file = path.join(o.dir, ...j.stored.split('/'));
+    const r = await dumpArchive({ tool: o.tool, target: o.target, db, snapshot: snap.snapshot, file, compress: o.compress, select: j.select });
+    // Check the archive as pg_restore sees it before it counts as written (linked ones were checked when first made).
+    const entries = await listDump(o.tool, file, o.compress);
+    if (entries === 0) throw new Error(`pg_restore --list found no entries in ${j.stored}`);
+    faultPoint('backup.db.archive-written');
+    return { path: j.stored, bytes: r.bytes, sha256: r.sha256, kind: 'db', database: db, compression: o.compress, table: j.table } satisfies ManifestFile;
+  });
+  const rowCounts = { ...(await counting), ...reusedCounts };
+  o.log(`dumped ${db} (each archive checked with pg_restore --list): ${dumped.reduce((a, f) => a + f.bytes, 0)} bytes in ${dumped.length} archives, ${linked.length} table archives linked, ${Object.keys(rowCounts).length} tables counted`);
+  return { files: [...dumped, ...linked], rowCounts };
+}
+
+/** A file name for a table's archive: readable, and unique even when names differ only in odd characters. */
+function tableFileName(t: TableState): string {
+  const readable = tableKey(t).replace(/[^A-Za-z0-9_.-]/g, '_');
+  return `${readable}-${createHash('sha256').update(tableKey(t)).digest('hex').slice(0, 8)}`;
+}
