@@ -182,7 +182,9 @@ describe('restore', () => {
 
     const second = await qsadmin(['runs', 'resume', runId, '--yes', '--json'], { env: env(a, { QSADMIN_FAULT: 'kill-at:restore.share.swap:between-renames' }), timeout: 240_000 });
     expect(second.exitCode).not.toBe(0);
-    expect(await names()).toContain('QSR__qsadmin_old');
+    // the databases were swapped in (the replaced ones are dropped beside the service start, their safety dumps kept)
+    expect(await names()).not.toContain('QSR__qsadmin_restore');
+    expect(fs.existsSync(path.join(stateDir, 'runs', runId, 'safety', 'QSR.safety.json'))).toBe(true);
     // Killed between the two renames of the first entry: moved aside, its staged copy not yet in place.
     const aside = manifest.site.share.flatMap((s) => (fs.existsSync(path.join(s.path, `.qsadmin-old-${runId}`)) ? fs.readdirSync(path.join(s.path, `.qsadmin-old-${runId}`)) : []));
     expect(aside.length).toBe(1);

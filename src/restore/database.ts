@@ -214,7 +214,6 @@ export async function dropAll(conn: DbConn, dbs: string[], serverMajor: number):
   });
 }
 
-/** The safety dump of one database (pg_dump -Fc -Z 1), checked with pg_restore --list; returns the file. */
 /** What a safety dump wrote (its record, written last: the dump is complete when the record exists). */
 export interface SafetyRecord {
   db: string;

@@ -38,7 +38,7 @@ import { ALL_QLIK_SERVICES, QRS_API_PORT } from '../site/services.js';
 import { readShareFolders } from '../site/share.js';
 import { runRestoreHostname } from '../restore/bootstrap-run.js';
 import {
-  checkpointSoon, compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, rollbackText, rowCounts, safetyDump, safetyDumpPath, swapAll, REPOSITORY_ROLE, type DumpFile,
+  checkpointSoon, compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, readSafetyRecord, rollbackText, rowCounts, safetyDump, safetyDumpPath, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
 import { precheckSet } from '../restore/precheck.js';
 import { isStaged, missingOrResized, oldShareName, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
@@ -324,7 +324,7 @@ function buildNotes(o: NotesIn): string[] {
   const notes = [`source: ${describeSource(o.src)}`, `target: ${o.site.name}, central node ${o.targetHostname}${o.newHost ? ` (NEW hostname; the backup is of ${o.fromHost ?? 'an unknown host'}: guide §5.7)` : ''}`];
   notes.push(`parts: ${[...o.parts].join(', ')}`);
   for (const d of o.dbs) {
-    notes.push(`database ${d.name}: restored into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}), rows checked${d.rowCounts ? ' against the manifest' : ' (no manifest: not checked)'}, then swapped in${d.replaces ? `; OVERWRITES the existing ${d.name} (kept as "${oldName(d.name)}" until the restore is verified, and in the safety dump)` : ' (new on this server)'}`);
+    notes.push(`database ${d.name}: restored into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}), rows checked${d.rowCounts ? ' against the manifest' : ' (no manifest: not checked)'}, then swapped in${d.replaces ? `; OVERWRITES the existing ${d.name} (its safety dump is taken first and kept; renamed "${oldName(d.name)}" by the swap and dropped while the services start)` : ' (new on this server)'}`);
   }
   if (o.dbs.length) notes.push('database choice: restore into a new name and swap (not drop-then-create): the current database stays intact until the restored one is complete and its row counts match; roles missing on the server are created from globals.sql, no password is set or changed');
   for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (copied into a staging folder there with every file's sha256 checked while the services run, then swapped in by rename: files that differ from the backup are REPLACED, kept in ${oldShareName('<run id>')} until the restore is verified; files not in the backup are left in place and listed)`);
@@ -611,8 +611,17 @@ function swapSteps(o: ItemsIn): Step<RestoreContext>[] {
         const r = await swapAll(ctx.conn, names);
         ctx.log(Object.entries(r).map(([db, how]) => `${db}: ${how}`).join(', '));
         for (const n of names) ctx.outputs.set(`db.swapped.${n}`, new Date().toISOString());
-        // Only an optimisation (see checkpointSoon): a failure is logged, never the step's.
-        ctx.pending.push(checkpointSoon(ctx.conn).catch((e) => ctx.log(`early checkpoint failed: ${errorMessage(e)}`)));
+        // Only an optimisation (see checkpointSoon): a failure is logged, never the step's. The replaced databases go
+        // right after it, while the services start: each has a complete safety dump, checked with pg_restore --list
+        // (the cleanup step drops whatever is left, e.g. after a resume).
+        const dumped = o.dbs.filter((d) => d.replaces && readSafetyRecord(ctx.safetyDir, d.name)).map((d) => oldName(d.name));
+        ctx.pending.push(
+          checkpointSoon(ctx.conn)
+            .catch((e) => ctx.log(`early checkpoint failed: ${errorMessage(e)}`))
+            .then(() => dropAll(ctx.conn, dumped, o.serverMajor))
+            .then(() => ctx.log(`dropped ${dumped.join(', ') || 'nothing'} (safety dumps kept)`))
+            .catch((e) => ctx.log(`early drop of the replaced databases failed (the cleanup drops them): ${errorMessage(e)}`)),
+        );
       },
     });
   }
