@@ -15,7 +15,7 @@ import { exactTablePattern, tableKey, whyNotReusable, type TableState } from './
 import { linkFrom, mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { countTables } from './rowcount.js';
-import { listDump } from './verify.js';
+import { listDump } from './pg-archive.js';
 
 export interface ArchiveSetResult {
   /** Main archive first, then the table archives (dumped or linked). */

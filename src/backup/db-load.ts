@@ -15,7 +15,7 @@ import { connArgs, type PgTarget } from '../postgres/args.js';
 import { decompressor, type Compression } from './compress.js';
 import { mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
-import { restoreDump } from './verify.js';
+import { restoreDump } from './pg-archive.js';
 
 export interface ArchiveFile {
   file: string;

@@ -10,7 +10,7 @@ import type { PgToolContext } from '../postgres/tools.js';
 import { parsePgVersion } from '../postgres/version.js';
 import { hashFile, mapLimit } from '../backup/hashcopy.js';
 import { FORMAT, type FileKind, type Manifest } from '../backup/manifest.js';
-import { listDump } from '../backup/verify.js';
+import { listDump } from '../backup/pg-archive.js';
 
 /** Kinds whose bytes are checked later, on the read that restores them. */
 const CHECKED_ON_USE: FileKind[] = ['db', 'share', 'share-outside'];
