@@ -2,8 +2,10 @@
 // Restore benchmark, in one run on one emulated site:
 //   (a) the floor: pg_restore of every dump of the set into fresh databases of the same server (one job each,
 //       one after another) plus a plain `cp -r` of the set's share files;
-//   (b) `qsadmin restore <set> --yes` onto the same site (safety dumps, certificates, swap, share, start, checks).
-// Prints wall times, the slowest steps and the ratio (b)/(a) (target: at most 1.2).
+//   (b) `qsadmin restore <set> --yes` onto the same site after 5 % of its apps changed (safety dumps, certificates,
+//       swap, share, start, checks): live share files that still hold the backup's bytes are linked, not copied;
+//   (c) the same when every live share file was touched since the backup, so the whole share is copied from the set.
+// Prints wall times, the slowest steps and the ratios to (a) (target: at most 1.2).
 //
 // Usage: npm run build && node scripts/bench-restore.js [--size large] [--dir /var/tmp/qsadmin-bench-restore] [--keep]
 //        [--address 127.0.0.240] [--port-offset 46000]
@@ -73,23 +75,47 @@ const floorMs = Date.now() - t0;
 for (const dbName of databases) execFileSync(path.join(bin.dir, 'dropdb'), [...pg, `floor_${dbName}`], { env: pgEnv });
 fs.rmSync(path.join(work, 'share-copy'), { recursive: true, force: true });
 
-// (b) qsadmin restore onto the same site (its services are stopped first: restore refuses a running site)
-cli(['services', 'stop']);
-t0 = Date.now();
-const r = cli(['restore', backup, '--yes']);
-const restoreMs = Date.now() - t0;
-// Steps of a parallel group overlap: the journal's start and finish times show what ran beside what.
-const journal = fs.readFileSync(path.join(r.json.runDir, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-const runStart = Date.parse(journal.find((e) => e.event === 'run-start').ts);
-const started = new Map(journal.filter((e) => e.event === 'start').map((e) => [e.step, Date.parse(e.ts)]));
-const slow = r.json.steps.filter((x) => x.durationMs !== undefined).sort((a, b) => b.durationMs - a.durationMs).slice(0, 8);
+// (b) qsadmin restore onto the same site after a day's changes: 5 % of the apps saved again, their QSR rows updated
+// (the services are stopped first: restore refuses a running site). (c) the same restore when no live share file can
+// be kept: every one touched since the backup, so all of them are copied from the set, as onto a fresh node.
+const { mutateApps } = await dist('src/emulator/db/generate.js');
 const sec = (ms) => (ms / 1000).toFixed(2);
-console.log('slowest steps (start after run start, duration):');
-for (const x of slow) console.log(`  ${x.id.padEnd(34)} +${sec(started.get(x.id) - runStart)} s  ${sec(x.durationMs)} s`);
-const runMs = Date.parse(journal.at(-1).ts) - runStart;
-console.log(`before the runbook (CLI start, reading and checking the set): ${sec(restoreMs - runMs)} s; the runbook: ${sec(runMs)} s`);
-console.log(`(a) raw pg_restore + cp -r: ${sec(floorMs)} s`);
-console.log(`(b) qsadmin restore:        ${sec(restoreMs)} s   ratio ${(restoreMs / floorMs).toFixed(2)} (target <= 1.2)`);
+const share = created.site.shareRoot;
+const runRestore = (label) => {
+  cli(['services', 'stop']);
+  const t = Date.now();
+  const r = cli(['restore', backup, '--yes']);
+  const ms = Date.now() - t;
+  // Steps of a parallel group overlap: the journal's start and finish times show what ran beside what.
+  const journal = fs.readFileSync(path.join(r.json.runDir, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const runStart = Date.parse(journal.find((e) => e.event === 'run-start').ts);
+  const started = new Map(journal.filter((e) => e.event === 'start').map((e) => [e.step, Date.parse(e.ts)]));
+  const slow = r.json.steps.filter((x) => x.durationMs !== undefined).sort((a, b) => b.durationMs - a.durationMs).slice(0, 6);
+  const staged = Object.entries(r.json.outputs).filter(([k]) => k.startsWith('share.staged.')).map(([, v]) => v);
+  const sum = (k) => staged.reduce((n, x) => n + x[k], 0);
+  console.log(`${label}: ${sum('linked')} of ${sum('files')} share files linked from the live share, ${(sum('bytes') / 1e6).toFixed(0)} MB copied from the set`);
+  console.log('  slowest steps (start after run start, duration):');
+  for (const x of slow) console.log(`    ${x.id.padEnd(34)} +${sec(started.get(x.id) - runStart)} s  ${sec(x.durationMs)} s`);
+  const runMs = Date.parse(journal.at(-1).ts) - runStart;
+  console.log(`  before the runbook (CLI start, reading and checking the set): ${sec(ms - runMs)} s; the runbook: ${sec(runMs)} s`);
+  return ms;
+};
+const changed = await mutateApps(path.join(share, 'Apps'), 0.05, 11);
+const ids = changed.files.map((f) => `'${f.replace(/[^0-9a-f-]/g, '')}'`).join(',');
+execFileSync(path.join(bin.dir, 'psql'), [...pg, '-d', 'QSR', '-v', 'ON_ERROR_STOP=1', '-c', `UPDATE "Apps" SET "ModifiedDate" = now(), "LastReloadTime" = now() WHERE "ID" IN (${ids})`], { env: pgEnv });
+const deltaMs = runRestore(`(b) after ${changed.files.length} app files (5 %) changed`);
+const now = new Date();
+const touch = (dir) => {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory()) touch(path.join(dir, e.name));
+    else fs.utimesSync(path.join(dir, e.name), now, now);
+  }
+};
+touch(share);
+const fullMs = runRestore('(c) every live share file touched');
+console.log(`(a) raw pg_restore + cp -r:                  ${sec(floorMs)} s`);
+console.log(`(b) qsadmin restore, 5 % of apps changed:     ${sec(deltaMs)} s   ratio ${(deltaMs / floorMs).toFixed(2)} (target <= 1.2)`);
+console.log(`(c) qsadmin restore, no live file kept:       ${sec(fullMs)} s   ratio ${(fullMs / floorMs).toFixed(2)}`);
 if (keep) {
   console.log(`kept: site ${path.join(work, 'site')} (running), backup ${backup}, state ${path.join(work, 'state')}`);
 } else {

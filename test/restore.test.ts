@@ -118,9 +118,19 @@ describe('restore', () => {
     };
     const shareFile = manifest.files.find((f) => f.kind === 'share' && f.path.endsWith('.qvf'))?.path ?? manifest.files.find((f) => f.kind === 'share')!.path;
     flip(shareFile);
+    // The restore reads a set's share file only where the live copy differs from the backup (an intact live copy is
+    // linked): change the live one, so the damaged copy in the set is the one to restore.
+    const target = manifest.site.share.find((t) => shareFile.startsWith(`${t.stored}/`))!;
+    const liveFile = path.join(target.path, ...shareFile.slice(target.stored.length + 1).split('/'));
+    const liveBytes = fs.readFileSync(liveFile);
+    const liveStat = fs.statSync(liveFile);
+    fs.writeFileSync(liveFile, Buffer.concat([liveBytes, Buffer.from('changed')]));
     const badShare = await restore(a, [flipped, '--yes']);
     expect(badShare.exitCode, badShare.stdout).toBe(4);
     expect(badShare.stdout).toContain(shareFile);
+    expect(fs.readFileSync(liveFile).length).toBe(liveBytes.length + 7); // nothing live was touched
+    fs.writeFileSync(liveFile, liveBytes);
+    fs.utimesSync(liveFile, liveStat.atime, liveStat.mtime);
     flip(shareFile);
     const dumpFile = manifest.files.find((f) => f.kind === 'db' && f.path.includes('QSR'))!.path;
     flip(dumpFile);
@@ -155,6 +165,11 @@ describe('restore', () => {
     expect(r.json.outputs['qrs.about']).toBeTruthy();
     expect(await counts(a)).toEqual(expected());
     expect(shareMatches(Object.fromEntries(manifest.site.share.map((s) => [s.role, s.path])))).toEqual([]);
+    // share files unchanged since the backup were linked from the live share, the changed apps copied from the set
+    const staged = Object.entries(r.json.outputs).filter(([k]) => k.startsWith('share.staged.')).map(([, v]) => v as { files: number; bytes: number; linked: number });
+    expect(staged.reduce((n, s) => n + s.linked, 0)).toBeGreaterThan(0);
+    expect(staged.reduce((n, s) => n + s.bytes, 0)).toBeGreaterThan(0);
+    expect(staged.reduce((n, s) => n + s.linked, 0)).toBeLessThan(staged.reduce((n, s) => n + s.files, 0));
     expect(fs.existsSync(path.join(r.json.runDir, 'safety', 'QSR.dump.zst'))).toBe(true);
     // the safety dump of QSR: the truncated table dumped again, tables unchanged since the set linked from it
     const safety = JSON.parse(fs.readFileSync(path.join(r.json.runDir, 'safety', 'QSR.safety.json'), 'utf8'));

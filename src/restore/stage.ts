@@ -1,17 +1,26 @@
-// The share side of a restore in two moves. First, while the services still run, the backup's files are copied into a
-// staging folder inside each destination, every file's sha256 checked on the way (the only read of it the restore
-// makes). Then, with the services stopped, each staged top-level entry replaces the live one by rename; the replaced
-// entries stay in a run-specific folder beside them (the share's safety copy) until the restore is verified.
+// The share side of a restore in two moves. First, while the services still run, each of the backup's files is put
+// into a staging folder inside its destination: a live file that already has the backup's content (its sha256 read
+// from the live copy) is hard-linked there, any other is copied from the set with its sha256 checked on the way.
+// Then, with the services stopped, each staged top-level entry replaces the live one by rename; the replaced entries
+// stay in a run-specific folder beside them (the share's safety copy) until the restore is verified.
 //
 // Why inside the destination and entry by entry, rather than renaming the destination itself: a share root is often
 // the root of an SMB share or a mount point, which cannot be renamed, while renames inside it stay on one filesystem
 // and each is atomic. Every state a crash can leave between two renames is finished by running the swap again.
+//
+// Why links of live files are safe: a link names the inode whose bytes were hashed, so renames and replacements of
+// the live name do not reach it; only a write into that file could, and a write moves its mtime. The swap, once the
+// services are down, compares each link's size and mtime with those recorded when it was made and copies the file
+// from the set instead where they moved. Files written in the last seconds before hashing are copied, never linked
+// (a second write within the same timestamp tick would not move the mtime). A restore after a day's changes thus
+// copies only what changed, as pgBackRest's --delta restore does; the end state is the same as a full copy's.
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile, mapLimit } from '../backup/hashcopy.js';
 import type { ManifestFile } from '../backup/manifest.js';
-import { VerificationError } from '../runbook/errors.js';
+import { VerificationError, errorMessage } from '../runbook/errors.js';
 import { faultPoint } from '../runbook/fault.js';
+import { readJson, writeFileAtomic } from '../runbook/fsutil.js';
 import type { ShareTarget } from './share.js';
 
 /** One file of the set to put in place: `rel` below its swap root, `from` its copy in the set. */
@@ -63,25 +72,52 @@ export function swapRoots(files: ManifestFile[], targets: ShareTarget[], resolve
   return roots.map(({ byRel, ...r }) => ({ ...r, files: [...byRel.values()] }));
 }
 
+/** A staged file that is a hard link of the live one, with the size and mtime it had when it was hashed. */
+interface LinkedFile {
+  rel: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** A live file whose mtime is this recent may still be written within the same timestamp tick: never link it. */
+const RECENT_MS = 2000;
+
 /**
- * Copy a swap root's files into its staging folder, each one's sha256 compared with the manifest before it gets its
- * final name (so a file there under its final name is known good, and a resumed run skips it). A mismatch fails with
- * the file's name while nothing live has been touched.
+ * Put a swap root's files into its staging folder: a live file with the backup's size, mtime and sha256 by a hard
+ * link, any other by a copy from the set whose sha256 is compared with the manifest before it gets its final name (so
+ * a file there under its final name is known good, and a resumed run skips it). A mismatch of the set's copy fails
+ * with the file's name while nothing live has been touched. The links are recorded in `linksFile` for the swap's check.
  */
-export async function stageRoot(root: SwapRoot, runId: string, parallel: number, onBytes?: (n: number) => void): Promise<{ files: number; bytes: number }> {
+export async function stageRoot(root: SwapRoot, runId: string, parallel: number, linksFile: string, onBytes?: (n: number) => void): Promise<{ files: number; bytes: number; linked: number; noLinks?: string }> {
   const staging = path.join(root.local, stagingName(runId));
   fs.mkdirSync(staging, { recursive: true });
   await removeOtherStaging(root, runId);
   let bytes = 0;
   let failed: unknown;
+  let noLinks: string | undefined;
+  const linked: LinkedFile[] = [];
   // On the first error no new copy starts, and the ones under way finish before this returns: nothing writes into
   // the staging folder after the step failed.
   await mapLimit(root.files, parallel, async (f) => {
     if (failed) return;
     const dest = path.join(staging, ...f.rel.split('/'));
+    const live = path.join(root.local, ...f.rel.split('/'));
     const have = fs.statSync(dest, { throwIfNoEntry: false });
-    if (have?.isFile() && have.size === f.bytes) return;
+    if (have?.isFile() && have.size === f.bytes) {
+      // A checked copy from an earlier attempt (a file of its own) stays; a link from one is hashed again: its record
+      // was not written.
+      if (have.nlink < 2) return;
+      fs.rmSync(dest);
+    }
     try {
+      if (!noLinks) {
+        const link = await linkIfSame(f, live, dest);
+        if (link && 'noLinks' in link) noLinks = link.noLinks;
+        else if (link) {
+          linked.push(link);
+          return;
+        }
+      }
       await copyChecked(f, dest);
     } catch (e) {
       failed ??= e;
@@ -95,7 +131,56 @@ export async function stageRoot(root: SwapRoot, runId: string, parallel: number,
     if (failed instanceof VerificationError) await fs.promises.rm(staging, { recursive: true, force: true });
     throw failed;
   }
-  return { files: root.files.length, bytes };
+  writeFileAtomic(linksFile, JSON.stringify(linked), 0o600, 'soon');
+  return { files: root.files.length, bytes, linked: linked.length, ...(noLinks ? { noLinks } : {}) };
+}
+
+/**
+ * Hard-link the live file into staging when it holds the backup's bytes (same size and mtime, sha256 of the live
+ * copy). Null when it does not (or is too recently written to be sure); `noLinks` when the link was refused.
+ */
+async function linkIfSame(f: StageFile, live: string, dest: string): Promise<LinkedFile | null | { noLinks: string }> {
+  const before = fs.statSync(live, { throwIfNoEntry: false });
+  if (!before?.isFile() || before.size !== f.bytes || Date.now() - before.mtimeMs < RECENT_MS) return null;
+  // The set's copy got its mtime (whole milliseconds) from the manifest: a different one means the file was touched.
+  if (f.mtimeMs !== undefined && Math.abs(before.mtimeMs - f.mtimeMs) >= 1) return null;
+  const got = await hashFile(live);
+  if (got.sha256 !== f.sha256 || got.bytes !== f.bytes) return null;
+  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  try {
+    fs.linkSync(live, dest);
+  } catch (e) {
+    // Gone since it was hashed: copy it. Any other refusal (no hard links on this filesystem or SMB share, a file
+    // another process holds, too many links): copying is always right, and stops the tries for this folder.
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? null : { noLinks: errorMessage(e) };
+  }
+  const after = fs.statSync(dest);
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+    // Written while it was hashed: what was hashed is not what is there.
+    fs.rmSync(dest);
+    return null;
+  }
+  return { rel: f.rel, size: after.size, mtimeMs: after.mtimeMs };
+}
+
+/**
+ * With the services stopped, before the swap: every staged link whose file was written since it was hashed (its size
+ * or mtime moved) is replaced by a checked copy from the set. Returns those files. Safe to run again: what was
+ * swapped in already is no longer in the staging folder, and a copy made by an earlier run is made again at worst.
+ */
+export async function refreshMovedLinks(root: SwapRoot, runId: string, linksFile: string): Promise<string[]> {
+  const staging = path.join(root.local, stagingName(runId));
+  if (!fs.existsSync(staging) || !fs.existsSync(linksFile)) return [];
+  const byRel = new Map(root.files.map((f) => [f.rel, f]));
+  const moved: string[] = [];
+  for (const l of readJson<LinkedFile[]>(linksFile)) {
+    const dest = path.join(staging, ...l.rel.split('/'));
+    const st = fs.statSync(dest, { throwIfNoEntry: false });
+    if (!st || (st.size === l.size && st.mtimeMs === l.mtimeMs)) continue;
+    await copyChecked(byRel.get(l.rel)!, dest);
+    moved.push(l.rel);
+  }
+  return moved;
 }
 
 /**

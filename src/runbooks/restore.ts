@@ -41,7 +41,7 @@ import {
   checkpointSoon, compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, readSafetyRecord, rollbackText, rowCounts, safetyDump, safetyDumpPath, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
 import { precheckSet } from '../restore/precheck.js';
-import { isStaged, missingOrResized, oldShareName, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
+import { isStaged, missingOrResized, oldShareName, refreshMovedLinks, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
 import { configDiff, restoreConfigFiles } from '../restore/config.js';
 import { copyPlainFolder, newShareFolders, shareFoldersAre, shareTargets, updateShareFolders, type ShareTarget } from '../restore/share.js';
 import { describeSource, detectSource, type RestoreSource } from '../restore/source.js';
@@ -327,7 +327,7 @@ function buildNotes(o: NotesIn): string[] {
     notes.push(`database ${d.name}: restored into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}), rows checked${d.rowCounts ? ' against the manifest' : ' (no manifest: not checked)'}, then swapped in${d.replaces ? `; OVERWRITES the existing ${d.name} (its safety dump is taken first and kept; renamed "${oldName(d.name)}" by the swap and dropped while the services start)` : ' (new on this server)'}`);
   }
   if (o.dbs.length) notes.push('database choice: restore into a new name and swap (not drop-then-create): the current database stays intact until the restored one is complete and its row counts match; roles missing on the server are created from globals.sql, no password is set or changed');
-  for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (copied into a staging folder there with every file's sha256 checked while the services run, then swapped in by rename: files that differ from the backup are REPLACED, kept in ${oldShareName('<run id>')} until the restore is verified; files not in the backup are left in place and listed)`);
+  for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (staged in a folder there while the services run: live files that already have the backup's sha256 are hard-linked, the others copied from the set with their sha256 checked; then swapped in by rename: files that differ from the backup are REPLACED, kept in ${oldShareName('<run id>')} until the restore is verified; files not in the backup are left in place and listed)`);
   if (o.plainShare) notes.push(`share: the copied share ${o.plainShare} → ${o.inputs.shareRoot ?? 'the share root QSR names'} (files with the same name are OVERWRITTEN)`);
   if (o.inputs.shareRoot) notes.push(`--share-root ${o.inputs.shareRoot}: RootFolder, AppFolder, StaticContentRootFolder and ArchivedLogsRootFolder of ServiceClusterSettingsSharedPersistenceProperties are updated by SQL, the connector columns left alone. NOTE: this SQL route is not the guide's; the guide changes the share paths with QlikSenseUtil ("Service cluster")`);
   if (o.certSet) notes.push(`certificates: the set of ${o.certSet.hostname} (CA ${o.certSet.ca.subject}) imported without starting services${o.conflicts ? `; ${o.conflicts} Qlik certificate(s) now in the stores are exported to the safety folder and REMOVED, and Exported Certificates is emptied (moved to the safety folder)` : ''}`);
@@ -583,15 +583,19 @@ function stageSteps(o: ItemsIn): Step<RestoreContext>[] {
   if (!o.parts.has('share')) return [];
   return o.roots.map((r, i) => ({
     id: `restore.share.stage.${i}`,
-    title: `Copy the share folder${r.roles.length > 1 ? 's' : ''} ${r.roles.join(', ')} into a staging folder in ${r.dest} (sha256 checked per file)`,
+    title: `Stage the share folder${r.roles.length > 1 ? 's' : ''} ${r.roles.join(', ')} in ${r.dest}: live files with the backup's sha256 linked, the others copied from the set (sha256 checked per file)`,
     node: o.central.name,
     check: async (ctx) => !!ctx.outputs.get(`share.swapped.${i}`) || (!!ctx.outputs.get(`share.staged.${i}`) && isStaged(r, ctx.runId)),
     run: async (ctx) => {
-      const s = await stageRoot(r, ctx.runId, o.inputs.parallel ?? 4, (b) => ctx.progress(`${b} bytes`));
+      const s = await stageRoot(r, ctx.runId, o.inputs.parallel ?? 4, linksFile(ctx, i), (b) => ctx.progress(`${b} bytes copied`));
+      if (s.noLinks) ctx.log(`${r.dest}: a hard link was refused (${s.noLinks}): the remaining files were copied from the set`);
       ctx.outputs.set(`share.staged.${i}`, s);
     },
   }));
 }
+
+/** Where a swap root's staging records the live files it linked (read again by the swap). */
+const linksFile = (ctx: RestoreContext, i: number) => path.join(ctx.runDir, `share-links-${i}.json`);
 
 /** The critical section, services stopped: every database in one transaction, then each share folder by renames. */
 function swapSteps(o: ItemsIn): Step<RestoreContext>[] {
@@ -634,6 +638,8 @@ function swapSteps(o: ItemsIn): Step<RestoreContext>[] {
         destructive: true,
         check: async (ctx) => !!ctx.outputs.get(`share.swapped.${i}`),
         run: async (ctx) => {
+          const moved = await refreshMovedLinks(r, ctx.runId, linksFile(ctx, i));
+          if (moved.length) ctx.log(`${r.dest}: ${moved.length} file(s) written after they were checked were copied from the set again: ${moved.slice(0, 10).join(', ')}`);
           const s = swapRoot(r, ctx.runId);
           if (s.extra.length) ctx.log(`${r.dest}: ${s.extra.length} file(s) not in the backup were left in place: ${s.extra.slice(0, 10).join(', ')}`);
           ctx.outputs.set(`share.swapped.${i}`, { entries: s.entries, extra: s.extra.length });
