@@ -52,6 +52,10 @@ const db = created.site.database;
 const pg = ['-h', db.host, '-p', String(db.port), '-U', 'postgres', '-w'];
 const pgEnv = { ...process.env, PGPASSWORD: created.superuserPassword };
 const m = JSON.parse(fs.readFileSync(path.join(backup, 'manifest.json'), 'utf8'));
+// Each measured phase starts with nothing left to write back from the one before (the backup just written, the
+// floor's copies): otherwise a phase pays for its predecessor's writeback, and which one pays depends on timing.
+const settle = () => execFileSync('sync');
+settle();
 let t0 = Date.now();
 const restoreCmd = (f, name, extra) => {
   const file = path.join(backup, f.path);
@@ -83,6 +87,7 @@ const sec = (ms) => (ms / 1000).toFixed(2);
 const share = created.site.shareRoot;
 const runRestore = (label) => {
   cli(['services', 'stop']);
+  settle();
   const t = Date.now();
   const r = cli(['restore', backup, '--yes']);
   const ms = Date.now() - t;

@@ -1,44 +1,62 @@
 // Reading a pg_dump archive through the client tools: its table of contents (pg_restore --list) and a restore into
-// a database, both from the decompressed stream (pg_restore reads the archive on its stdin).
+// a database (pg_restore reads a compressed archive on its stdin, from zstd).
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioNull, type StdioPipe } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toolFile } from '../postgres/bin.js';
 import { pgToolEnv, type PgToolContext } from '../postgres/tools.js';
 import type { PgTarget } from '../postgres/args.js';
 import { decompressor, type Compression } from './compress.js';
 
-/** Run a client tool reading the (decompressed) dump on its stdin; returns stdout. */
-async function pipeDumpInto(tool: PgToolContext, name: 'pg_restore', args: string[], file: string, compression: Compression): Promise<string> {
-  const child = spawn(toolFile(tool.binDir, name), args, { env: pgToolEnv(tool), stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Run a client tool on a dump; returns stdout. The dump's bytes never pass through this process, whose event loop
+ * serves every other step of a parallel group (a spawn elsewhere blocks it for tens of milliseconds under load, and a
+ * load relayed through it would stall with it): an uncompressed archive is named on the tool's command line, a zstd
+ * one is read by zstd, whose stdout is handed to the tool as its stdin. Only gzip (no zstd binary) is decompressed here.
+ */
+async function runOnDump(tool: PgToolContext, name: 'pg_restore', args: string[], file: string, compression: Compression): Promise<string> {
+  let feeder: ChildProcess | undefined;
+  let stdin: StdioNull | StdioPipe | Readable = 'ignore';
+  if (compression === 'zstd') {
+    feeder = spawn('zstd', ['-dcq', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    stdin = feeder.stdout!;
+  } else if (compression !== 'none') stdin = 'pipe';
+  const child = spawn(toolFile(tool.binDir, name), compression === 'none' ? [...args, file] : args, { env: pgToolEnv(tool), stdio: [stdin, 'pipe', 'pipe'] });
+  // Our copy of the pipe's reading end must go, or zstd would block instead of failing if the tool died.
+  feeder?.stdout!.destroy();
   let out = '';
   let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code ?? 1));
-  });
-  const source = fs.createReadStream(file, { highWaterMark: 1 << 20 });
-  const decompress = decompressor(compression);
-  const feeding = pipeline(source, decompress, child.stdin).catch((e: NodeJS.ErrnoException) => {
-    // pg_restore may stop reading early when it fails; its own error is the one to report
-    if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
-  });
-  const code = await exited;
-  // The tool may have stopped reading before the end: tear the feeding side down so nothing stays blocked.
-  source.destroy();
-  decompress.destroy();
-  child.stdin.destroy();
-  await feeding.catch(() => undefined);
-  if (code !== 0) throw new Error(`${name} ${args.filter((a) => !a.startsWith('-') || a === '--list').join(' ')} failed on ${path.basename(file)} (exit ${code}): ${err.trim().split('\n').slice(-3).join(' | ')}`);
+  let feederErr = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  feeder?.stderr!.on('data', (d: Buffer) => (feederErr += d.toString()));
+  const closed = (p: ChildProcess) =>
+    new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      p.on('error', reject);
+      p.on('close', (code, signal) => resolve({ code, signal }));
+    });
+  const feeding = stdin === 'pipe'
+    ? pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), decompressor(compression), child.stdin!).catch((e: NodeJS.ErrnoException) => {
+      // pg_restore may stop reading early when it fails; its own error is the one to report
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
+    })
+    : Promise.resolve();
+  const fed = feeder ? closed(feeder).then((r) => ({ ...r, error: undefined }), (e: Error) => ({ code: null, signal: null, error: e })) : null;
+  const [t, f] = await Promise.all([closed(child), fed, feeding.catch(() => undefined)]);
+  if (t.code !== 0) throw new Error(`${name} ${args.filter((a) => !a.startsWith('-') || a === '--list').join(' ')} failed on ${path.basename(file)} (exit ${t.code ?? t.signal}): ${err.trim().split('\n').slice(-3).join(' | ')}${feederErr.trim() ? ` (zstd: ${feederErr.trim()})` : ''}`);
+  // The tool stops reading once it has what it needs (--list: the table of contents), and zstd then finds the pipe
+  // closed (SIGPIPE here, a write error on Windows): not a failure. Anything else zstd reports is one.
+  if (f && (f.code !== 0 || f.error) && f.signal !== 'SIGPIPE' && !/write error|broken pipe/i.test(feederErr)) {
+    throw new Error(`zstd could not read ${path.basename(file)} (${f.error ? f.error.message : `exit ${f.code ?? f.signal}`}): ${feederErr.trim()}`);
+  }
   return out;
 }
 
 /** pg_restore --list on a dump: how many table-of-contents entries it has (0 means unusable). */
 export async function listDump(tool: PgToolContext, file: string, compression: Compression): Promise<number> {
-  const out = await pipeDumpInto(tool, 'pg_restore', ['--list'], file, compression);
+  const out = await runOnDump(tool, 'pg_restore', ['--list'], file, compression);
   return out.split('\n').filter((l) => l.trim() && !l.startsWith(';')).length;
 }
 
@@ -46,5 +64,5 @@ export async function listDump(tool: PgToolContext, file: string, compression: C
 export async function restoreDump(tool: PgToolContext, target: PgTarget, db: string, file: string, compression: Compression, opts: { noOwner?: boolean; extra?: string[] } = {}): Promise<void> {
   const args = ['-h', target.host, '-p', String(target.port), '-U', target.user, '-w', '-d', db, '--exit-on-error', ...(opts.extra ?? [])];
   if (opts.noOwner) args.push('--no-owner', '--no-privileges');
-  await pipeDumpInto(tool, 'pg_restore', args, file, compression);
+  await runOnDump(tool, 'pg_restore', args, file, compression);
 }
