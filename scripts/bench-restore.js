@@ -4,7 +4,9 @@
 //       one after another) plus a plain `cp -r` of the set's share files;
 //   (b) `qsadmin restore <set> --yes` onto the same site after 5 % of its apps changed (safety dumps, certificates,
 //       swap, share, start, checks): live share files that still hold the backup's bytes are linked, not copied;
-//   (c) the same when every live share file was touched since the backup, so the whole share is copied from the set.
+//   (c) the same when every live share file was touched since the backup, so the whole share is copied from the set
+//       (and the safety dumps of the restored databases cannot link anything from the set);
+//   (d) onto a fresh node with another hostname that never started (§5.7): whole share copied, bootstrap mode.
 // Prints wall times, the slowest steps and the ratios to (a) (target: at most 1.2).
 //
 // Usage: npm run build && node scripts/bench-restore.js [--size large] [--dir /var/tmp/qsadmin-bench-restore] [--keep]
@@ -33,13 +35,14 @@ const { createEmulatedSite, destroySite } = await dist('src/emulator/site.js');
 const { findPgBinDir } = await dist('src/postgres/bin.js');
 
 await destroySite(path.join(work, 'site')).catch(() => undefined);
+await destroySite(path.join(work, 'fresh')).catch(() => undefined);
 fs.rmSync(work, { recursive: true, force: true });
 fs.mkdirSync(work, { recursive: true, mode: 0o755 });
 const created = await createEmulatedSite({ dir: path.join(work, 'site'), size, portOffset, baseAddress: address, startServices: true, layout: 'installer' });
 const env = { ...process.env, QSADMIN_STATE_DIR: path.join(work, 'state'), QSADMIN_CERT_PASSWORD: 'benchmark-pfx-password', QSADMIN_RENDERER: 'silent' };
-const cli = (args) => {
+const cli = (args, siteFile = created.siteFile) => {
   const t0 = Date.now();
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'run.js'), ...args, '--site', created.siteFile, '--json'], { env, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'run.js'), ...args, '--site', siteFile, '--json'], { env, encoding: 'utf8', maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`qsadmin ${args.join(' ')} failed (${r.status}): ${r.stdout.slice(-1500)} ${r.stderr.slice(-1500)}`);
   return { ms: Date.now() - t0, json: JSON.parse(r.stdout) };
 };
@@ -85,11 +88,11 @@ fs.rmSync(path.join(work, 'share-copy'), { recursive: true, force: true });
 const { mutateApps } = await dist('src/emulator/db/generate.js');
 const sec = (ms) => (ms / 1000).toFixed(2);
 const share = created.site.shareRoot;
-const runRestore = (label) => {
-  cli(['services', 'stop']);
+const runRestore = (label, siteFile = created.siteFile, extra = []) => {
+  cli(['services', 'stop'], siteFile);
   settle();
   const t = Date.now();
-  const r = cli(['restore', backup, '--yes']);
+  const r = cli(['restore', backup, '--yes', ...extra], siteFile);
   const ms = Date.now() - t;
   // Steps of a parallel group overlap: the journal's start and finish times show what ran beside what.
   const journal = fs.readFileSync(path.join(r.json.runDir, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -118,12 +121,18 @@ const touch = (dir) => {
 };
 touch(share);
 const fullMs = runRestore('(c) every live share file touched');
+// (d) onto a fresh node with another hostname that never started its services (the guide's §5.7): its own small
+// databases are dumped for safety, the whole share is copied, Repository.exe -bootstrap -restorehostname runs.
+const fresh = await createEmulatedSite({ dir: path.join(work, 'fresh'), size: 'tiny', portOffset: portOffset + 500, baseAddress: address.replace(/\d+$/, (n) => String(Number(n) + 1)), hostnames: ['qs-fresh.bench.test'], layout: 'installer' });
+const freshMs = runRestore('(d) onto a fresh node with another hostname', fresh.siteFile, ['--hostname', 'qs-fresh.bench.test', '--share-root', fresh.site.shareRoot]);
 console.log(`(a) raw pg_restore + cp -r:                  ${sec(floorMs)} s`);
 console.log(`(b) qsadmin restore, 5 % of apps changed:     ${sec(deltaMs)} s   ratio ${(deltaMs / floorMs).toFixed(2)} (target <= 1.2)`);
 console.log(`(c) qsadmin restore, no live file kept:       ${sec(fullMs)} s   ratio ${(fullMs / floorMs).toFixed(2)}`);
+console.log(`(d) qsadmin restore onto a fresh node:        ${sec(freshMs)} s   ratio ${(freshMs / floorMs).toFixed(2)}`);
 if (keep) {
-  console.log(`kept: site ${path.join(work, 'site')} (running), backup ${backup}, state ${path.join(work, 'state')}`);
+  console.log(`kept: sites ${path.join(work, 'site')} and ${path.join(work, 'fresh')} (running), backup ${backup}, state ${path.join(work, 'state')}`);
 } else {
   await destroySite(path.join(work, 'site'));
+  await destroySite(path.join(work, 'fresh'));
   fs.rmSync(work, { recursive: true, force: true });
 }

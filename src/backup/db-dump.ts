@@ -5,8 +5,7 @@ import { spawn } from 'node:child_process';
 import { spawnPgDump, type PgToolContext } from '../postgres/tools.js';
 import type { PgDumpArgs, PgTarget } from '../postgres/args.js';
 import { compressor, type Compression } from './compress.js';
-import { hashingTap, writeStreamHashed, type Written } from './hashcopy.js';
-import { pipeline } from 'node:stream/promises';
+import { hashFile, writeStreamHashed, type Written } from './hashcopy.js';
 
 export interface DumpResult extends Written {
   file: string;
@@ -39,26 +38,23 @@ export async function dumpArchive(o: {
 }
 
 /**
- * pg_dump's stdout goes straight into zstd's stdin (the pipe itself is handed over: the uncompressed bytes never pass
- * through this process), and only zstd's output is hashed here on its way to the file.
+ * pg_dump's stdout goes straight into zstd's stdin (the pipe itself is handed over) and zstd writes the file: no byte
+ * passes through this process, whose event loop serves the other steps of a parallel group (relayed here, a dump
+ * stalled whenever a spawn or a copy held it). The file is hashed once written, on a worker thread, from the page cache.
  */
 async function zstdToFile(dumpOut: NodeJS.ReadableStream & { destroy(): void }, dest: string): Promise<Written> {
-  const z = spawn('zstd', ['-1', '-T0', '-q', '-c'], { stdio: [dumpOut as never, 'pipe', 'pipe'] });
+  const tmp = `${dest}.partial`;
+  const z = spawn('zstd', ['-1', '-T0', '-q', '-f', '-o', tmp], { stdio: [dumpOut as never, 'ignore', 'pipe'] });
   // Our copy of the pipe's reading end must go, or pg_dump would block instead of failing if zstd died.
   dumpOut.destroy();
   let stderr = '';
   z.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  const exited = new Promise<void>((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
     z.on('error', (e) => reject(new Error(`zstd could not start (${e.message}): install zstd or use --compress gzip`)));
     z.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${stderr.trim()}`))));
   });
-  const tmp = `${dest}.partial`;
-  const tap = hashingTap();
-  const written = pipeline(z.stdout!, tap, fs.createWriteStream(tmp, { mode: 0o600, highWaterMark: 1 << 20 }));
-  const [a, b] = await Promise.allSettled([written, exited]);
-  if (b.status === 'rejected') throw b.reason;
-  if (a.status === 'rejected') throw a.reason;
+  const written = await hashFile(tmp);
   fs.renameSync(tmp, dest);
   fs.chmodSync(dest, 0o444);
-  return tap.result();
+  return written;
 }

@@ -9,10 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import { runPgTool, type PgToolContext } from '../postgres/tools.js';
 import { connArgs, type PgTarget } from '../postgres/args.js';
-import { decompressor, type Compression } from './compress.js';
+import { decompressToFile, type Compression } from './compress.js';
 import { mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { restoreDump } from './pg-archive.js';
@@ -51,7 +50,7 @@ export async function loadArchives(tool: PgToolContext, target: PgTarget, into: 
   // build the indexes and constraints of post-data on all cores.
   const plain = path.join(os.tmpdir(), `qsadmin-${process.pid}-${randomBytes(4).toString('hex')}-${a.db.replace(/[^A-Za-z0-9_-]/g, '_')}.dump`);
   try {
-    await pipeline(fs.createReadStream(a.main.file), decompressor(a.main.compression), fs.createWriteStream(plain, { mode: 0o600 }));
+    await decompressToFile(a.main.file, a.main.compression, plain);
     const fromPlain = (extra: string[]) => load({ file: plain, compression: 'none' }, extra);
     await fromPlain(['--section=pre-data']);
     const data: Array<() => Promise<void>> = [() => fromPlain(['--section=data']), ...a.tables.map((t) => () => load(t, []))];

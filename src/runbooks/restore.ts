@@ -38,7 +38,7 @@ import { ALL_QLIK_SERVICES, QRS_API_PORT } from '../site/services.js';
 import { readShareFolders } from '../site/share.js';
 import { runRestoreHostname } from '../restore/bootstrap-run.js';
 import {
-  checkpointSoon, compareCounts, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, readSafetyRecord, rollbackText, rowCounts, safetyDump, safetyDumpPath, swapAll, REPOSITORY_ROLE, type DumpFile,
+  checkpointSoon, compareCounts, createForLoad, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, readSafetyRecord, rollbackText, rowCounts, safetyDump, safetyDumpPath, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
 import { precheckSet } from '../restore/precheck.js';
 import { isStaged, missingOrResized, oldShareName, refreshMovedLinks, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
@@ -389,6 +389,8 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
   });
   const roles = rolesStep(o);
   if (roles) items.push(roles);
+  const create = createStep(o);
+  if (create) items.push(guard(create));
   const prepare = [...safetySteps(o), ...loadSteps(o), ...stageSteps(o)].map(guard);
   if (prepare.length) {
     items.push({ group: 'restore.prepare', title: 'With the services still running: safety dumps, loads into new names, share files into staging (checksums checked)', parallel: true, steps: prepare });
@@ -549,17 +551,44 @@ function safetySteps(o: ItemsIn): Step<RestoreContext>[] {
 }
 
 /** Per database: load into "<DB>__qsadmin_restore", the dump's sha256 checked beside it, then its row counts. */
+/** A database needs no load: swapped in already, or loaded into its new name (which is still there). */
+function loadDone(ctx: RestoreContext, db: string, have: { has(name: string): boolean }): boolean {
+  return !!ctx.outputs.get(`db.swapped.${db}`) || (!!ctx.outputs.get(`db.loaded.${db}`) && have.has(restoreName(db)));
+}
+
+/**
+ * Before the parallel group: the new names the loads go into, made empty, all on one connection. It runs again on a
+ * resume for every database whose load did not finish (that load starts over in an empty database).
+ */
+function createStep(o: ItemsIn): Step<RestoreContext> | null {
+  if (!o.dbs.length) return null;
+  const todo = async (ctx: RestoreContext) => {
+    const have = await databasesOf(ctx.conn);
+    return o.dbs.filter((d) => !loadDone(ctx, d.name, have));
+  };
+  return {
+    id: 'restore.db.create',
+    title: `Create the databases to restore into, empty (${o.dbs.map((d) => `createdb -T template0 -E ${d.encoding} -O ${d.owner} "${restoreName(d.name)}"`).join('; ')}); one left by an interrupted attempt is dropped first`,
+    check: async (ctx) => (await todo(ctx)).length === 0,
+    run: async (ctx) => {
+      const dbs = await todo(ctx);
+      await createForLoad(ctx.conn, dbs, o.serverMajor);
+      ctx.log(`created ${dbs.map((d) => restoreName(d.name)).join(', ')}`);
+    },
+  };
+}
+
 function loadSteps(o: ItemsIn): Step<RestoreContext>[] {
   return o.dbs.map((d) => ({
     id: `restore.db.load.${d.name}`,
-    title: `Restore ${d.name} into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}; pg_restore)${d.recorded ? `, check the sha256 of its ${d.recorded.length > 1 ? `${d.recorded.length} archives` : 'dump'}` : ''}${d.rowCounts ? ' and compare its row counts with the manifest' : ''}`,
-    check: async (ctx) => !!ctx.outputs.get(`db.swapped.${d.name}`) || (!!ctx.outputs.get(`db.loaded.${d.name}`) && (await databasesOf(ctx.conn)).has(restoreName(d.name))),
+    title: `Restore ${d.name} into "${restoreName(d.name)}" (pg_restore)${d.recorded ? `, check the sha256 of its ${d.recorded.length > 1 ? `${d.recorded.length} archives` : 'dump'}` : ''}${d.rowCounts ? ' and compare its row counts with the manifest' : ''}`,
+    check: async (ctx) => loadDone(ctx, d.name, await databasesOf(ctx.conn)),
     run: async (ctx) => {
       // The hash reads the dump beside pg_restore (from the page cache) rather than on its stream: the load itself is
       // left as it is. Both are awaited, and a damaged dump is named before whatever pg_restore made of it.
       const src = ctx.src.kind === 'set' ? ctx.src.dir : '';
       const [loaded, hashed] = await Promise.allSettled([
-        loadIntoNewName(ctx.tool, ctx.conn, d.dump, d.owner, d.encoding),
+        loadIntoNewName(ctx.tool, ctx.conn, d.dump),
         mapLimit(d.recorded ?? [], 2, async (f) => ({ f, w: await hashFile(path.join(src, ...f.path.split('/'))) })),
       ]);
       if (hashed.status === 'rejected') throw hashed.reason;
