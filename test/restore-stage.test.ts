@@ -108,6 +108,21 @@ describe('restore share staging', () => {
     expect(read(live, 'Apps/b.qvf')).toBe('bbbb backed up');
   });
 
+  it('a live symbolic link is copied over from the set, never linked', async () => {
+    const { root, live, links } = fixture({ 'Apps/a.qvf': { set: 'aaaa backed up' } });
+    const elsewhere = path.join(path.dirname(live), 'elsewhere.qvf');
+    fs.writeFileSync(elsewhere, 'aaaa backed up');
+    // the file it points to has the backup's size, mtime and bytes: only the link itself tells it apart
+    fs.utimesSync(elsewhere, new Date(root.files[0].mtimeMs!), new Date(root.files[0].mtimeMs!));
+    fs.mkdirSync(path.join(live, 'Apps'), { recursive: true });
+    fs.symlinkSync(elsewhere, path.join(live, 'Apps', 'a.qvf'));
+    const staged = await stageRoot(root, 'r5', 1, links);
+    expect(staged.linked).toBe(0);
+    swapRoot(root, 'r5');
+    expect(fs.lstatSync(path.join(live, 'Apps', 'a.qvf')).isFile()).toBe(true);
+    expect(read(live, 'Apps/a.qvf')).toBe('aaaa backed up');
+  });
+
   it('where a hard link is refused, the files are copied from the set and the refusal is reported', async (ctx) => {
     const { root, live, links } = fixture({
       'Apps/a.qvf': { set: 'aaaa backed up', live: 'aaaa backed up' },

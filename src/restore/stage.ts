@@ -140,7 +140,8 @@ export async function stageRoot(root: SwapRoot, runId: string, parallel: number,
  * copy). Null when it does not (or is too recently written to be sure); `noLinks` when the link was refused.
  */
 async function linkIfSame(f: StageFile, live: string, dest: string): Promise<LinkedFile | null | { noLinks: string }> {
-  const before = fs.statSync(live, { throwIfNoEntry: false });
+  // lstat: a symbolic link is never linked (link() would link the link itself); it is copied like a changed file.
+  const before = fs.lstatSync(live, { throwIfNoEntry: false });
   if (!before?.isFile() || before.size !== f.bytes || Date.now() - before.mtimeMs < RECENT_MS) return null;
   // The set's copy got its mtime (whole milliseconds) from the manifest: a different one means the file was touched.
   if (f.mtimeMs !== undefined && Math.abs(before.mtimeMs - f.mtimeMs) >= 1) return null;
