@@ -296,6 +296,13 @@ describe('restore', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(await counts(a)).toEqual(want);
     expect(shareMatches(Object.fromEntries(manifest.site.share.map((s) => [s.role, s.path]))).filter((p) => p.startsWith(share))).toEqual([]);
+    // every file it overwrote was moved aside first (removed once the restore was verified); the copies stay writable
+    const copy = r.json.outputs['share.copy'];
+    expect(copy.replaced).toBeGreaterThan(0);
+    expect(copy.replaced).toBeLessThanOrEqual(copy.files);
+    expect(r.json.runDir).toBeTruthy();
+    expect(fs.existsSync(path.join(share, `.qsadmin-old-${path.basename(r.json.runDir)}`))).toBe(false);
+    for (const f of fs.readdirSync(path.join(share, 'Apps')).slice(0, 5)) expect(fs.statSync(path.join(share, 'Apps', f)).mode & 0o200).toBe(0o200);
   }, 240_000);
 
   it('restores a plain-SQL pg_dumpall file through psql (roles: only missing ones, no password touched)', async () => {

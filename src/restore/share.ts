@@ -41,16 +41,29 @@ export function shareTargets(setDir: string, folders: ManifestShareFolder[], sha
   });
 }
 
-/** Copy a plain folder (the guide's copied share) over the share root; returns how many files. */
-export async function copyPlainFolder(from: string, destLocal: string, parallel: number): Promise<number> {
+/**
+ * Copy a plain folder (the guide's copied share) over the share root; returns how many files. A live file that would
+ * be overwritten is first moved (renamed, same filesystem) to the same place under `oldDir`, the share's safety copy,
+ * removed only once the restore is verified. Safe to run again: a file already moved aside is not moved twice.
+ */
+export async function copyPlainFolder(from: string, destLocal: string, parallel: number, oldDir: string): Promise<{ files: number; replaced: number }> {
   const list = listTree(from);
+  let replaced = 0;
   await mapLimit(list, parallel, async (x) => {
-    const dest = path.join(destLocal, ...x.rel.split('/'));
-    fs.rmSync(dest, { force: true });
-    await copyFileHashed(path.join(from, ...x.rel.split('/')), dest);
+    const parts = x.rel.split('/');
+    const dest = path.join(destLocal, ...parts);
+    const aside = path.join(oldDir, ...parts);
+    if (fs.lstatSync(dest, { throwIfNoEntry: false }) && !fs.lstatSync(aside, { throwIfNoEntry: false })) {
+      fs.mkdirSync(path.dirname(aside), { recursive: true });
+      fs.renameSync(dest, aside);
+      replaced++;
+    }
+    await copyFileHashed(path.join(from, ...parts), dest);
+    // copyFileHashed leaves files read-only (as a backup set keeps them): the live share must stay writable for Qlik.
+    fs.chmodSync(dest, 0o644);
     fs.utimesSync(dest, new Date(), new Date(x.mtimeMs));
   });
-  return list.length;
+  return { files: list.length, replaced };
 }
 
 /**

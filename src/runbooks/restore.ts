@@ -328,7 +328,7 @@ function buildNotes(o: NotesIn): string[] {
   }
   if (o.dbs.length) notes.push('database choice: restore into a new name and swap (not drop-then-create): the current database stays intact until the restored one is complete and its row counts match; roles missing on the server are created from globals.sql, no password is set or changed');
   for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (staged in a folder there while the services run: live files that already have the backup's sha256 are hard-linked, the others copied from the set with their sha256 checked; then swapped in by rename: files that differ from the backup are REPLACED, kept in ${oldShareName('<run id>')} until the restore is verified; files not in the backup are left in place and listed)`);
-  if (o.plainShare) notes.push(`share: the copied share ${o.plainShare} → ${o.inputs.shareRoot ?? 'the share root QSR names'} (files with the same name are OVERWRITTEN)`);
+  if (o.plainShare) notes.push(`share: the copied share ${o.plainShare} → ${o.inputs.shareRoot ?? 'the share root QSR names'} (files with the same name are OVERWRITTEN, each moved to ${oldShareName('<run id>')} in the share root first and kept until the restore is verified)`);
   if (o.inputs.shareRoot) notes.push(`--share-root ${o.inputs.shareRoot}: RootFolder, AppFolder, StaticContentRootFolder and ArchivedLogsRootFolder of ServiceClusterSettingsSharedPersistenceProperties are updated by SQL, the connector columns left alone. NOTE: this SQL route is not the guide's; the guide changes the share paths with QlikSenseUtil ("Service cluster")`);
   if (o.certSet) notes.push(`certificates: the set of ${o.certSet.hostname} (CA ${o.certSet.ca.subject}) imported without starting services${o.conflicts ? `; ${o.conflicts} Qlik certificate(s) now in the stores are exported to the safety folder and REMOVED, and Exported Certificates is emptied (moved to the safety folder)` : ''}`);
   else if (o.parts.has('certs')) notes.push('certificates: none in this backup: the target keeps its own (a new hostname needs the old site\'s certificates, guide §5.7)');
@@ -373,7 +373,9 @@ interface ItemsIn {
 function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
   const items: RunbookItem<RestoreContext>[] = [];
   const c = o.central.name;
-  const rollback = (ctx: RestoreContext) => [rollbackText(ctx.conn, o.dbs, ctx.safetyDir), ...shareRollbackText(o.roots, ctx.runId)].join('\n');
+  const plainRollback = (ctx: RestoreContext) =>
+    o.plainShare ? [`Share: the files the copy of ${o.plainShare} overwrote are in ${oldShareName(ctx.runId)} in the share root until the restore is verified: move them back over the copies to roll back (services stopped)`] : [];
+  const rollback = (ctx: RestoreContext) => [rollbackText(ctx.conn, o.dbs, ctx.safetyDir), ...shareRollbackText(o.roots, ctx.runId), ...plainRollback(ctx)].join('\n');
   const guard = (s: Step<RestoreContext>) => withRollback(s, rollback);
 
   items.push({
@@ -430,14 +432,16 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
     }));
   }
   const replaced = o.dbs.filter((d) => d.replaces);
-  if (replaced.length || o.roots.length) {
+  if (replaced.length || o.roots.length || o.plainShare) {
     items.push({
       id: 'restore.cleanup',
       title: `Drop the replaced databases (${replaced.map((d) => `"${oldName(d.name)}"`).join(', ') || 'none'}) and remove the replaced share files; the safety dumps are kept`,
       run: async (ctx) => {
         await Promise.allSettled(ctx.pending);
+        const plain = ctx.outputs.get<{ local: string }>('share.copy');
+        const plainOld = plain ? [fs.promises.rm(path.join(plain.local, oldShareName(ctx.runId)), { recursive: true, force: true })] : [];
         // One connection for the drops, the share folders removed beside them: neither waits for the other.
-        await Promise.all([dropAll(ctx.conn, replaced.map((d) => oldName(d.name)), o.serverMajor), ...o.roots.map((r) => removeOldShare(r, ctx.runId))]);
+        await Promise.all([dropAll(ctx.conn, replaced.map((d) => oldName(d.name)), o.serverMajor), ...o.roots.map((r) => removeOldShare(r, ctx.runId)), ...plainOld]);
         ctx.log(`safety dumps kept in ${ctx.safetyDir}`);
       },
     });
@@ -695,13 +699,15 @@ function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
   if (o.plainShare) {
     steps.push({
       id: 'restore.share.copy',
-      title: `Copy the share ${o.plainShare} back to the share root`,
+      title: `Copy the share ${o.plainShare} back to the share root (each file it overwrites moved to ${oldShareName('<run id>')} there first, kept until the restore is verified)`,
       node: c,
+      destructive: true,
       check: async (ctx) => !!ctx.outputs.get('share.copy'),
       run: async (ctx) => {
         const root = o.inputs.shareRoot ?? (await readShareFolders(ctx.conn)).root;
-        const n = await copyPlainFolder(o.plainShare!, (await ctx.host(c)).files.resolve(root), o.inputs.parallel ?? 4);
-        ctx.outputs.set('share.copy', { root, files: n });
+        const local = (await ctx.host(c)).files.resolve(root);
+        const n = await copyPlainFolder(o.plainShare!, local, o.inputs.parallel ?? 4, path.join(local, oldShareName(ctx.runId)));
+        ctx.outputs.set('share.copy', { root, local, ...n });
       },
     });
   }
