@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { spawn, spawnSync } from 'node:child_process';
-import { Duplex, PassThrough, type Transform } from 'node:stream';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
@@ -23,38 +23,29 @@ export function defaultCompression(): Compression {
   return zstdAvailable() ? 'zstd' : 'gzip';
 }
 
-/** A child process as a Duplex stream (stdin → stdout) that errors when the child fails. */
-function childDuplex(cmd: string, args: string[]): Duplex {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const d = Duplex.from({ writable: child.stdin, readable: child.stdout });
-  child.on('error', (e) => d.destroy(e));
-  // A reader that stops early (pg_restore --list reads only the table of contents) must not leave the child blocked.
-  d.on('close', () => {
-    if (child.exitCode === null) child.kill();
+/**
+ * Run zstd to its end: it reads a file or the pipe handed to it as stdin (another process's stdout) and writes a file,
+ * so the bytes never pass through this process, whose event loop serves the other steps of a parallel group. Rejects
+ * with zstd's own message.
+ */
+export function runZstd(args: string[], stdin: 'ignore' | Readable = 'ignore'): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const z = spawn('zstd', args, { stdio: [stdin, 'ignore', 'pipe'] });
+    let stderr = '';
+    z.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    z.on('error', (e) => reject(new Error(`zstd could not start (${e.message}): install zstd (Debian: apt-get install zstd) or use --compress gzip`)));
+    z.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd ${args.join(' ')} exited with ${code}: ${stderr.trim()}`))));
   });
-  child.on('close', (code) => {
-    if (code !== 0) d.destroy(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`));
-  });
-  return d;
 }
 
-/** A stream that compresses with the chosen method. */
-export function compressor(c: Compression): Transform | Duplex {
-  if (c === 'zstd') {
-    if (!zstdAvailable()) throw new Error('zstd compression needs the zstd program on PATH (Debian: apt-get install zstd); or use --compress gzip');
-    return childDuplex('zstd', ['-1', '-T0', '-q', '-c']);
-  }
-  if (c === 'gzip') return zlib.createGzip({ level: 1 });
-  return new PassThrough();
+/** A stream that compresses with gzip (level 1) or passes through; zstd runs as its own process (runZstd). */
+export function compressor(c: Exclude<Compression, 'zstd'>): Transform {
+  return c === 'gzip' ? zlib.createGzip({ level: 1 }) : new PassThrough();
 }
 
 /** A stream that undoes compressor(c). */
-export function decompressor(c: Compression): Transform | Duplex {
-  if (c === 'zstd') return childDuplex('zstd', ['-d', '-q', '-c']);
-  if (c === 'gzip') return zlib.createGunzip();
-  return new PassThrough();
+export function decompressor(c: Exclude<Compression, 'zstd'>): Transform {
+  return c === 'gzip' ? zlib.createGunzip() : new PassThrough();
 }
 
 /**
@@ -64,19 +55,13 @@ export function decompressor(c: Compression): Transform | Duplex {
  */
 export async function decompressToFile(file: string, c: Compression, dest: string): Promise<void> {
   if (c === 'zstd') {
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn('zstd', ['-d', '-q', '-f', '-o', dest, '--', file], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd -d ${file} exited with ${code}: ${stderr.trim()}`))));
-    });
+    await runZstd(['-d', '-q', '-f', '-o', dest, '--', file]);
     fs.chmodSync(dest, 0o600);
   } else if (c === 'none') {
     await fs.promises.copyFile(file, dest);
     fs.chmodSync(dest, 0o600);
   } else {
-    await pipeline(fs.createReadStream(file), zlib.createGunzip(), fs.createWriteStream(dest, { mode: 0o600 }));
+    await pipeline(fs.createReadStream(file), decompressor(c), fs.createWriteStream(dest, { mode: 0o600 }));
   }
 }
 

@@ -1,10 +1,10 @@
-// Dump one pg_dump archive: pg_dump (custom format) → compress → sha256 → disk, in one pass.
+// Dump one pg_dump archive: pg_dump (custom format) → compress → disk, with the sha256 of what was written.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { spawnPgDump, type PgToolContext } from '../postgres/tools.js';
 import type { PgDumpArgs, PgTarget } from '../postgres/args.js';
-import { compressor, type Compression } from './compress.js';
+import { compressor, runZstd, type Compression } from './compress.js';
 import { hashFile, writeStreamHashed, type Written } from './hashcopy.js';
 
 export interface DumpResult extends Written {
@@ -26,7 +26,7 @@ export async function dumpArchive(o: {
   fs.mkdirSync(path.dirname(o.file), { recursive: true });
   // -Z0: compression happens outside pg_dump, on all cores (zstd -T0), not inside it on one.
   const child = spawnPgDump(o.tool, { ...o.target, db: o.db, format: 'custom', compress: 0, blobs: !o.select?.dataOnly, snapshot: o.snapshot, ...o.select });
-  const writing = o.compress === 'zstd' ? zstdToFile(child.stdout, o.file) : writeStreamHashed(child.stdout, o.file, [compressor(o.compress) as never]);
+  const writing = o.compress === 'zstd' ? zstdToFile(child.stdout, o.file) : writeStreamHashed(child.stdout, o.file, [compressor(o.compress)]);
   // A pg_dump that fails midway must never look like a good dump: wait for both, report pg_dump's own error first.
   const [w, d] = await Promise.allSettled([writing, child.done]);
   if (d.status === 'rejected' || w.status === 'rejected') {
@@ -42,17 +42,12 @@ export async function dumpArchive(o: {
  * passes through this process, whose event loop serves the other steps of a parallel group (relayed here, a dump
  * stalled whenever a spawn or a copy held it). The file is hashed once written, on a worker thread, from the page cache.
  */
-async function zstdToFile(dumpOut: NodeJS.ReadableStream & { destroy(): void }, dest: string): Promise<Written> {
+async function zstdToFile(dumpOut: Readable, dest: string): Promise<Written> {
   const tmp = `${dest}.partial`;
-  const z = spawn('zstd', ['-1', '-T0', '-q', '-f', '-o', tmp], { stdio: [dumpOut as never, 'ignore', 'pipe'] });
+  const done = runZstd(['-1', '-T0', '-q', '-f', '-o', tmp], dumpOut);
   // Our copy of the pipe's reading end must go, or pg_dump would block instead of failing if zstd died.
   dumpOut.destroy();
-  let stderr = '';
-  z.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-  await new Promise<void>((resolve, reject) => {
-    z.on('error', (e) => reject(new Error(`zstd could not start (${e.message}): install zstd or use --compress gzip`)));
-    z.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd exited with ${code}: ${stderr.trim()}`))));
-  });
+  await done;
   const written = await hashFile(tmp);
   fs.renameSync(tmp, dest);
   fs.chmodSync(dest, 0o444);

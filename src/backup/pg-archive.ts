@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { toolFile } from '../postgres/bin.js';
 import { pgToolEnv, type PgToolContext } from '../postgres/tools.js';
-import type { PgTarget } from '../postgres/args.js';
+import { connArgs, type PgTarget } from '../postgres/args.js';
 import { decompressor, type Compression } from './compress.js';
 
 /**
@@ -22,7 +22,7 @@ async function runOnDump(tool: PgToolContext, name: 'pg_restore', args: string[]
   if (compression === 'zstd') {
     feeder = spawn('zstd', ['-dcq', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     stdin = feeder.stdout!;
-  } else if (compression !== 'none') stdin = 'pipe';
+  } else if (compression === 'gzip') stdin = 'pipe';
   const child = spawn(toolFile(tool.binDir, name), compression === 'none' ? [...args, file] : args, { env: pgToolEnv(tool), stdio: [stdin, 'pipe', 'pipe'] });
   // Our copy of the pipe's reading end must go, or zstd would block instead of failing if the tool died.
   feeder?.stdout!.destroy();
@@ -38,7 +38,7 @@ async function runOnDump(tool: PgToolContext, name: 'pg_restore', args: string[]
       p.on('close', (code, signal) => resolve({ code, signal }));
     });
   const feeding = stdin === 'pipe'
-    ? pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), decompressor(compression), child.stdin!).catch((e: NodeJS.ErrnoException) => {
+    ? pipeline(fs.createReadStream(file, { highWaterMark: 1 << 20 }), decompressor('gzip'), child.stdin!).catch((e: NodeJS.ErrnoException) => {
       // pg_restore may stop reading early when it fails; its own error is the one to report
       if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_PREMATURE_CLOSE') throw e;
     })
@@ -62,7 +62,7 @@ export async function listDump(tool: PgToolContext, file: string, compression: C
 
 /** Restore a dump into an existing database (single job, from the decompressed stream). */
 export async function restoreDump(tool: PgToolContext, target: PgTarget, db: string, file: string, compression: Compression, opts: { noOwner?: boolean; extra?: string[] } = {}): Promise<void> {
-  const args = ['-h', target.host, '-p', String(target.port), '-U', target.user, '-w', '-d', db, '--exit-on-error', ...(opts.extra ?? [])];
+  const args = [...connArgs(target), '-d', db, '--exit-on-error', ...(opts.extra ?? [])];
   if (opts.noOwner) args.push('--no-owner', '--no-privileges');
   await runOnDump(tool, 'pg_restore', args, file, compression);
 }

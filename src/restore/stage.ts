@@ -185,9 +185,10 @@ export async function refreshMovedLinks(root: SwapRoot, runId: string, linksFile
 }
 
 /**
- * Staging folders of earlier runs that failed or were abandoned: they hold only copies of backup files, never live
- * data, so they go (a resume of such a run stages again, its check sees the folder gone). Replaced entries
- * (.qsadmin-old-*) of other runs are data and are never touched.
+ * Staging folders of earlier runs that failed or were abandoned: they hold copies of backup files and hard links of
+ * live files (removing a link leaves the live name), never live data of their own, so they go (a resume of such a run
+ * stages again, its check sees the folder gone). Replaced entries (.qsadmin-old-*) of other runs are data and are
+ * never touched.
  */
 async function removeOtherStaging(root: SwapRoot, runId: string): Promise<void> {
   const stale = fs.readdirSync(root.local).filter((n) => n.startsWith(stagingName('')) && n !== stagingName(runId));

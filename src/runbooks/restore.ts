@@ -3,8 +3,9 @@
 // The procedure, as the plan shows it:
 //   preflight → roles missing from globals.sql → in parallel, with the services still running and nothing live
 //   touched: a safety dump of every database that will be replaced, each database restored into
-//   "<DB>__qsadmin_restore" (its dump's sha256 and its row counts checked against the manifest), each share folder
-//   copied into a staging folder inside it (every file's sha256 checked) → stop the Qlik services (rims first; the
+//   "<DB>__qsadmin_restore" (created empty before the group; its dump's sha256 and its row counts checked against the
+//   manifest), each share folder staged in a folder inside it (live files with the backup's sha256 linked, the others
+//   copied from the set with their sha256 checked) → stop the Qlik services (rims first; the
 //   database keeps running) → certificates: set aside and remove Qlik certificates already in the stores (QRS deletes
 //   duplicates and stops on a second root), import the backup's set without starting anything → one transaction
 //   swaps every database in ("<DB>" becomes "<DB>__qsadmin_old") → renames swap the staged share entries in (the
@@ -365,8 +366,8 @@ interface ItemsIn {
 
 /**
  * Every step of the restore in order. What reads the backup and writes only new things runs first, in one parallel
- * group, with the services still running: the safety dumps, the loads into new database names and the copies of the
- * share into staging folders. Then the services stop and the short critical section follows: certificates, one
+ * group, with the services still running: the safety dumps, the loads into new database names and the staging of
+ * the share. Then the services stop and the short critical section follows: certificates, one
  * transaction that swaps the databases, renames that swap the share. The replaced databases and share entries are
  * removed only after QRS answered with the restored certificate.
  */
@@ -424,7 +425,7 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
   if (o.roots.length) {
     items.push(guard({
       id: 'restore.verify.share',
-      title: 'Check that every share file of the backup is in place with its size (its sha256 was checked when it was copied)',
+      title: 'Check that every share file of the backup is in place with its size (its sha256 was checked when it was staged)',
       run: async () => {
         const bad = o.roots.flatMap(missingOrResized);
         if (bad.length) throw new VerificationError(`${bad.length} share file(s) are missing or have another size than in the backup: ${bad.slice(0, 5).join(', ')}`);
@@ -554,7 +555,6 @@ function safetySteps(o: ItemsIn): Step<RestoreContext>[] {
   }));
 }
 
-/** Per database: load into "<DB>__qsadmin_restore", the dump's sha256 checked beside it, then its row counts. */
 /** A database needs no load: swapped in already, or loaded into its new name (which is still there). */
 function loadDone(ctx: RestoreContext, db: string, have: { has(name: string): boolean }): boolean {
   return !!ctx.outputs.get(`db.swapped.${db}`) || (!!ctx.outputs.get(`db.loaded.${db}`) && have.has(restoreName(db)));
@@ -582,6 +582,7 @@ function createStep(o: ItemsIn): Step<RestoreContext> | null {
   };
 }
 
+/** Per database: load into "<DB>__qsadmin_restore", the dump's sha256 checked beside it, then its row counts. */
 function loadSteps(o: ItemsIn): Step<RestoreContext>[] {
   return o.dbs.map((d) => ({
     id: `restore.db.load.${d.name}`,
@@ -611,7 +612,7 @@ function loadSteps(o: ItemsIn): Step<RestoreContext>[] {
   }));
 }
 
-/** Per swap root: the backup's share files into a staging folder inside it, each file's sha256 checked. */
+/** Per swap root: the backup's share files into a staging folder inside it (linked or copied), each file's sha256 checked. */
 function stageSteps(o: ItemsIn): Step<RestoreContext>[] {
   if (!o.parts.has('share')) return [];
   return o.roots.map((r, i) => ({
