@@ -68,8 +68,12 @@ function newPassword(): string {
 }
 
 // The n-th address counting up from a base address (127.0.0.2 + 1 = 127.0.0.3).
+// QSADMIN_EMULATOR_NET=N moves emulated nodes from 127.0.0.x to 127.0.N.x, so that several test runs can share
+// one machine without binding each other's addresses (loopback 127.0.0.0/8 is all local).
 function addressAt(base: string, n: number): string {
   const parts = base.split('.').map(Number);
+  const net = process.env.QSADMIN_EMULATOR_NET;
+  if (net && /^\d{1,3}$/.test(net) && Number(net) <= 255 && parts[0] === 127 && parts[1] === 0 && parts[2] === 0) parts[2] = Number(net);
   if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255) || parts[3] + n > 254) {
     throw new Error(`baseAddress "${base}" cannot number ${n + 1} nodes: use an IPv4 address such as 127.0.0.2`);
   }
