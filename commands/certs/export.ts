@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Flags } from '@oclif/core';
-import { RunbookCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
+import { RunbookCommand, EXIT_CODES_HELP, nodeFlag } from '../../src/cli/base.js';
 import type { RunResult } from '../../src/runbook/runner.js';
 
 type RunFlags = { node?: string; 'dry-run'?: boolean; resume?: string; yes?: boolean };
@@ -29,6 +29,7 @@ machines. That is NOT a backup: it has no QlikServiceCluster and says nothing of
   ];
   static override help = EXIT_CODES_HELP;
   static override flags = {
+    node: nodeFlag,
     to: Flags.string({ description: 'folder to write (one sub-folder per node) [default: ./qsadmin-certs-<site>-<time>]' }),
     'password-env': Flags.string({ description: 'environment variable that holds the PFX password', default: 'QSADMIN_CERT_PASSWORD' }),
     via: Flags.string({ description: 'stores: from the certificate stores (a backup); qrs: QRS distribution export (not a backup)', options: ['stores', 'qrs'], default: 'stores' }),

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { RunbookCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
+import { RunbookCommand, EXIT_CODES_HELP, nodeFlag } from '../../src/cli/base.js';
 import type { RunResult } from '../../src/runbook/runner.js';
 
 type RunFlags = { node?: string; 'dry-run'?: boolean; resume?: string; yes?: boolean };
@@ -30,6 +30,7 @@ A set made for another hostname is refused unless --hostname-restore (a restore 
   static override help = EXIT_CODES_HELP;
   static override args = { source: Args.string({ description: 'set folder, export folder or backup set folder', required: true }) };
   static override flags = {
+    node: nodeFlag,
     start: Flags.boolean({ description: 'stop the Qlik services before and start them (and check QRS) after; --no-start leaves them stopped', allowNo: true, default: true }),
     replace: Flags.boolean({ description: 'replace Qlik certificates already in the stores (exported to the run folder first)' }),
     'hostname-restore': Flags.boolean({ description: 'accept a set made for another hostname (restore to a new hostname)' }),

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { RunbookCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
+import { RunbookCommand, EXIT_CODES_HELP, nodeFlag } from '../../src/cli/base.js';
 import type { RunResult } from '../../src/runbook/runner.js';
 
 export default class ServicesStart extends RunbookCommand {
@@ -14,6 +14,7 @@ Scheduler, Printing; central node first, then rim nodes. Waits until QRS reports
   ];
   static override help = EXIT_CODES_HELP;
   static override flags = {
+    node: nodeFlag,
     service: Flags.string({ description: 'only this service (name or abbreviation: QSD, QRS, QPS, QES, QSS, QPR); repeatable', multiple: true }),
     timeout: Flags.integer({ description: 'seconds to wait for each service', default: 120 }),
   };

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { RunbookCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
+import { RunbookCommand, EXIT_CODES_HELP, nodeFlag } from '../../src/cli/base.js';
 import type { RunResult } from '../../src/runbook/runner.js';
 
 export default class ServicesStop extends RunbookCommand {
@@ -11,6 +11,7 @@ the central node. The repository database keeps running (as every procedure of t
   static override examples = ['<%= config.bin %> services stop', '<%= config.bin %> services stop --node central --service QES', '<%= config.bin %> services stop --database'];
   static override help = EXIT_CODES_HELP;
   static override flags = {
+    node: nodeFlag,
     service: Flags.string({ description: 'only this service (name or abbreviation); repeatable', multiple: true }),
     database: Flags.boolean({ description: 'also stop the repository database service' }),
     timeout: Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),

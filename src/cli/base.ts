@@ -120,14 +120,19 @@ export abstract class QsadminCommand extends Command {
   }
 }
 
-/** A command that runs a runbook: adds --dry-run, --resume, --yes, --node. */
+/**
+ * --node, for the commands that act on one node (services, certs). Runbooks that always cover the whole site
+ * (backup, restore) do not take it: a flag that is accepted and then ignored reads as "done" when nothing was.
+ */
+export const nodeFlag = Flags.string({ description: 'act on this node only (name or hostname)', env: 'QSADMIN_NODE', helpGroup: 'RUN' });
+
+/** A command that runs a runbook: adds --dry-run, --resume, --yes. */
 export abstract class RunbookCommand extends QsadminCommand {
   static override baseFlags = {
     ...QsadminCommand.baseFlags,
     'dry-run': Flags.boolean({ description: 'print the ordered plan (per node) and change nothing', env: 'QSADMIN_DRY_RUN', helpGroup: 'RUN' }),
     resume: Flags.string({ description: 'resume an interrupted or failed run by its id', env: 'QSADMIN_RESUME', helpGroup: 'RUN' }),
     yes: Flags.boolean({ char: 'y', description: 'confirm destructive steps without a prompt', env: 'QSADMIN_YES', helpGroup: 'RUN' }),
-    node: Flags.string({ description: 'act on this node only (name or hostname)', env: 'QSADMIN_NODE', helpGroup: 'RUN' }),
   };
 
   /** Run a runbook with the common flags and print the plan, the summary or the JSON result. */

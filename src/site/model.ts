@@ -1,4 +1,5 @@
 // The site model: nodes, roles, database, share and service account, as read from a site config file.
+import { InputError } from '../runbook/errors.js';
 import type { DatabaseServiceName, QlikServiceName } from './services.js';
 
 export type NodeRole = 'central' | 'rim';
@@ -63,6 +64,11 @@ export function rimNodes(site: SiteConfig): NodeConfig[] {
 
 export function findNode(site: SiteConfig, name: string): NodeConfig {
   const n = site.nodes.find((x) => x.name === name || x.hostname === name);
-  if (!n) throw new Error(`no node "${name}" in site ${site.name}: known nodes are ${site.nodes.map((x) => x.name).join(', ')}`);
+  if (!n) {
+    throw new InputError(
+      `no node "${name}" in site ${site.name}`,
+      `--node takes a node name or hostname: ${site.nodes.map((x) => `${x.name} (${x.hostname})`).join(', ')}`,
+    );
+  }
   return n;
 }

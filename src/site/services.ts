@@ -1,6 +1,7 @@
 // The Qlik Sense Windows services, their ports and their start order: facts from the guide in one place.
 // Service short names are not in the guide (digest §3.1 INFERENCE); they are the names public admin scripts use
 // (reference/qsr-facts.md). `postgresql-x64-14` is the guide's own name for the QPI service (§2.6).
+import { InputError } from '../runbook/errors.js';
 
 export type DatabaseServiceName = 'QlikSenseRepositoryDatabase' | 'postgresql-x64-14';
 
@@ -53,6 +54,24 @@ export function isDatabaseService(name: string): name is DatabaseServiceName {
 
 export function serviceFact(name: string): ServiceFact | undefined {
   return QLIK_SERVICES.find((s) => s.name === name || s.abbr === name.toUpperCase());
+}
+
+/**
+ * The Qlik services named by --service (full names in any case, or the abbreviations QSD, QRS, ...). An unknown
+ * name is bad input: a typo such as QSR for QRS must not pass as "nothing to do".
+ */
+export function resolveServiceNames(names: string[]): QlikServiceName[] {
+  const known = QLIK_SERVICES.filter((s) => !isDatabaseService(s.name));
+  return names.map((n) => {
+    const fact = known.find((s) => s.name.toLowerCase() === n.trim().toLowerCase() || s.abbr === n.trim().toUpperCase());
+    if (!fact) {
+      throw new InputError(
+        `unknown service "${n}"`,
+        `--service takes one of ${known.map((s) => s.abbr).join(', ')} or a full name such as ${known[1].name}`,
+      );
+    }
+    return fact.name as QlikServiceName;
+  });
 }
 
 /** Qlik services in start order (tiers ascending); stop order is the reverse. */

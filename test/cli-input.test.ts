@@ -1,0 +1,67 @@
+// Bad names given to --service and --node are bad input (exit 2, the known names listed), never "succeeded, nothing
+// done" or a step failure; a flag a command would ignore is refused. The site keeps running throughout.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmulatedHost } from '../src/host/emulated/index.js';
+import type { EmulatedSite } from '../src/emulator/site.js';
+import { qsadmin } from './helpers/cli.js';
+import { destroySites, makeSite } from './helpers/site.js';
+import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
+
+let site: EmulatedSite;
+let stateDir: string;
+
+const run = (args: string[]) => qsadmin([...args, '--site', site.siteFile], { env: { QSADMIN_STATE_DIR: stateDir } });
+
+async function pids(): Promise<string> {
+  const list = await new EmulatedHost(site.site, site.site.nodes[0]).services.list();
+  return list.map((s) => `${s.name}:${s.state}:${s.pid ?? ''}`).join(',');
+}
+
+beforeAll(async () => {
+  stateDir = tempDir();
+  site = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 42000, baseAddress: '127.0.0.120', startServices: true });
+});
+
+afterAll(async () => {
+  await destroySites();
+  cleanupTempDirs();
+});
+
+describe('names given to --service and --node', () => {
+  it('refuses an unknown or mistyped service with exit 2 and the known names, touching nothing', async () => {
+    const before = await pids();
+    expect(before).toMatch(/QlikSenseRepositoryService:running/);
+    for (const args of [['services', 'stop', '--service', 'QSR'], ['services', 'stop', '--service', 'QXX', '--yes'], ['services', 'start', '--service', 'nope', '--dry-run']]) {
+      const r = await run(args);
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`unknown service "${args[3]}"`));
+      expect(r.stderr).toMatch(/QSD, QRS, QPS, QES, QSS, QPR/);
+    }
+    expect(await pids()).toBe(before);
+  });
+
+  it('takes abbreviations and full names in any case', async () => {
+    const r = await run(['services', 'stop', '--service', 'qrs', '--service', 'qlikSenseProxyService', '--dry-run']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Stop Qlik Sense Repository Service/);
+    expect(r.stdout).toMatch(/Stop Qlik Sense Proxy Service/);
+    expect(r.stdout).not.toMatch(/Engine/);
+  });
+
+  it('refuses an unknown node with exit 2 in every command that takes --node', async () => {
+    const before = await pids();
+    for (const args of [['services', 'stop', '--node', 'rim9'], ['services', 'start', '--node', 'rim9'], ['services', 'status', '--node', 'rim9'], ['certs', 'check', '--node', 'rim9'], ['certs', 'export', '--node', 'rim9', '--dry-run']]) {
+      const r = await run(args);
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/no node "rim9"/);
+      expect(r.stderr).toMatch(/central \(qs-central\.emulated\.test\)/);
+    }
+    expect(await pids()).toBe(before);
+  });
+
+  it('refuses --node where the runbook covers the whole site', async () => {
+    const r = await run(['backup', 'create', '--node', 'central', '--to', tempDir(), '--dry-run']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/--node/);
+  });
+});
