@@ -65,3 +65,28 @@ describe('names given to --service and --node', () => {
     expect(r.stderr).toMatch(/--node/);
   });
 });
+
+describe('commands that do not exist', () => {
+  it('suggests the closest command and exits 2', async () => {
+    for (const [typed, want] of [['backup creat', 'qsadmin backup create'], ['sevrices', 'qsadmin services'], ['verify', 'qsadmin backup verify']] as const) {
+      const r = await qsadmin(typed.split(' '));
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`"${typed}" is not a qsadmin command`));
+      expect(r.stderr).toContain(`did you mean: ${want}`);
+    }
+    const none = await qsadmin(['frobnicate']);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toMatch(/see: qsadmin help/);
+    expect(none.stderr).not.toMatch(/did you mean/);
+  });
+
+  it('answers `qsadmin help` and `qsadmin help <command>` like --help', async () => {
+    const top = await qsadmin(['help']);
+    expect(top.exitCode).toBe(0);
+    expect(top.stdout).toMatch(/TOPICS[\s\S]*backup/);
+    const one = await qsadmin(['help', 'backup', 'verify']);
+    expect(one.exitCode).toBe(0);
+    expect(one.stdout).toMatch(/\$ qsadmin backup verify/);
+    expect(one.stdout).toMatch(/EXIT CODES|Exit codes/i);
+  });
+});
