@@ -1,5 +1,7 @@
 // Bad names given to --service and --node are bad input (exit 2, the known names listed), never "succeeded, nothing
 // done" or a step failure; a flag a command would ignore is refused. The site keeps running throughout.
+import path from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmulatedHost } from '../src/host/emulated/index.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
@@ -88,5 +90,17 @@ describe('commands that do not exist', () => {
     expect(one.exitCode).toBe(0);
     expect(one.stdout).toMatch(/\$ qsadmin backup verify/);
     expect(one.stdout).toMatch(/EXIT CODES|Exit codes/i);
+  });
+});
+
+describe('shell completion', () => {
+  it('completes "qsadmin backup cr" to create in a real bash', async () => {
+    const cache = tempDir();
+    const r = await qsadmin(['autocomplete', '--refresh-cache'], { env: { XDG_CACHE_HOME: cache } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const fn = path.join(cache, 'qsadmin', 'autocomplete', 'functions', 'bash', 'qsadmin.bash');
+    const script = `source '${fn}'; COMP_WORDS=(qsadmin backup cr); COMP_CWORD=2; COMP_LINE='qsadmin backup cr'; _qsadmin_autocomplete; echo "\${COMPREPLY[@]}"`;
+    const out = await execa('bash', ['-c', script]);
+    expect(out.stdout.trim()).toBe('create');
   });
 });
