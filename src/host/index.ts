@@ -1,4 +1,4 @@
-// Pick the Host driver for a node of a site: emulated now, windows later.
+// Pick the Host driver for a node of a site: emulated (Linux stand-in) or windows.
 import { findNode, type NodeConfig, type SiteConfig } from '../site/model.js';
 import type { Host } from './types.js';
 
@@ -10,7 +10,8 @@ export async function openHost(site: SiteConfig, node: string | NodeConfig): Pro
     return new EmulatedHost(site, n);
   }
   if (site.driver === 'windows') {
-    throw new Error(`the windows host driver is not implemented yet (site ${site.name}, node ${n.name}): use an emulated site for now (qsadmin demo)`);
+    const { WindowsHost } = await import('./windows/index.js');
+    return new WindowsHost(site, n);
   }
   throw new Error(`site ${site.name}: unknown driver "${String(site.driver)}": use "emulated" or "windows"`);
 }

@@ -18,7 +18,24 @@ export interface NodeConfig {
   portOffset?: number;
   /** Qlik services installed on the node; default all. */
   services?: QlikServiceName[];
+  /** Windows driver: how qsadmin reaches the node (default: local when it is this machine, else WinRM). */
+  reach?: NodeReach;
 }
+
+/** PowerShell remoting (WinRM) to a node: New-PSSession with the current identity, or a credential from the environment. */
+export interface WinrmReach {
+  via: 'winrm';
+  /** The computer name for New-PSSession (default: the node's hostname). */
+  computerName?: string;
+  port?: number;
+  useSsl?: boolean;
+  authentication?: 'Default' | 'Kerberos' | 'Negotiate' | 'CredSSP';
+  /** Environment variables holding the user name and password (never the values themselves). */
+  usernameEnv?: string;
+  passwordEnv?: string;
+}
+
+export type NodeReach = { via: 'local' } | WinrmReach;
 
 export interface DatabaseConfig {
   /** Host of the repository database: never assumed to be localhost. */

@@ -1,0 +1,34 @@
+// Errors of service control on every driver, worded as Windows words them (with the Win32 error number) plus the fix.
+
+export type ServiceErrorCode = 'DEPENDENCY' | 'START_TIMEOUT' | 'STOP_TIMEOUT' | 'TERMINATED' | 'NOT_INSTALLED' | 'PENDING';
+
+/** Win32 error numbers the service control manager reports. */
+export const WIN32 = {
+  DEPENDENCY: 1068, // The dependency service or group failed to start.
+  START_TIMEOUT: 1053, // The service did not respond to the start or control request in a timely fashion.
+  STOP_TIMEOUT: 1053,
+  TERMINATED: 1067, // The process terminated unexpectedly.
+  NOT_INSTALLED: 1060, // The specified service does not exist as an installed service.
+  PENDING: 1061, // The service cannot accept control messages at this time.
+} as const;
+
+export class ServiceControlError extends Error {
+  readonly windowsError: number;
+
+  // An error about one service on one node.
+  constructor(
+    readonly code: ServiceErrorCode,
+    readonly service: string,
+    message: string,
+    readonly dependency?: string,
+  ) {
+    super(message);
+    this.name = 'ServiceControlError';
+    this.windowsError = WIN32[code];
+  }
+}
+
+// Seconds for messages: "30s", "0.5s".
+export function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))}s`;
+}

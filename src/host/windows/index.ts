@@ -1,0 +1,89 @@
+// The Windows Host driver (DESIGN.md "Host drivers"): services and machine state through one PowerShell session per
+// node (remoting for other nodes), files through node:fs (admin shares for other nodes), programs through execa.
+import os from 'node:os';
+import { execa } from 'execa';
+import type { NodeConfig, SiteConfig } from '../../site/model.js';
+import { defaultSitePaths } from '../paths.js';
+import type { CertStore, ExecOptions, ExecResult, Host, SitePaths } from '../types.js';
+import { WindowsFiles } from './files.js';
+import { PsSession, type NodeReach } from './session.js';
+import { WindowsServiceControl } from './services.js';
+
+export { WindowsFiles } from './files.js';
+export { WindowsServiceControl } from './services.js';
+
+/** How a node is reached: its config's `reach`, else local when its hostname is this machine's, else WinRM. */
+export function nodeReach(node: NodeConfig): NodeReach {
+  if (node.reach) return node.reach;
+  const here = os.hostname().toLowerCase();
+  const name = node.hostname.toLowerCase();
+  return name === here || name.split('.')[0] === here.split('.')[0] ? { via: 'local' } : { via: 'winrm' };
+}
+
+/**
+ * The environment PowerShell and our programs start with: ours without secrets (passwords reach a program only
+ * through the variable that program reads, set by the caller for that one call).
+ */
+export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PGPASS/i.test(k)));
+}
+
+// The certificate stores come with the next part of the driver (PowerShell's Cert: drive, as the service account).
+class PendingCertStore implements CertStore {
+  constructor(private readonly node: string) {}
+  private refuse(): never {
+    throw new Error(`certificate stores on Windows (node ${this.node}) are not implemented in this version of qsadmin yet`);
+  }
+  list = async (): Promise<never> => this.refuse();
+  exportPfx = async (): Promise<never> => this.refuse();
+  importPfx = async (): Promise<never> => this.refuse();
+  remove = async (): Promise<never> => this.refuse();
+}
+
+export class WindowsHost implements Host {
+  readonly name: string;
+  readonly services: WindowsServiceControl;
+  readonly files: WindowsFiles;
+  readonly certs: CertStore;
+  readonly paths: SitePaths;
+  private readonly session: PsSession;
+  private readonly reach: NodeReach;
+
+  constructor(
+    readonly site: SiteConfig,
+    readonly node: NodeConfig,
+    opts: { powershell?: string } = {},
+  ) {
+    this.name = node.hostname;
+    this.reach = nodeReach(node);
+    this.session = new PsSession(node.hostname, {
+      executable: opts.powershell ?? process.env.QSADMIN_POWERSHELL ?? 'powershell',
+      reach: this.reach,
+      env: environmentWithoutSecrets(),
+    });
+    this.services = new WindowsServiceControl(site, node, this.session);
+    this.files = new WindowsFiles(this.reach.via === 'local' ? undefined : node.hostname);
+    this.certs = new PendingCertStore(node.name);
+    this.paths = defaultSitePaths(process.env.SystemDrive ?? 'C:');
+  }
+
+  async exec(file: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    if (this.reach.via !== 'local') {
+      throw new Error(`running ${file} on node ${this.node.name} from another machine is not supported yet: run qsadmin on ${this.node.hostname}`);
+    }
+    const r = await execa(file, args, {
+      reject: false,
+      cwd: opts.cwd,
+      env: { ...environmentWithoutSecrets(), ...opts.env },
+      extendEnv: false,
+      windowsHide: true,
+      ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+      ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
+    });
+    return { exitCode: r.exitCode ?? (r.timedOut ? 1460 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  }
+
+  async close(): Promise<void> {
+    await this.session.close();
+  }
+}

@@ -1,0 +1,226 @@
+// The Windows driver on Linux: its PowerShell goes to a recording fake (test/fixtures/powershell) that parses every
+// command with the real PowerShell grammar and refuses what Microsoft's documentation does not list; quoting is
+// proven against hostile values; the services runbooks run through the real CLI against the fake's machine.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WindowsHost, environmentWithoutSecrets, nodeReach } from '../src/host/windows/index.js';
+import { WindowsFiles } from '../src/host/windows/files.js';
+import { psLiteral } from '../src/host/windows/quote.js';
+import { SERVICE_CONTROL, SERVICE_LIST } from '../src/host/windows/ps/services.js';
+import { psScript } from '../src/host/windows/ps/script.js';
+import { PsSession, commandLine, openRemoteLine } from '../src/host/windows/session.js';
+import type { SiteConfig } from '../src/site/model.js';
+import { qsadmin, ROOT } from './helpers/cli.js';
+import { powershellErrors } from './helpers/powershell.js';
+import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
+
+const FAKE = path.join(ROOT, 'test', 'fixtures', 'powershell', 'fake-powershell.mjs');
+const ADDRESS = '127.0.0.131';
+const OFFSET = 43000;
+
+const HOSTILE = [
+  "it's",
+  'a\u2018b', 'a\u2019b', 'a\u201Ab', 'a\u201Bb', "''", "'; Remove-Item C:\\ -Recurse; '",
+  '$env:QSADMIN_DB_PASSWORD', '`$(whoami)`', 'a;b', 'line1\nline2\r\nline3', '  spaced  out  ',
+  'Zürich-Ærø-東京-🙂', `C:\\${'Verzeichnis mit Länge\\'.repeat(14)}end.qvf`,
+];
+
+// PowerShell's own rule for a single-quoted string (about_Quoting_Rules): it ends at the first quote character
+// (' or U+2018-U+201B) that is not doubled. Returns the value and what follows the literal.
+function readSingleQuoted(text: string): { value: string; rest: string } {
+  const q = /['\u2018\u2019\u201A\u201B]/;
+  if (!q.test(text[0])) throw new Error('not a single-quoted literal');
+  let value = '';
+  for (let i = 1; i < text.length; i++) {
+    if (q.test(text[i])) {
+      if (i + 1 < text.length && q.test(text[i + 1])) {
+        value += text[i];
+        i++;
+        continue;
+      }
+      return { value, rest: text.slice(i + 1) };
+    }
+    value += text[i];
+  }
+  throw new Error('unterminated literal');
+}
+
+let dir: string;
+let stateFile: string;
+let logFile: string;
+let qrs: http.Server;
+
+function machine(overrides: Record<string, object> = {}) {
+  const running = (pid: number, deps: string[] = []) => ({ State: 'Running', ProcessId: pid, StartName: 'DOMAIN\\qservice', PathName: '"C:\\Program Files\\Qlik\\Sense\\x.exe"', DependsOn: deps });
+  const services: Record<string, object> = {
+    QlikSenseRepositoryDatabase: { ...running(100), StartName: 'LocalSystem', PathName: '"C:\\Program Files\\Qlik\\Sense\\Repository\\PostgreSQL\\14\\bin\\pg_ctl.exe" runservice -N "QlikSenseRepositoryDatabase" -D "C:\\ProgramData\\Qlik\\Sense\\Repository\\PostgreSQL\\14"' },
+    QlikSenseServiceDispatcher: running(101),
+    QlikSenseRepositoryService: running(102, ['QlikSenseServiceDispatcher']),
+    QlikSenseProxyService: running(103, ['QlikSenseRepositoryService']),
+    QlikSenseEngineService: running(104, ['QlikSenseRepositoryService']),
+    QlikSenseSchedulerService: running(105, ['QlikSenseRepositoryService']),
+    QlikSensePrintingService: running(106, ['QlikSenseRepositoryService']),
+    ...overrides,
+  };
+  fs.writeFileSync(stateFile, JSON.stringify({ services }, null, 2));
+  fs.writeFileSync(logFile, '');
+}
+
+const recorded = () => fs.readFileSync(logFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { script: string; args: Record<string, unknown>; remote?: boolean });
+
+function site(): SiteConfig {
+  return {
+    name: 'win-test',
+    driver: 'windows',
+    nodes: [{ name: 'central', hostname: 'qs-win.example.test', role: 'central', address: ADDRESS, portOffset: OFFSET, reach: { via: 'local' } }],
+    database: { host: 'qs-win.example.test', port: 4432, service: 'QlikSenseRepositoryDatabase', node: 'central', superuser: 'postgres', passwordEnv: 'QSADMIN_DB_PASSWORD' },
+    serviceAccount: 'DOMAIN\\qservice',
+    shareRoot: '\\\\fs01\\QlikShare',
+  };
+}
+
+const env = () => ({ QSADMIN_POWERSHELL: FAKE, QSADMIN_FAKE_PS_STATE: stateFile, QSADMIN_FAKE_PS_LOG: logFile });
+
+beforeAll(async () => {
+  dir = tempDir();
+  stateFile = path.join(dir, 'machine.json');
+  logFile = path.join(dir, 'ps.log');
+  Object.assign(process.env, env());
+  // QRS's state port, as a started QRS answers it (the runbook waits for servicestate 2 after a start).
+  qrs = http.createServer((_, res) => res.end(JSON.stringify({ value: 2 })));
+  await new Promise<void>((r) => qrs.listen(4444 + OFFSET, ADDRESS, r));
+});
+
+afterAll(async () => {
+  await new Promise((r) => qrs.close(r));
+  cleanupTempDirs();
+});
+
+describe('quoting', () => {
+  it('keeps every hostile value inside its single-quoted literal, exactly', async () => {
+    for (const v of HOSTILE) {
+      const lit = psLiteral(v);
+      const { value, rest } = readSingleQuoted(lit);
+      expect(value).toBe(v);
+      expect(rest).toBe('');
+      expect(await powershellErrors(`$x = ${lit}\n`)).toEqual([]);
+    }
+    expect(() => psLiteral('a\0b')).toThrow(/NUL/);
+  });
+
+  it('sends scripts and arguments as one line of base64 that the grammar parses', async () => {
+    for (const s of [SERVICE_LIST, SERVICE_CONTROL]) {
+      expect(await powershellErrors(s.text), s.name).toEqual([]);
+      for (const remote of [false, true]) {
+        const line = commandLine(s, Object.fromEntries(s.params.map((p) => [p, HOSTILE])), remote);
+        expect(line).not.toMatch(/\n/);
+        expect(line).toMatch(/^[\x20-\x7e]+$/); // ASCII only: no value reaches PowerShell as text it could read as code
+        for (const v of HOSTILE) expect(line).not.toContain(v.trim());
+        expect(await powershellErrors(line)).toEqual([]);
+      }
+    }
+    const open = openRemoteLine({ via: 'winrm', port: 5986, useSsl: true, authentication: 'Kerberos' }, 'qs-rim1.example.test', { username: "DOMAIN\\o'brien", password: 'p@ss"$word' });
+    expect(open).not.toMatch(/p@ss/);
+    expect(await powershellErrors(open)).toEqual([]);
+    expect(() => commandLine(SERVICE_CONTROL, { Name: 'x' }, false)).toThrow(/missing Verb, TimeoutMs/);
+  });
+});
+
+describe('the PowerShell session (recording fake)', () => {
+  it('returns hostile values unchanged through a real round trip', async () => {
+    machine();
+    const s = new PsSession('qs-win.example.test', { executable: FAKE, reach: { via: 'local' }, env: process.env });
+    try {
+      const rows = await s.run<Array<{ name: string; state: string }>>(SERVICE_LIST, { Names: HOSTILE });
+      expect(rows.map((r) => r.name)).toEqual(HOSTILE);
+      expect(rows.every((r) => r.state === 'absent')).toBe(true);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('refuses what PowerShell does not have: an invented cmdlet, parameter, type or member', async () => {
+    machine();
+    const s = new PsSession('qs-win.example.test', { executable: FAKE, reach: { via: 'local' }, env: process.env });
+    try {
+      await expect(s.run(psScript('bad.cmdlet', [], 'Get-QlikEverything'))).rejects.toThrow(/'Get-QlikEverything' is not recognized/);
+      await expect(s.run(psScript('bad.param', [], 'Get-CimInstance -ClassName Win32_Service -Timeout 5'))).rejects.toThrow(/parameter name 'Timeout'/);
+      await expect(s.run(psScript('bad.member', ['Name'], '$sc = New-Object -TypeName System.ServiceProcess.ServiceController -ArgumentList $Name\n$sc.StartAndWait()'), { Name: 'x' })).rejects.toThrow(/StartAndWait/);
+      await expect(s.run(psScript('bad.type', [], '[System.ServiceProcess.ServiceManager]::Open()'))).rejects.toThrow(/Unable to find type/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('opens a PSSession for a WinRM node and runs scripts inside it', async () => {
+    machine();
+    process.env.QSADMIN_TEST_WINRM_USER = 'DOMAIN\\qsadmin';
+    process.env.QSADMIN_TEST_WINRM_PASSWORD = "it's a secret";
+    const s = new PsSession('qs-rim1.example.test', { executable: FAKE, reach: { via: 'winrm', usernameEnv: 'QSADMIN_TEST_WINRM_USER', passwordEnv: 'QSADMIN_TEST_WINRM_PASSWORD' }, env: environmentWithoutSecrets() });
+    try {
+      await s.run(SERVICE_LIST, { Names: ['QlikSenseProxyService'] });
+    } finally {
+      await s.close();
+    }
+    const log = recorded();
+    expect(log[0]).toMatchObject({ script: 'session.open', args: { ComputerName: 'qs-rim1.example.test', Username: 'DOMAIN\\qsadmin', Password: '<given>' } });
+    expect(log[1]).toMatchObject({ script: 'service.list', remote: true });
+    expect(environmentWithoutSecrets()).not.toHaveProperty('QSADMIN_TEST_WINRM_PASSWORD');
+  });
+});
+
+describe('WindowsHost services', () => {
+  it('maps states and Win32 errors as the emulator does (1068 for a stopped dependency, 1053 for a hang)', async () => {
+    machine({ QlikSenseServiceDispatcher: { State: 'Stopped', ProcessId: 0, DependsOn: [] }, QlikSenseRepositoryService: { State: 'Stopped', ProcessId: 0, DependsOn: ['QlikSenseServiceDispatcher'] }, QlikSenseProxyService: { State: 'Running', ProcessId: 7, HangOnStop: true } });
+    const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    try {
+      expect((await h.services.status('QlikSenseServiceDispatcher')).state).toBe('stopped');
+      const db = await h.services.status('QlikSenseRepositoryDatabase');
+      expect(db).toMatchObject({ state: 'running', account: 'LocalSystem' });
+      await expect(h.services.start('QlikSenseRepositoryService')).rejects.toMatchObject({ code: 'DEPENDENCY', windowsError: 1068 });
+      await expect(h.services.stop('QlikSenseProxyService', { timeoutMs: 500 })).rejects.toMatchObject({ code: 'STOP_TIMEOUT', windowsError: 1053 });
+      expect((await h.services.status('QlikSenseProxyService')).state).toBe('stop_pending');
+      await h.services.start('QlikSenseServiceDispatcher');
+      await h.services.start('QlikSenseRepositoryService');
+      expect((await h.services.list()).map((s) => s.state)).toEqual(['running', 'running', 'running', 'stop_pending', 'running', 'running', 'running']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('runs `services stop` and `services start` through the CLI in the guide order', async () => {
+    machine();
+    const siteFile = path.join(dir, 'site.json');
+    fs.writeFileSync(siteFile, JSON.stringify(site(), null, 2));
+    const stop = await qsadmin(['services', 'stop', '--site', siteFile, '--state-dir', path.join(dir, 'state'), '--json'], { env: env() });
+    expect(stop.exitCode, stop.stderr).toBe(0);
+    const stops = recorded().filter((r) => r.script === 'service.control').map((r) => r.args.Name as string);
+    expect(stops.slice(0, 4).sort()).toEqual(['QlikSenseEngineService', 'QlikSensePrintingService', 'QlikSenseProxyService', 'QlikSenseSchedulerService']);
+    expect(stops.slice(4)).toEqual(['QlikSenseRepositoryService', 'QlikSenseServiceDispatcher']);
+    expect(recorded().filter((r) => r.script === 'service.control').every((r) => r.args.Verb === 'stop')).toBe(true);
+    const states = JSON.parse(fs.readFileSync(stateFile, 'utf8')).services as Record<string, { State: string }>;
+    expect(states.QlikSenseRepositoryDatabase.State).toBe('Running'); // the database keeps running
+    expect(Object.entries(states).filter(([n]) => n !== 'QlikSenseRepositoryDatabase').every(([, s]) => s.State === 'Stopped')).toBe(true);
+
+    fs.writeFileSync(logFile, '');
+    const start = await qsadmin(['services', 'start', '--site', siteFile, '--state-dir', path.join(dir, 'state'), '--json'], { env: env() });
+    expect(start.exitCode, start.stderr).toBe(0);
+    const starts = recorded().filter((r) => r.script === 'service.control').map((r) => r.args.Name as string);
+    expect(starts.slice(0, 2)).toEqual(['QlikSenseServiceDispatcher', 'QlikSenseRepositoryService']);
+    expect(starts.slice(2).sort()).toEqual(['QlikSenseEngineService', 'QlikSensePrintingService', 'QlikSenseProxyService', 'QlikSenseSchedulerService']);
+    const status = await qsadmin(['services', 'status', '--site', siteFile, '--json'], { env: env() });
+    expect(JSON.parse(status.stdout).nodes[0]).toMatchObject({ repositoryState: 2 });
+  });
+});
+
+describe('paths and reach', () => {
+  it('opens local paths as they are and another node through its admin share', () => {
+    expect(new WindowsFiles().resolve('C:\\ProgramData\\Qlik\\Sense\\Host.cfg')).toBe('C:\\ProgramData\\Qlik\\Sense\\Host.cfg');
+    expect(new WindowsFiles('qs-rim1.example.test').resolve('C:\\ProgramData\\Qlik\\Sense\\Host.cfg')).toBe('\\\\qs-rim1.example.test\\C$\\ProgramData\\Qlik\\Sense\\Host.cfg');
+    expect(new WindowsFiles('qs-rim1').resolve('\\\\fs01\\QlikShare\\Apps')).toBe('\\\\fs01\\QlikShare\\Apps');
+    expect(() => new WindowsFiles().resolve('Apps\\x')).toThrow(/not an absolute Windows path/);
+    expect(nodeReach({ name: 'rim1', hostname: 'qs-rim1.example.test', role: 'rim', address: 'qs-rim1.example.test' })).toEqual({ via: 'winrm' });
+  });
+});
