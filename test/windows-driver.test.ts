@@ -9,6 +9,13 @@ import { WindowsHost, environmentWithoutSecrets, nodeReach } from '../src/host/w
 import { WindowsFiles } from '../src/host/windows/files.js';
 import { psLiteral } from '../src/host/windows/quote.js';
 import { SERVICE_CONTROL, SERVICE_LIST } from '../src/host/windows/ps/services.js';
+import * as certScripts from '../src/host/windows/ps/certs.js';
+import * as machineScripts from '../src/host/windows/ps/machine.js';
+import { AS_ACCOUNT, RUNNER } from '../src/host/windows/ps/as-account.js';
+import { sameAccount } from '../src/host/windows/certstore.js';
+import { generateQlikCertSet } from '../src/certs/generate.js';
+import { readPfx } from '../src/certs/pfx.js';
+import { describeCert } from '../src/certs/inspect.js';
 import { psScript } from '../src/host/windows/ps/script.js';
 import { PsSession, commandLine, openRemoteLine } from '../src/host/windows/session.js';
 import type { SiteConfig } from '../src/site/model.js';
@@ -111,7 +118,9 @@ describe('quoting', () => {
   });
 
   it('sends scripts and arguments as one line of base64 that the grammar parses', async () => {
-    for (const s of [SERVICE_LIST, SERVICE_CONTROL]) {
+    const all = [SERVICE_LIST, SERVICE_CONTROL, AS_ACCOUNT, ...Object.values(certScripts), ...Object.values(machineScripts)];
+    expect(await powershellErrors(RUNNER + '\n')).toEqual([]);
+    for (const s of all) {
       expect(await powershellErrors(s.text), s.name).toEqual([]);
       for (const remote of [false, true]) {
         const line = commandLine(s, Object.fromEntries(s.params.map((p) => [p, HOSTILE])), remote);
@@ -222,5 +231,86 @@ describe('paths and reach', () => {
     expect(new WindowsFiles('qs-rim1').resolve('\\\\fs01\\QlikShare\\Apps')).toBe('\\\\fs01\\QlikShare\\Apps');
     expect(() => new WindowsFiles().resolve('Apps\\x')).toThrow(/not an absolute Windows path/);
     expect(nodeReach({ name: 'rim1', hostname: 'qs-rim1.example.test', role: 'rim', address: 'qs-rim1.example.test' })).toEqual({ via: 'winrm' });
+  });
+});
+
+describe('WindowsHost certificate stores', () => {
+  const set = generateQlikCertSet('qs-win.example.test');
+  function withCerts(identity: { user: string; elevated: boolean }) {
+    machine();
+    const m = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    m.identity = identity;
+    m.accounts = { 'domain\\qservice': { password: "svc 'pa$$' ‘word’" } };
+    m.certs = {
+      'LocalMachine\\Root': [{ certPem: set.root.certPem, keyPem: set.root.keyPem, exportable: true }],
+      'LocalMachine\\My': [{ certPem: set.server.certPem, keyPem: set.server.keyPem, exportable: true }, { certPem: set.serviceCluster.certPem, keyPem: set.serviceCluster.keyPem, exportable: true }],
+      'CurrentUser:domain\\qservice\\My': [{ certPem: set.client.certPem, keyPem: set.client.keyPem, exportable: true }],
+    };
+    fs.writeFileSync(stateFile, JSON.stringify(m));
+  }
+
+  it('lists, exports and imports LocalMachine certificates and grants the service account the key', async () => {
+    withCerts({ user: 'DOMAIN\\admin', elevated: true });
+    const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    try {
+      const my = await h.certs.list({ location: 'LocalMachine', name: 'My' });
+      expect(my.map((c) => c.subject).sort()).toEqual(['QlikServiceCluster', 'qs-win.example.test']);
+      expect(my.find((c) => c.subject === 'qs-win.example.test')).toMatchObject({ qlikExtension: 'Server', hasPrivateKey: true, issuer: 'qs-win.example.test-CA' });
+      const server = describeCert(set.server.certPem).thumbprint;
+      const pfx = await h.certs.exportPfx({ location: 'LocalMachine', name: 'My' }, server.toLowerCase(), 'export pw');
+      expect(describeCert(readPfx(pfx, 'export pw').certPem).thumbprint).toBe(server);
+      await h.certs.remove({ location: 'LocalMachine', name: 'My' }, server);
+      expect((await h.certs.list({ location: 'LocalMachine', name: 'My' })).map((c) => c.subject)).toEqual(['QlikServiceCluster']);
+      const back = await h.certs.importPfx({ location: 'LocalMachine', name: 'My' }, pfx, 'export pw');
+      expect(back).toMatchObject({ thumbprint: server, hasPrivateKey: true, subject: 'qs-win.example.test' });
+      const m = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+      expect(m.certs['LocalMachine\\My'].find((c: { certPem: string }) => describeCert(c.certPem).thumbprint === server).keyAcl).toEqual(['DOMAIN\\qservice']);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("reaches the service account's CurrentUser store only as that account", async () => {
+    withCerts({ user: 'DOMAIN\\admin', elevated: true });
+    delete process.env.QSADMIN_SERVICE_ACCOUNT_PASSWORD;
+    const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    try {
+      await expect(h.certs.list({ location: 'CurrentUser', name: 'My' })).rejects.toThrow(/open only to a process running as DOMAIN\\qservice.*runs as DOMAIN\\admin/);
+      process.env.QSADMIN_SERVICE_ACCOUNT_PASSWORD = 'wrong';
+      await expect(h.certs.list({ location: 'CurrentUser', name: 'My' })).rejects.toThrow(/user name or password is incorrect/);
+      process.env.QSADMIN_SERVICE_ACCOUNT_PASSWORD = "svc 'pa$$' ‘word’";
+      fs.writeFileSync(logFile, '');
+      const mine = await h.certs.list({ location: 'CurrentUser', name: 'My' });
+      expect(mine.map((c) => [c.subject, c.qlikExtension])).toEqual([['QlikClient', 'Client']]);
+      expect(recorded().map((r) => [r.script, (r as { as?: string }).as])).toEqual([['machine.as-account', undefined], ['cert.list', 'DOMAIN\\qservice']]);
+    } finally {
+      delete process.env.QSADMIN_SERVICE_ACCOUNT_PASSWORD;
+      await h.close();
+    }
+    // Run as the service account itself, the session's own CurrentUser store is the account's.
+    withCerts({ user: 'domain\\QSERVICE', elevated: true });
+    const own = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    try {
+      expect((await own.certs.list({ location: 'CurrentUser', name: 'My' })).map((c) => c.subject)).toEqual(['QlikClient']);
+    } finally {
+      await own.close();
+    }
+    expect(sameAccount('qservice@domain.local', 'DOMAIN\\qservice')).toBe(true);
+    expect(sameAccount('DOMAIN\\qservice2', 'DOMAIN\\qservice')).toBe(false);
+  });
+
+  it('reports identity, elevation and a pending reboot; an unelevated caller is refused LocalMachine', async () => {
+    withCerts({ user: 'DOMAIN\\operator', elevated: false });
+    const m = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    m.rebootPending = ['Windows Update: RebootRequired'];
+    fs.writeFileSync(stateFile, JSON.stringify(m));
+    const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    try {
+      expect(await h.identity()).toMatchObject({ user: 'DOMAIN\\operator', elevated: false });
+      expect(await h.rebootPending()).toEqual(['Windows Update: RebootRequired']);
+      await expect(h.certs.list({ location: 'LocalMachine', name: 'Root' })).rejects.toThrow(/Access is denied/);
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -5,10 +5,13 @@ import { execa } from 'execa';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
 import type { CertStore, ExecOptions, ExecResult, Host, SitePaths } from '../types.js';
+import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
+import { WindowsCertStore } from './certstore.js';
 import { WindowsFiles } from './files.js';
 import { PsSession, type NodeReach } from './session.js';
 import { WindowsServiceControl } from './services.js';
 
+export { WindowsCertStore } from './certstore.js';
 export { WindowsFiles } from './files.js';
 export { WindowsServiceControl } from './services.js';
 
@@ -26,18 +29,6 @@ export function nodeReach(node: NodeConfig): NodeReach {
  */
 export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !/PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PGPASS/i.test(k)));
-}
-
-// The certificate stores come with the next part of the driver (PowerShell's Cert: drive, as the service account).
-class PendingCertStore implements CertStore {
-  constructor(private readonly node: string) {}
-  private refuse(): never {
-    throw new Error(`certificate stores on Windows (node ${this.node}) are not implemented in this version of qsadmin yet`);
-  }
-  list = async (): Promise<never> => this.refuse();
-  exportPfx = async (): Promise<never> => this.refuse();
-  importPfx = async (): Promise<never> => this.refuse();
-  remove = async (): Promise<never> => this.refuse();
 }
 
 export class WindowsHost implements Host {
@@ -63,7 +54,7 @@ export class WindowsHost implements Host {
     });
     this.services = new WindowsServiceControl(site, node, this.session);
     this.files = new WindowsFiles(this.reach.via === 'local' ? undefined : node.hostname);
-    this.certs = new PendingCertStore(node.name);
+    this.certs = new WindowsCertStore(this.session, site.serviceAccount);
     this.paths = defaultSitePaths(process.env.SystemDrive ?? 'C:');
   }
 
@@ -81,6 +72,16 @@ export class WindowsHost implements Host {
       ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
     });
     return { exitCode: r.exitCode ?? (r.timedOut ? 1460 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  }
+
+  /** The account qsadmin runs as on this node, and whether it is elevated (an administrator token). */
+  identity(): Promise<{ user: string; elevated: boolean; computer: string }> {
+    return this.session.run(IDENTITY);
+  }
+
+  /** Why Windows waits for a reboot (the registry keys administrators check); empty when none. */
+  rebootPending(): Promise<string[]> {
+    return this.session.run(REBOOT_PENDING);
   }
 
   async close(): Promise<void> {
