@@ -188,6 +188,7 @@ describe('WindowsHost services', () => {
       expect((await h.services.status('QlikSenseServiceDispatcher')).state).toBe('stopped');
       const db = await h.services.status('QlikSenseRepositoryDatabase');
       expect(db).toMatchObject({ state: 'running', account: 'LocalSystem' });
+      expect(await h.databaseService()).toEqual({ service: 'QlikSenseRepositoryDatabase', account: 'LocalSystem', serviceName: 'QlikSenseRepositoryDatabase', binDir: 'C:\\Program Files\\Qlik\\Sense\\Repository\\PostgreSQL\\14\\bin', dataDir: 'C:\\ProgramData\\Qlik\\Sense\\Repository\\PostgreSQL\\14' });
       await expect(h.services.start('QlikSenseRepositoryService')).rejects.toMatchObject({ code: 'DEPENDENCY', windowsError: 1068 });
       await expect(h.services.stop('QlikSenseProxyService', { timeoutMs: 500 })).rejects.toMatchObject({ code: 'STOP_TIMEOUT', windowsError: 1053 });
       expect((await h.services.status('QlikSenseProxyService')).state).toBe('stop_pending');
@@ -312,5 +313,17 @@ describe('WindowsHost certificate stores', () => {
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('the repository database service command line', () => {
+  it('gives the bin and data folders of the bundled service and of QPI', async () => {
+    const { postgresServiceInfo, splitCommandLine } = await import('../src/host/windows/service-command.js');
+    expect(postgresServiceInfo('"C:\\Program Files\\Qlik\\Sense\\Repository\\PostgreSQL\\12.5\\bin\\pg_ctl.exe" runservice -N "QlikSenseRepositoryDatabase" -D "C:\\ProgramData\\Qlik\\Sense\\Repository\\PostgreSQL\\12.5" -w')).toEqual({
+      binDir: 'C:\\Program Files\\Qlik\\Sense\\Repository\\PostgreSQL\\12.5\\bin', dataDir: 'C:\\ProgramData\\Qlik\\Sense\\Repository\\PostgreSQL\\12.5', serviceName: 'QlikSenseRepositoryDatabase',
+    });
+    expect(postgresServiceInfo('"D:\\PostgreSQL\\14\\bin\\pg_ctl.exe" runservice -N "postgresql-x64-14" -D"D:\\PostgreSQL\\14\\data" -w')).toMatchObject({ binDir: 'D:\\PostgreSQL\\14\\bin', dataDir: 'D:\\PostgreSQL\\14\\data', serviceName: 'postgresql-x64-14' });
+    expect(postgresServiceInfo('"C:\\Program Files\\Qlik\\Sense\\Repository\\Repository.exe" -service')).toBeNull();
+    expect(splitCommandLine('a "b c" d\\\\"e f"\\"g')).toEqual(['a', 'b c', 'd\\e f"g']);
   });
 });

@@ -9,6 +9,7 @@ import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
 import { WindowsCertStore } from './certstore.js';
 import { WindowsFiles } from './files.js';
 import { PsSession, type NodeReach } from './session.js';
+import { postgresServiceInfo, type PostgresServiceInfo } from './service-command.js';
 import { WindowsServiceControl } from './services.js';
 
 export { WindowsCertStore } from './certstore.js';
@@ -72,6 +73,18 @@ export class WindowsHost implements Host {
       ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
     });
     return { exitCode: r.exitCode ?? (r.timedOut ? 1460 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  }
+
+  /**
+   * Where the repository database's PostgreSQL lives, from its service's command line (bundled 9.6/12.5/14 or
+   * QPI's postgresql-x64-14); null when this node runs no database service (a dedicated server elsewhere).
+   */
+  async databaseService(): Promise<(PostgresServiceInfo & { service: string; account?: string }) | null> {
+    const svc = this.site.database.service;
+    if (!svc || this.site.database.node !== this.node.name) return null;
+    const st = await this.services.status(svc);
+    const info = st.path ? postgresServiceInfo(st.path) : null;
+    return info ? { ...info, service: svc, account: st.account } : null;
   }
 
   /** The account qsadmin runs as on this node, and whether it is elevated (an administrator token). */
