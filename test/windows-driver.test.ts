@@ -11,6 +11,7 @@ import { psLiteral } from '../src/host/windows/quote.js';
 import { SERVICE_CONTROL, SERVICE_LIST } from '../src/host/windows/ps/services.js';
 import * as certScripts from '../src/host/windows/ps/certs.js';
 import * as machineScripts from '../src/host/windows/ps/machine.js';
+import * as shadowScripts from '../src/host/windows/ps/shadow.js';
 import { AS_ACCOUNT, RUNNER } from '../src/host/windows/ps/as-account.js';
 import { sameAccount } from '../src/host/windows/certstore.js';
 import { generateQlikCertSet } from '../src/certs/generate.js';
@@ -118,7 +119,7 @@ describe('quoting', () => {
   });
 
   it('sends scripts and arguments as one line of base64 that the grammar parses', async () => {
-    const all = [SERVICE_LIST, SERVICE_CONTROL, AS_ACCOUNT, ...Object.values(certScripts), ...Object.values(machineScripts)];
+    const all = [SERVICE_LIST, SERVICE_CONTROL, AS_ACCOUNT, ...Object.values(certScripts), ...Object.values(machineScripts), ...Object.values(shadowScripts)];
     expect(await powershellErrors(RUNNER + '\n')).toEqual([]);
     for (const s of all) {
       expect(await powershellErrors(s.text), s.name).toEqual([]);
@@ -325,5 +326,32 @@ describe('the repository database service command line', () => {
     expect(postgresServiceInfo('"D:\\PostgreSQL\\14\\bin\\pg_ctl.exe" runservice -N "postgresql-x64-14" -D"D:\\PostgreSQL\\14\\data" -w')).toMatchObject({ binDir: 'D:\\PostgreSQL\\14\\bin', dataDir: 'D:\\PostgreSQL\\14\\data', serviceName: 'postgresql-x64-14' });
     expect(postgresServiceInfo('"C:\\Program Files\\Qlik\\Sense\\Repository\\Repository.exe" -service')).toBeNull();
     expect(splitCommandLine('a "b c" d\\\\"e f"\\"g')).toEqual(['a', 'b c', 'd\\e f"g']);
+  });
+});
+
+describe('WindowsHost share capture', () => {
+  it('takes a shadow copy of a local NTFS share (UNC of its own SMB share too), copies another server\'s while down', async () => {
+    machine();
+    const m = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    Object.assign(m, { identity: { user: 'DOMAIN\\admin', elevated: true, computer: 'QS-WIN' }, smbShares: { QlikShare: 'D:\\QlikShare' }, volumes: { 'D:\\': 'NTFS', 'E:\\': 'FAT32' } });
+    fs.writeFileSync(stateFile, JSON.stringify(m));
+    const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    try {
+      expect(await h.shareCapture('\\\\qs-win.example.test\\QlikShare\\Apps')).toMatchObject({ mode: 'vss', local: 'D:\\QlikShare\\Apps', volume: 'D:\\' });
+      expect(await h.shareCapture('D:\\QlikShare\\StaticContent')).toMatchObject({ mode: 'vss' });
+      expect(await h.shareCapture('\\\\fs01\\QlikShare\\Apps')).toMatchObject({ mode: 'copy-while-down', reason: expect.stringMatching(/another file server/) });
+      expect(await h.shareCapture('E:\\Share')).toMatchObject({ mode: 'copy-while-down', reason: expect.stringMatching(/FAT32, not NTFS or ReFS/) });
+      const copy = await h.createShadowCopy('D:\\', 'C:\\ProgramData\\qsadmin\\shadow\\run-1');
+      expect(copy.device).toMatch(/HarddiskVolumeShadowCopy1$/);
+      expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).shadows).toHaveLength(1);
+      await h.deleteShadowCopy(copy.id, copy.link);
+      await h.deleteShadowCopy(copy.id, copy.link); // twice: the undo and the reaper may both try
+      expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).shadows).toEqual([]);
+    } finally {
+      await h.close();
+    }
+    const remote = new WindowsHost(site(), { ...site().nodes[0], reach: { via: 'winrm' } }, { powershell: FAKE });
+    expect(await remote.shareCapture('D:\\QlikShare')).toMatchObject({ mode: 'copy-while-down' });
+    await remote.close();
   });
 });

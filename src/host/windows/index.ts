@@ -6,6 +6,7 @@ import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
 import type { CertStore, ExecOptions, ExecResult, Host, SitePaths } from '../types.js';
 import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
+import { SHADOW_CREATE, SHADOW_DELETE, SHARE_LOCATION } from './ps/shadow.js';
 import { WindowsCertStore } from './certstore.js';
 import { WindowsFiles } from './files.js';
 import { PsSession, type NodeReach } from './session.js';
@@ -85,6 +86,28 @@ export class WindowsHost implements Host {
     const st = await this.services.status(svc);
     const info = st.path ? postgresServiceInfo(st.path) : null;
     return info ? { ...info, service: svc, account: st.account } : null;
+  }
+
+  /**
+   * How a share folder can be captured while the services are down: a Volume Shadow Copy when it is on a local
+   * NTFS/ReFS volume of this node (a UNC path of this machine's own SMB share counts), else a copy while down.
+   */
+  async shareCapture(folder: string): Promise<{ mode: 'vss' | 'copy-while-down'; local?: string; volume?: string; reason: string }> {
+    if (this.reach.via !== 'local') return { mode: 'copy-while-down', reason: `qsadmin runs on another machine than ${this.node.hostname}` };
+    const loc = await this.session.run<{ local: string | null; volume?: string; fileSystem?: string }>(SHARE_LOCATION, { Folder: folder });
+    if (!loc.local) return { mode: 'copy-while-down', reason: `${folder} is on another file server: no shadow copy can be taken of it from here` };
+    if (!/^(NTFS|ReFS)$/i.test(loc.fileSystem ?? '')) return { mode: 'copy-while-down', local: loc.local, volume: loc.volume, reason: `volume ${loc.volume} is ${loc.fileSystem || 'of an unknown file system'}, not NTFS or ReFS` };
+    return { mode: 'vss', local: loc.local, volume: loc.volume, reason: `local ${loc.fileSystem} volume ${loc.volume}` };
+  }
+
+  /** Take a shadow copy of a volume, reachable through a directory link at `linkPath`; record its id to delete it. */
+  createShadowCopy(volume: string, linkPath: string): Promise<{ id: string; device: string; link: string }> {
+    return this.session.run(SHADOW_CREATE, { Volume: volume, LinkPath: linkPath });
+  }
+
+  /** Delete a shadow copy and its link (already gone is fine: the undo and the next run's reaper call it too). */
+  async deleteShadowCopy(id: string, linkPath: string): Promise<void> {
+    await this.session.run(SHADOW_DELETE, { Id: id, LinkPath: linkPath });
   }
 
   /** The account qsadmin runs as on this node, and whether it is elevated (an administrator token). */
