@@ -12,6 +12,8 @@ import { SERVICE_CONTROL, SERVICE_LIST } from '../src/host/windows/ps/services.j
 import * as certScripts from '../src/host/windows/ps/certs.js';
 import * as machineScripts from '../src/host/windows/ps/machine.js';
 import * as shadowScripts from '../src/host/windows/ps/shadow.js';
+import { PROCESS_RUN } from '../src/host/windows/ps/process.js';
+import { joinCommandLine, splitCommandLine } from '../src/host/windows/service-command.js';
 import { AS_ACCOUNT, RUNNER } from '../src/host/windows/ps/as-account.js';
 import { sameAccount } from '../src/host/windows/certstore.js';
 import { generateQlikCertSet } from '../src/certs/generate.js';
@@ -119,7 +121,7 @@ describe('quoting', () => {
   });
 
   it('sends scripts and arguments as one line of base64 that the grammar parses', async () => {
-    const all = [SERVICE_LIST, SERVICE_CONTROL, AS_ACCOUNT, ...Object.values(certScripts), ...Object.values(machineScripts), ...Object.values(shadowScripts)];
+    const all = [SERVICE_LIST, SERVICE_CONTROL, AS_ACCOUNT, ...Object.values(certScripts), ...Object.values(machineScripts), ...Object.values(shadowScripts), PROCESS_RUN];
     expect(await powershellErrors(RUNNER + '\n')).toEqual([]);
     for (const s of all) {
       expect(await powershellErrors(s.text), s.name).toEqual([]);
@@ -353,5 +355,33 @@ describe('WindowsHost share capture', () => {
     const remote = new WindowsHost(site(), { ...site().nodes[0], reach: { via: 'winrm' } }, { powershell: FAKE });
     expect(await remote.shareCapture('D:\\QlikShare')).toMatchObject({ mode: 'copy-while-down' });
     await remote.close();
+  });
+});
+
+describe('running programs on another node', () => {
+  it('joins arguments so that CommandLineToArgvW gives every hostile one back unchanged', () => {
+    const tricky = [...HOSTILE, '', ' ', '"', '\\', 'a\\', 'a\\\\"b', '"quoted"', 'C:\\Program Files\\x\\', 'tab\there', '\\\\server\\share'];
+    expect(splitCommandLine(joinCommandLine(tricky))).toEqual(tricky);
+    for (let i = 0; i < 300; i++) {
+      const alphabet = ['a', ' ', '"', '\\', '\t', 'é', "'"];
+      const arg = Array.from({ length: i % 9 }, (_, j) => alphabet[(i * 7 + j * 3) % alphabet.length]).join('');
+      expect(splitCommandLine(joinCommandLine([arg, 'x']))).toEqual([arg, 'x']);
+    }
+  });
+
+  it('runs a program through the remote session with its environment, input and exit code', async () => {
+    machine();
+    const remote = new WindowsHost(site(), { ...site().nodes[0], reach: { via: 'winrm' } }, { powershell: FAKE });
+    try {
+      const script = 'process.stdout.write(JSON.stringify({ argv: process.argv.slice(1), pw: process.env.PGPASSWORD, input: require("fs").readFileSync(0, "utf8") })); process.exit(3)';
+      const r = await remote.exec(process.execPath, ['-e', script, ...HOSTILE], { env: { PGPASSWORD: "p'w $x" }, input: 'from stdin' });
+      expect(r.exitCode).toBe(3);
+      expect(JSON.parse(r.stdout)).toEqual({ argv: HOSTILE, pw: "p'w $x", input: 'from stdin' });
+      const run = recorded().find((x) => x.script === 'process.run')!;
+      expect(run.remote).toBe(true);
+      expect(String(run.args.CommandLine)).not.toContain("p'w $x"); // the secret travels in Environment only
+    } finally {
+      await remote.close();
+    }
   });
 });

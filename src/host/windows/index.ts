@@ -6,11 +6,12 @@ import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
 import type { CertStore, ExecOptions, ExecResult, Host, SitePaths } from '../types.js';
 import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
+import { PROCESS_RUN } from './ps/process.js';
 import { SHADOW_CREATE, SHADOW_DELETE, SHARE_LOCATION } from './ps/shadow.js';
 import { WindowsCertStore } from './certstore.js';
 import { WindowsFiles } from './files.js';
 import { PsSession, type NodeReach } from './session.js';
-import { postgresServiceInfo, type PostgresServiceInfo } from './service-command.js';
+import { joinCommandLine, postgresServiceInfo, type PostgresServiceInfo } from './service-command.js';
 import { WindowsServiceControl } from './services.js';
 
 export { WindowsCertStore } from './certstore.js';
@@ -62,7 +63,14 @@ export class WindowsHost implements Host {
 
   async exec(file: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     if (this.reach.via !== 'local') {
-      throw new Error(`running ${file} on node ${this.node.name} from another machine is not supported yet: run qsadmin on ${this.node.hostname}`);
+      return this.session.run<ExecResult>(PROCESS_RUN, {
+        File: file,
+        CommandLine: joinCommandLine(args),
+        Environment: opts.env ?? {},
+        InputText: opts.input ?? '',
+        WorkingDirectory: opts.cwd ?? '',
+        TimeoutMs: opts.timeoutMs ?? 24 * 3600_000,
+      });
     }
     const r = await execa(file, args, {
       reject: false,

@@ -1,5 +1,7 @@
-// Reading a Windows service's command line (Win32_Service.PathName): for the repository database it names the
-// PostgreSQL bin folder (pg_ctl.exe's) and the data folder (-D), wherever Qlik's setup or QPI installed them.
+// Windows command lines, both ways. A process on Windows gets one string and splits it itself (CommandLineToArgvW
+// rules, which the C runtime and .NET follow): reading a service's command line (Win32_Service.PathName) tells the
+// repository database's bin and data folders; joining is how .NET Framework's ProcessStartInfo.Arguments (a single
+// string, PowerShell 5.1) must be given an argument list that arrives unchanged.
 import path from 'node:path';
 
 const win = path.win32;
@@ -59,4 +61,29 @@ export function postgresServiceInfo(pathName: string): PostgresServiceInfo | nul
     return joined?.slice(flag.length);
   };
   return { binDir: win.dirname(argv[0]), dataDir: value('-D'), serviceName: value('-N') };
+}
+
+/** One argument quoted so that CommandLineToArgvW gives it back unchanged (backslashes doubled only before a quote). */
+export function quoteArgument(arg: string): string {
+  if (arg && !/[\s"]/.test(arg)) return arg;
+  let out = '"';
+  for (let i = 0; i < arg.length; i++) {
+    let n = 0;
+    while (arg[i] === '\\') {
+      n++;
+      i++;
+    }
+    if (i === arg.length) {
+      out += '\\'.repeat(n * 2); // before the closing quote
+      break;
+    }
+    if (arg[i] === '"') out += '\\'.repeat(n * 2 + 1) + '"';
+    else out += '\\'.repeat(n) + arg[i];
+  }
+  return out + '"';
+}
+
+/** A command line from an argument list (the inverse of splitCommandLine). */
+export function joinCommandLine(args: string[]): string {
+  return args.map(quoteArgument).join(' ');
 }
