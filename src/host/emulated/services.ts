@@ -1,10 +1,10 @@
 // ServiceControl of an emulated node: Qlik services are real detached processes, the database service is a real
 // PostgreSQL cluster; dependencies, start order and stop timeouts are enforced as Windows and Qlik enforce them.
 import fs from 'node:fs';
-import http from 'node:http';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { ALL_QLIK_SERVICES, isDatabaseService, serviceFact, type ServiceName } from '../../site/services.js';
 import type { ServiceControl, ServiceState, ServiceStatus } from '../types.js';
+import { fetchRepositoryState } from '../repository-state.js';
 import { DatabaseService, portAccepts } from '../../emulator/services/database.js';
 import { ServiceControlError, seconds } from '../../emulator/services/errors.js';
 import { consoleLogFile } from '../../emulator/services/log.js';
@@ -184,22 +184,6 @@ export class EmulatedServiceControl implements ServiceControl {
 
   // QRS state from http://<node>:4444/status/servicestate; null when nothing answers.
   async repositoryState(): Promise<number | null> {
-    const port = repositoryPorts(this.node).state;
-    return new Promise((resolve) => {
-      const req = http.get({ host: this.node.address, port, path: '/status/servicestate', timeout: 2000 }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString('utf8')));
-        res.on('end', () => {
-          try {
-            const value = (JSON.parse(body) as { value?: unknown }).value;
-            resolve(typeof value === 'number' ? value : null);
-          } catch {
-            resolve(null);
-          }
-        });
-      });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(null));
-    });
+    return fetchRepositoryState(this.node.address, repositoryPorts(this.node).state);
   }
 }
