@@ -1,5 +1,6 @@
 // Bad names given to --service and --node are bad input (exit 2, the known names listed), never "succeeded, nothing
 // done" or a step failure; a flag a command would ignore is refused. The site keeps running throughout.
+import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,5 +103,38 @@ describe('shell completion', () => {
     const script = `source '${fn}'; COMP_WORDS=(qsadmin backup cr); COMP_CWORD=2; COMP_LINE='qsadmin backup cr'; _qsadmin_autocomplete; echo "\${COMPREPLY[@]}"`;
     const out = await execa('bash', ['-c', script]);
     expect(out.stdout.trim()).toBe('create');
+  });
+});
+
+describe('site check', () => {
+  const variant = (change: (s: EmulatedSite['site']) => void) => {
+    const s = JSON.parse(fs.readFileSync(site.siteFile, 'utf8')) as EmulatedSite['site'];
+    change(s);
+    const f = path.join(tempDir(), 'site.json');
+    fs.writeFileSync(f, JSON.stringify(s, null, 2));
+    return f;
+  };
+  const check = (file: string, json = false) => qsadmin(['site', 'check', '--site', file, ...(json ? ['--json'] : [])], { env: { QSADMIN_STATE_DIR: stateDir } });
+
+  it('passes a config that matches its site, reaching the node and the database', async () => {
+    const r = await check(site.siteFile, true);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { ok: boolean; findings: Array<{ key: string; ok: boolean; message: string }> };
+    expect(out.ok).toBe(true);
+    expect(out.findings.map((f) => f.key)).toEqual(['nodes[0]', 'database', 'shareRoot']);
+    expect(out.findings[0].message).toMatch(/7 of 7 services running/);
+  });
+
+  it('names the key that is wrong: a hostname, the share root, the database port', async () => {
+    const host = await check(variant((s) => (s.nodes[0].hostname = 'qs-other.emulated.test')));
+    expect(host.exitCode).toBe(2);
+    expect(host.stderr).toMatch(/nodes\[0\]\.hostname: Host\.cfg on central names qs-central\.emulated\.test/);
+    expect(host.stdout).toMatch(/FAIL nodes\[0\]\.hostname: qs-other\.emulated\.test is not a node of this site in QSR/);
+    const share = await check(variant((s) => (s.shareRoot = '/srv/elsewhere')));
+    expect(share.exitCode).toBe(2);
+    expect(share.stderr).toMatch(/shareRoot: QSR's share root is .* the config says \/srv\/elsewhere/);
+    const port = await check(variant((s) => (s.database.port = 1)));
+    expect(port.exitCode).toBe(2);
+    expect(port.stderr).toMatch(/database: the repository database at .*:1 is not usable/);
   });
 });
