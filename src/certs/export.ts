@@ -1,7 +1,7 @@
 // Export a node's Qlik certificate set from its stores (guide §5.1): password-protected PFX files with their private keys,
 // a certs.json index and the PEM copies; the same layout is used inside backup sets (certs/<node>/).
-import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { X509Certificate, createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Host, StoreRef, StoredCert } from '../host/types.js';
 import { issuedBy, sameName } from './classify.js';
@@ -92,19 +92,9 @@ export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-// Create a folder readable only by the caller (0700), fixing the mode of one that existed.
-export async function mkdirPrivate(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-}
-
-// Write a file readable only by the caller (0600) through a temporary name and a rename.
-export async function writePrivate(file: string, data: Buffer | string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
-}
+// The private-file writer (0700 folders, 0600 files from their first byte), for the callers that take it from here.
+export { mkdirPrivate, writePrivate } from '../host/private-files.js';
+import { mkdirPrivate, writePrivate } from '../host/private-files.js';
 
 // The one certificate of a list, null for none, a CertError naming the duplicates for more than one.
 function single(found: StoredCert[], what: string, where: string, why: string): StoredCert | null {
