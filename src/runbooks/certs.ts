@@ -15,6 +15,7 @@ import { storeLabel } from '../certs/qlik.js';
 import type { Host } from '../host/types.js';
 import { QrsClient } from '../qrs/client.js';
 import { InputError, VerificationError } from '../runbook/errors.js';
+import { checkFolderTarget } from '../host/private-files.js';
 import type { Runbook, Step, StepContext } from '../runbook/step.js';
 import { loadSiteConfig } from '../site/config.js';
 import { centralNode, findNode, type NodeConfig, type SiteConfig } from '../site/model.js';
@@ -169,6 +170,8 @@ export async function buildCertsExport(inputs: CertsExportInputs, env: BuildEnv)
   const site = loadSiteConfig(inputs.sitePath);
   const nodes = inputs.node ? [findNode(site, inputs.node)] : startNodeOrder(site);
   const to = path.resolve(inputs.to);
+  // A file, a read-only place or a folder of another account as --to is bad input, found before anything runs.
+  checkFolderTarget(to);
   const password = await readCertPassword(inputs.passwordEnv, env.interactive);
   const { pool, context } = await certsContext(site, password);
   const via = inputs.via ?? 'stores';
@@ -284,8 +287,10 @@ function importSteps(n: NodeConfig): Step<ImportContext>[] {
       node: n.name,
       check: async (ctx) => localCopiesMatch(await ctx.host(n.name), await ctx.set()),
       run: async (ctx) => {
-        const written = await writeLocalCopies(await ctx.host(n.name), await ctx.set());
+        const host = await ctx.host(n.name);
+        const written = await writeLocalCopies(host, await ctx.set());
         ctx.log(`wrote ${written.join(', ')}`);
+        ctx.outputs.set(`certs.import.${n.name}.pem`, { folder: host.paths.localCertificates, files: written });
       },
     },
   ];
