@@ -92,10 +92,6 @@ export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-// The private-file writer (0700 folders, 0600 files from their first byte), for the callers that take it from here.
-export { mkdirPrivate, writePrivate } from '../host/private-files.js';
-import { mkdirPrivate, writePrivate } from '../host/private-files.js';
-
 // The one certificate of a list, null for none, a CertError naming the duplicates for more than one.
 function single(found: StoredCert[], what: string, where: string, why: string): StoredCert | null {
   if (found.length <= 1) return found[0] ?? null;
@@ -170,9 +166,10 @@ function entryOf(file: string, role: QlikCertRole, store: StoreRef, cert: Stored
 }
 
 // Write one file of the set and record it.
-async function record(dir: string, rel: string, data: Buffer, files: ExportedFile[]): Promise<void> {
+// Through the host's private-file writer: 0600 here and on the emulated node, an ACL for the caller and SYSTEM on Windows.
+async function record(host: Host, dir: string, rel: string, data: Buffer, files: ExportedFile[]): Promise<void> {
   const file = path.join(dir, ...rel.split('/'));
-  await writePrivate(file, data);
+  await host.files.writePrivate(file, data);
   files.push({ path: file, rel, bytes: data.length, sha256: sha256(data) });
 }
 
@@ -183,8 +180,8 @@ async function copyLocalPems(host: Host, dir: string, files: ExportedFile[]): Pr
     const present = [];
     for (const name of LOCAL_CERTIFICATE_FILES) if (await host.files.exists(path.win32.join(folder, name))) present.push(name);
     if (present.length === 0) continue;
-    await mkdirPrivate(path.join(dir, SET_PEM_DIR));
-    for (const name of present) await record(dir, `${SET_PEM_DIR}/${name}`, await host.files.read(path.win32.join(folder, name)), files);
+    await host.files.mkdirPrivate(path.join(dir, SET_PEM_DIR));
+    for (const name of present) await record(host, dir, `${SET_PEM_DIR}/${name}`, await host.files.read(path.win32.join(folder, name)), files);
     return folder;
   }
   return null;
@@ -195,7 +192,7 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
   const set = await locateQlikSet(host, serviceAccount);
   const isCentral = opts.isCentral ?? ownsCa(set);
   const dir = path.resolve(destDir);
-  await mkdirPrivate(dir);
+  await host.files.mkdirPrivate(dir);
   const files: ExportedFile[] = [];
   const index: CertSetIndex = [];
   const warnings = [...set.warnings];
@@ -215,13 +212,13 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
     const keyless = spec.file === 'root-currentuser.pfx';
     const bytes = keyless ? writePfx({ certPem: certPem(src.cert.der), keyPem: null }, password) : await pfxOf(host, src.cert, src.from, password, src.needsKey);
     if (!keyless && !src.cert.hasPrivateKey && spec.role !== 'root') warnings.push(`${src.cert.subject} has no private key in ${storeLabelWithUser(src.from)}: ${spec.file} holds the certificate only`);
-    await record(dir, spec.file, bytes, files);
+    await record(host, dir, spec.file, bytes, files);
     index.push(entryOf(spec.file, spec.role, storeOf(spec.store), src.cert, bytes, !keyless && src.cert.hasPrivateKey));
   }
   for (const spec of SET_FILES) if (!index.some((e) => e.file === spec.file)) await rm(path.join(dir, spec.file), { force: true }); // left from an older export
   const pemFolder = await copyLocalPems(host, dir, files);
   if (!pemFolder) warnings.push(`no PEM copies found in ${host.paths.localCertificates}: the set has no pem/ folder`);
-  await record(dir, SET_INDEX_FILE, Buffer.from(JSON.stringify(index, null, 2) + '\n', 'utf8'), files);
+  await record(host, dir, SET_INDEX_FILE, Buffer.from(JSON.stringify(index, null, 2) + '\n', 'utf8'), files);
   return { dir, files, index, warnings };
 }
 

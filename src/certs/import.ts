@@ -7,7 +7,7 @@ import type { Host, StoreRef, StoredCert } from '../host/types.js';
 import { InputError } from '../runbook/errors.js';
 import { issuedBy, qlikContext, qlikRoleOf, sameName } from './classify.js';
 import { CertError } from './errors.js';
-import { SET_FILES, SET_INDEX_FILE, mkdirPrivate, qlikStores, readSetIndex, sha256, writePrivate } from './export.js';
+import { SET_FILES, SET_INDEX_FILE, qlikStores, readSetIndex, sha256 } from './export.js';
 import type { CertSetEntry, CertSetIndex } from './export.js';
 import { describeCert } from './inspect.js';
 import type { CertInfo } from './inspect.js';
@@ -271,17 +271,17 @@ function safetyName(c: StoredCert): string {
 
 // Export certificates about to be replaced into a 0700 folder (0600 files, with keys where they have them) and an index.
 export async function exportSafetyCopy(host: Host, certs: StoredCert[], password: string, dir: string): Promise<SafetyExport> {
-  await mkdirPrivate(dir);
+  await host.files.mkdirPrivate(dir);
   const files: string[] = [];
   const index: CertSetIndex = [];
   for (const c of certs) {
     const bytes = c.hasPrivateKey ? await host.certs.exportPfx(c.store, c.thumbprint, password) : writePfx({ certPem: describeCert(c.der).pem, keyPem: null }, password);
     const name = safetyName(c);
-    await writePrivate(path.join(dir, name), bytes);
+    await host.files.writePrivate(path.join(dir, name), bytes);
     files.push(path.join(dir, name));
     index.push({ file: name, role: qlikRoleOf(c, c.store, qlikContext(host.name)) ?? 'server', store: c.store, subject: c.subject, issuer: c.issuer, thumbprint: c.thumbprint, notAfter: c.notAfter.toISOString(), hasPrivateKey: c.hasPrivateKey, qlikExtension: c.qlikExtension, sha256: sha256(bytes) });
   }
-  await writePrivate(path.join(dir, 'replaced.json'), JSON.stringify(index, null, 2) + '\n');
+  await host.files.writePrivate(path.join(dir, 'replaced.json'), JSON.stringify(index, null, 2) + '\n');
   files.push(path.join(dir, 'replaced.json'));
   return { dir, files };
 }

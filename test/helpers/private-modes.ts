@@ -16,10 +16,10 @@ export interface Created {
  * strace follows every child, also the Qlik services a run starts again, which outlive it: once qsadmin itself has
  * exited, strace is stopped, which detaches it from them (they go on running).
  */
-export async function qsadminTraced(args: string[], traceFile: string, env: Record<string, string> = {}) {
+export async function qsadminTraced(args: string[], traceFile: string, env: Record<string, string> = {}, strace: string[] = ['-e', 'trace=openat,open,creat,mkdir,mkdirat']) {
   const pidFile = `${traceFile}.pid`;
   const script = `echo $$ > '${pidFile}'; umask 000; exec "$@"`;
-  const child = execa('strace', ['-f', '-q', '-e', 'trace=openat,open,creat,mkdir,mkdirat', '-o', traceFile, 'sh', '-c', script, 'sh', 'node', BIN, ...args], {
+  const child = execa('strace', ['-f', '-q', ...strace, '-o', traceFile, 'sh', '-c', script, 'sh', 'node', BIN, ...args], {
     reject: false,
     env: { QSADMIN_RENDERER: 'simple', CI: 'true', NODE_ENV: 'production', ...env },
     timeout: 240_000,
@@ -47,7 +47,8 @@ export async function qsadminTraced(args: string[], traceFile: string, env: Reco
   await Promise.race([child, watch]);
   const r = await child;
   done = true;
-  return { exitCode: exitCode === -1 ? (r.exitCode ?? -1) : exitCode, stdout: stdout.join(''), stderr: stderr.join('') };
+  const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
+  return { exitCode: exitCode === -1 ? (r.exitCode ?? -1) : exitCode, stdout: stdout.join(''), stderr: stderr.join(''), pid };
 }
 
 /** The first creation of each path under `root` in an strace file: O_CREAT opens with their mode, mkdirs with theirs. */
