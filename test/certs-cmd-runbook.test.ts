@@ -12,7 +12,8 @@ import { EmulatedCertStore } from '../src/host/emulated/certstore.js';
 import { openHost } from '../src/host/index.js';
 import { defaultSitePaths, windowsToEmulated } from '../src/host/paths.js';
 import type { SiteConfig } from '../src/site/model.js';
-import { qsadmin } from './helpers/cli.js';
+import { execa } from 'execa';
+import { BIN, qsadmin } from './helpers/cli.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
 const HOST = 'qs-central.runbook.test';
@@ -106,6 +107,13 @@ describe('certs runbooks', () => {
     const notDir = await cli(src.state, ['certs', 'import', file, '--site', src.siteFile, '--no-start']);
     expect(notDir.exitCode).toBe(2);
     expect(notDir.stderr).toContain(`${file} is a file`);
+    // A folder this account cannot read (as nobody: root reads everything).
+    const locked = path.join(tempDir(), 'locked');
+    fs.mkdirSync(locked, { mode: 0o700 });
+    const asNobody = await execa('runuser', ['-u', 'nobody', '--', process.execPath, BIN, 'certs', 'import', locked, '--site', src.siteFile, '--no-start', '--state-dir', path.join(tempDir(), 'nobody-state')],
+      { reject: false, env: { ...ENV, QSADMIN_RENDERER: 'simple', CI: 'true', NODE_ENV: 'production' } });
+    expect(asNobody.exitCode, asNobody.stderr).toBe(2);
+    expect(asNobody.stderr).toContain(`${locked} is not readable by this account`);
   });
 
   it('imports with --no-start into a stopped node; a failed step is resumed with `runs resume` and validation runs again', async () => {

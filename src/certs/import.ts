@@ -1,7 +1,8 @@
 // Import a Qlik certificate set into a node's stores (guide §5.1): everything is validated first, existing Qlik
 // certificates are refused (or, with replace, exported to a safety folder and removed), then the set is imported.
 import { X509Certificate } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Host, StoreRef, StoredCert } from '../host/types.js';
 import { InputError } from '../runbook/errors.js';
@@ -415,6 +416,11 @@ export async function resolveSetDir(source: string, node: { name: string; hostna
     throw new InputError(`${abs} does not exist`, 'give the folder written by `qsadmin certs export` or a backup set folder');
   }
   if (!st.isDirectory()) throw new InputError(`${abs} is a file: give a folder (an export folder, or an unpacked backup set; extract a single-file backup first)`);
+  try {
+    await access(abs, constants.R_OK | constants.X_OK);
+  } catch {
+    throw new InputError(`${abs} is not readable by this account`, 'run as the account that made the export (or an administrator), or give it read access');
+  }
   if (await holdsSet(abs)) return abs;
   for (const base of [abs, path.join(abs, 'certs')]) {
     for (const name of [node.name, node.hostname]) if (await holdsSet(path.join(base, name))) return path.join(base, name);
