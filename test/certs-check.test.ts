@@ -86,6 +86,11 @@ describe('checkCertificates', () => {
     const notAfter = describeCert(site.client.certPem).notAfter;
     const soon = checkCertificates([centralNode()], { now: new Date(notAfter.getTime() - 10 * 86_400_000), warnDays: 30 });
     expect(pick(soon, 'EXPIRES_SOON', 'warning').map((f) => f.subject)).toContain('QlikClient');
+    // A certificate that only expires soon is not expired: its fix never says so.
+    for (const f of pick(soon, 'EXPIRES_SOON')) {
+      expect(f.fix).toMatch(/§6\.1/);
+      expect(f.fix).not.toMatch(/expired/);
+    }
     expect(hasErrors(soon)).toBe(false);
     const early = checkCertificates([centralNode()], { now: new Date('2000-01-01T00:00:00Z') });
     expect(pick(early, 'NOT_YET_VALID', 'error').length).toBe(5);

@@ -12,7 +12,8 @@ import { EmulatedCertStore } from '../src/host/emulated/certstore.js';
 import { openHost } from '../src/host/index.js';
 import { defaultSitePaths, windowsToEmulated } from '../src/host/paths.js';
 import type { SiteConfig } from '../src/site/model.js';
-import { qsadmin } from './helpers/cli.js';
+import { execa } from 'execa';
+import { BIN, qsadmin } from './helpers/cli.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
 const HOST = 'qs-central.runbook.test';
@@ -79,6 +80,42 @@ describe('certs runbooks', () => {
     expect(await exportMatchesStores(host, ACCOUNT, path.join(exported, 'central'))).toBe(true);
   });
 
+  it('refuses a --to that cannot be a folder (a file, a path under a file, /proc) with exit 2 and one line, creating nothing', async () => {
+    const src = await makeSite(set);
+    const file = path.join(tempDir(), 'a-file');
+    fs.writeFileSync(file, 'x');
+    for (const [to, why] of [['/etc/hostname', 'is a file, not a folder'], [file, 'is a file, not a folder'], [path.join(file, 'sub'), 'is a file, not a folder'], ['/proc/qsadmin-nope', 'cannot hold folders']] as const) {
+      const r = await cli(src.state, ['certs', 'export', '--site', src.siteFile, '--to', to]);
+      expect(r.exitCode, `${to}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, to).toContain(`cannot create the folder ${to}: `);
+      expect(r.stderr, to).toContain(why);
+      expect(r.stderr, to).not.toMatch(/EEXIST|ENOTDIR|ENOENT/);
+    }
+    expect(fs.readFileSync(file, 'utf8')).toBe('x');
+    expect(fs.existsSync('/proc/qsadmin-nope')).toBe(false);
+    // An existing folder given as --to keeps its mode (only what the export creates is 0700).
+    const shared = path.join(tempDir(), 'shared');
+    fs.mkdirSync(shared, { mode: 0o755 });
+    fs.chmodSync(shared, 0o755);
+    const ok = await cli(src.state, ['certs', 'export', '--site', src.siteFile, '--to', shared]);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(fs.statSync(shared).mode & 0o777).toBe(0o755);
+    expect(fs.statSync(path.join(shared, 'central')).mode & 0o777).toBe(0o700);
+    expect(ok.stdout).toContain(`Certificates exported to ${shared}`);
+    expect(ok.stdout).toContain(`central: ${path.join(shared, 'central')}: root.pfx, root-currentuser.pfx, server.pfx`);
+    // certs import of a file, or of something that is not there: exit 2 naming it.
+    const notDir = await cli(src.state, ['certs', 'import', file, '--site', src.siteFile, '--no-start']);
+    expect(notDir.exitCode).toBe(2);
+    expect(notDir.stderr).toContain(`${file} is a file`);
+    // A folder this account cannot read (as nobody: root reads everything).
+    const locked = path.join(tempDir(), 'locked');
+    fs.mkdirSync(locked, { mode: 0o700 });
+    const asNobody = await execa('runuser', ['-u', 'nobody', '--', process.execPath, BIN, 'certs', 'import', locked, '--site', src.siteFile, '--no-start', '--state-dir', path.join(tempDir(), 'nobody-state')],
+      { reject: false, env: { ...ENV, QSADMIN_RENDERER: 'simple', CI: 'true', NODE_ENV: 'production' } });
+    expect(asNobody.exitCode, asNobody.stderr).toBe(2);
+    expect(asNobody.stderr).toContain(`${locked} is not readable by this account`);
+  });
+
   it('imports with --no-start into a stopped node; a failed step is resumed with `runs resume` and validation runs again', async () => {
     const dst = await makeSite(null);
     // make the PEM step fail: a file where the ".Local Certificates" folder must go
@@ -124,6 +161,11 @@ describe('certs runbooks', () => {
     const safety = /exported to (\S+) \(same password\)/.exec(r.stdout)![1];
     expect(safety).toContain(path.join(dst.state, 'runs'));
     expect(fs.readdirSync(safety)).toContain('replaced.json');
+    // stdout says what was imported where.
+    expect(r.stdout).toContain(`Certificates imported on central from ${exported}:`);
+    expect(r.stdout).toMatch(/QlikClient \([0-9A-F]{40}\) into CurrentUser\S*\\My from client\.pfx/);
+    expect(r.stdout).toMatch(/PEM copies in .*\.Local Certificates: .*client\.pem/);
+    expect(r.stdout).toContain('services left stopped (--no-start)');
     expect(await count(dst.store)).toBe(5);
   });
 

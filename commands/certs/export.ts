@@ -48,7 +48,7 @@ machines. That is NOT a backup: it has no QlikServiceCluster and says nothing of
     );
     if (flags.via === 'qrs' && !this.jsonEnabled()) process.stderr.write(`NOTE: ${NOT_A_BACKUP}\n`);
     const result = await this.execute(rb, flags);
-    if (result.status === 'succeeded') this.say(`Certificates exported to ${path.resolve(to)}`);
+    if (result.status === 'succeeded') this.say(exportSummary(path.resolve(to), result.outputs));
     return result;
   }
 
@@ -58,4 +58,19 @@ machines. That is NOT a backup: it has no QlikServiceCluster and says nothing of
     const { readPlan } = await import('../../src/cli/runs.js');
     return (readPlan(this.stateDir, runId).inputs as { to?: string }).to;
   }
+}
+
+// What an export wrote and where, for stdout: each node's folder and its files (or the QRS package's files).
+function exportSummary(to: string, outputs: Record<string, unknown>): string {
+  const lines = [`Certificates exported to ${to} (folders 0700, files 0600):`];
+  for (const [key, v] of Object.entries(outputs)) {
+    if (key === 'certs.export.qrs') {
+      const files = (v as { files: string[] }).files;
+      lines.push(`  QRS distribution package (not a backup): ${files.length} files: ${files.join(', ')}`);
+    } else if (key.startsWith('certs.export.')) {
+      const { dir, files } = v as { dir: string; files: { rel: string }[] };
+      lines.push(`  ${key.slice('certs.export.'.length)}: ${dir}: ${files.map((f) => f.rel).join(', ')}`);
+    }
+  }
+  return lines.join('\n');
 }

@@ -62,7 +62,19 @@ A set made for another hostname is refused unless --hostname-restore (a restore 
     const result = await this.execute(rb, flags);
     const safety = result.outputs[`certs.import.${node.name}.safetyDir`];
     if (typeof safety === 'string') this.say(`Replaced certificates were exported to ${safety} (same password)`);
-    if (result.status === 'succeeded') this.say(`Certificates imported on ${node.name}${flags.start ? '' : '; services left stopped (--no-start)'}`);
+    if (result.status === 'succeeded') this.say(importSummary(node.name, rb.inputs.source as string, result.outputs, flags.start));
     return result;
   }
+}
+
+// What an import put where, for stdout: each certificate with its store and file, the PEM copies, the services.
+function importSummary(node: string, source: string, outputs: Record<string, unknown>, started: boolean): string {
+  const imported = (outputs[`certs.import.${node}.imported`] ?? []) as { subject: string; thumbprint: string; store: string; file: string }[];
+  const pem = outputs[`certs.import.${node}.pem`] as { folder: string; files: string[] } | undefined;
+  const lines = [`Certificates imported on ${node} from ${source}:`];
+  for (const c of imported) lines.push(`  ${c.subject} (${c.thumbprint}) into ${c.store} from ${c.file}`);
+  if (imported.length === 0) lines.push('  none: the stores already held this set');
+  if (pem) lines.push(`  PEM copies in ${pem.folder}: ${pem.files.map((f) => f.split(/[\\/]/).pop()).join(', ')}`);
+  lines.push(started ? '  services started again' : '  services left stopped (--no-start)');
+  return lines.join('\n');
 }

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { createPrivateWriteStream, openPrivateSync } from '../host/private-files.js';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
 
@@ -28,9 +29,10 @@ export function defaultCompression(): Compression {
  * so the bytes never pass through this process, whose event loop serves the other steps of a parallel group. Rejects
  * with zstd's own message.
  */
-export function runZstd(args: string[], stdin: 'ignore' | Readable = 'ignore'): Promise<void> {
+export function runZstd(args: string[], stdin: 'ignore' | Readable = 'ignore', stdout: 'ignore' | number = 'ignore'): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const z = spawn('zstd', args, { stdio: [stdin, 'ignore', 'pipe'] });
+    // stdout: a file descriptor the caller opened private (zstd -o would create its file 0666 minus the umask).
+    const z = spawn('zstd', args, { stdio: [stdin, stdout, 'pipe'] });
     let stderr = '';
     z.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     z.on('error', (e) => reject(new Error(`zstd could not start (${e.message}): install zstd (Debian: apt-get install zstd) or use --compress gzip`)));
@@ -55,13 +57,17 @@ export function decompressor(c: Exclude<Compression, 'zstd'>): Transform {
  */
 export async function decompressToFile(file: string, c: Compression, dest: string): Promise<void> {
   if (c === 'zstd') {
-    await runZstd(['-d', '-q', '-f', '-o', dest, '--', file]);
-    fs.chmodSync(dest, 0o600);
+    const fd = openPrivateSync(dest);
+    try {
+      await runZstd(['-d', '-q', '-c', '--', file], 'ignore', fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   } else if (c === 'none') {
     await fs.promises.copyFile(file, dest);
     fs.chmodSync(dest, 0o600);
   } else {
-    await pipeline(fs.createReadStream(file), decompressor(c), fs.createWriteStream(dest, { mode: 0o600 }));
+    await pipeline(fs.createReadStream(file), decompressor(c), createPrivateWriteStream(dest));
   }
 }
 

@@ -6,6 +6,7 @@ import { spawnPgDump, type PgToolContext } from '../postgres/tools.js';
 import type { PgDumpArgs, PgTarget } from '../postgres/args.js';
 import { compressor, runZstd, type Compression } from './compress.js';
 import { hashFile, writeStreamHashed, type Written } from './hashcopy.js';
+import { mkdirPrivateSync, openPrivateSync } from '../host/private-files.js';
 
 export interface DumpResult extends Written {
   file: string;
@@ -23,7 +24,7 @@ export async function dumpArchive(o: {
   compress: Compression;
   select?: ArchiveSelection;
 }): Promise<DumpResult> {
-  fs.mkdirSync(path.dirname(o.file), { recursive: true });
+  mkdirPrivateSync(path.dirname(o.file));
   // -Z0: compression happens outside pg_dump, on all cores (zstd -T0), not inside it on one.
   const child = spawnPgDump(o.tool, { ...o.target, db: o.db, format: 'custom', compress: 0, blobs: !o.select?.dataOnly, snapshot: o.snapshot, ...o.select });
   const writing = o.compress === 'zstd' ? zstdToFile(child.stdout, o.file) : writeStreamHashed(child.stdout, o.file, [compressor(o.compress)]);
@@ -44,12 +45,15 @@ export async function dumpArchive(o: {
  */
 async function zstdToFile(dumpOut: Readable, dest: string): Promise<Written> {
   const tmp = `${dest}.partial`;
-  const done = runZstd(['-1', '-T0', '-q', '-f', '-o', tmp], dumpOut);
+  // zstd writes to a file opened 0600 here: with -o it would create it 0666 minus the umask.
+  const fd = openPrivateSync(tmp);
+  const done = runZstd(['-1', '-T0', '-q', '-c'], dumpOut, fd);
+  fs.closeSync(fd);
   // Our copy of the pipe's reading end must go, or pg_dump would block instead of failing if zstd died.
   dumpOut.destroy();
   await done;
   const written = await hashFile(tmp);
   fs.renameSync(tmp, dest);
-  fs.chmodSync(dest, 0o444);
+  fs.chmodSync(dest, 0o400);
   return written;
 }

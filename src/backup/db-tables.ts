@@ -10,7 +10,13 @@
 //   leaves pg_stat_activity, so with every other session gone the counters are complete;
 // - the table's storage (relfilenode of the table and of its TOAST table: TRUNCATE, VACUUM FULL and rewriting ALTERs
 //   change them), its columns, and its inserted/updated/deleted tuple counters are all the same. Aborted writes move
-//   the counters too, which only costs a needless dump.
+//   the counters too, which only costs a needless dump;
+// - the server is PostgreSQL 15 or newer, whose counters live in shared memory and are written by a backend before it
+//   leaves. Up to 14 a backend sends them to the statistics collector as UDP messages, which are dropped when the
+//   collector's socket buffer is full (a busy server) and read about 0.5 s late (the collector writes its file at
+//   most every 500 ms and a backend accepts a file that old): a write just before the capture, or one whose message
+//   was lost, would look like no change and the base set's stale archive would be linked. So on 14 and older (the
+//   bundled 9.6/12.5 and 14.x of Qlik sites) every big table is dumped again: correct first, the saving only on 15+.
 import type pg from 'pg';
 
 export interface TableState {
@@ -35,7 +41,12 @@ export interface DbStamp {
   /** Sessions on the database other than ours at capture time (must be 0 for reuse). */
   otherSessions: number;
   clientMajor: number;
+  /** The server's major version (absent in sets made before it was recorded: then never reused). */
+  serverMajor?: number;
 }
+
+/** The first major version whose statistics counters cannot miss a finished write (shared-memory statistics). */
+export const LOSSLESS_COUNTERS_MAJOR = 15;
 
 export interface DbState {
   stamp: DbStamp;
@@ -65,11 +76,15 @@ export async function bigTables(client: pg.Client, minBytes: number): Promise<nu
  * this runs while services are down, so it calls the statistics functions for these tables only.
  */
 export async function readDbState(client: pg.Client, tableOids: number[], clientMajor: number): Promise<DbState> {
+  const v = await client.query<{ num: string }>(`SELECT current_setting('server_version_num') AS num`);
+  const serverMajor = Math.floor(Number(v.rows[0].num) / 10000);
+  // Parallel workers of our own session are not other sessions; leader_pid exists from PostgreSQL 13 on.
+  const ownWorkers = serverMajor >= 13 ? 'AND a.leader_pid IS DISTINCT FROM pg_backend_pid()' : '';
   const s = await client.query<{ oid: string; started: Date; reset: Date | null; track: string; others: string }>(
     `SELECT d.oid::text AS oid, pg_postmaster_start_time() AS started, pg_stat_get_db_stat_reset_time(d.oid) AS reset,
             current_setting('track_counts') AS track,
             (SELECT count(*) FROM pg_stat_get_activity(NULL) a WHERE a.datid = d.oid AND a.pid <> pg_backend_pid()
-               AND a.leader_pid IS DISTINCT FROM pg_backend_pid() AND a.backend_type <> 'autovacuum worker') AS others
+               ${ownWorkers} AND a.backend_type <> 'autovacuum worker') AS others
        FROM pg_database d WHERE d.datname = current_database()`,
   );
   const row = s.rows[0];
@@ -80,6 +95,7 @@ export async function readDbState(client: pg.Client, tableOids: number[], client
     trackCounts: row.track === 'on',
     otherSessions: Number(row.others),
     clientMajor,
+    serverMajor,
   };
   if (!tableOids.length) return { stamp, tables: [] };
   const t = await client.query<TableState>(
@@ -100,6 +116,11 @@ export async function readDbState(client: pg.Client, tableOids: number[], client
 export function whyNotReusable(base: { stamp?: DbStamp; table?: TableState } | undefined, now: DbStamp, table: TableState): string | null {
   if (!base?.stamp || !base.table) return 'no archive of it in the base set';
   const b = base.stamp;
+  if (b.serverMajor === undefined || now.serverMajor === undefined) return 'the base set does not record the PostgreSQL version its counters came from';
+  const older = Math.min(b.serverMajor, now.serverMajor);
+  if (older < LOSSLESS_COUNTERS_MAJOR) {
+    return `PostgreSQL ${older} counts changes through its statistics collector, whose messages can be lost or late: only ${LOSSLESS_COUNTERS_MAJOR} and newer count every finished write`;
+  }
   if (!now.trackCounts || !b.trackCounts) return 'track_counts is off: PostgreSQL does not count changes';
   if (now.otherSessions > 0 || b.otherSessions > 0) return 'another session was connected to the database during a capture';
   if (b.databaseOid !== now.databaseOid) return 'the database was re-created since the base set';

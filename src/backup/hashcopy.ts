@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { hashOnWorker } from './hash-pool.js';
+import { createPrivateWriteStream, mkdirPrivateSync } from '../host/private-files.js';
 
 export interface Written {
   bytes: number;
@@ -29,12 +30,12 @@ export function hashingTap(): Transform & { result(): Written } {
 
 /** Write a stream to a file (temp + rename), hashing on the way; the file is read-only once complete. */
 export async function writeStreamHashed(src: Readable, dest: string, extra: Transform[] = []): Promise<Written> {
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
+  mkdirPrivateSync(path.dirname(dest));
   const tmp = `${dest}.partial`;
   const tap = hashingTap();
-  await pipeline([src, ...extra, tap, fs.createWriteStream(tmp, { mode: 0o600, highWaterMark: 1 << 20 })] as never);
+  await pipeline([src, ...extra, tap, createPrivateWriteStream(tmp, { highWaterMark: 1 << 20 })] as never);
   fs.renameSync(tmp, dest);
-  fs.chmodSync(dest, 0o444);
+  fs.chmodSync(dest, 0o400);
   return tap.result();
 }
 
@@ -51,7 +52,8 @@ export async function copyFileHashed(src: string, dest: string, made?: Set<strin
   if (before.size < SMALL_BYTES) {
     // Small files (static content, logs): one read into memory, hashed and written from the same bytes.
     const data = await fs.promises.readFile(src);
-    await fs.promises.writeFile(tmp, data, { mode: 0o444 });
+    await fs.promises.rm(tmp, { force: true }); // open(2) sets the mode only of a file it creates
+    await fs.promises.writeFile(tmp, data, { mode: 0o400 });
     const after = fs.statSync(src);
     if (after.size === data.length && after.mtimeMs === before.mtimeMs) {
       fs.renameSync(tmp, dest);
@@ -67,7 +69,8 @@ export async function copyFileHashed(src: string, dest: string, made?: Set<strin
     // Fall back to one pass whose hash is of exactly the bytes written.
     return writeStreamHashed(fs.createReadStream(src, { highWaterMark: 1 << 20 }), dest);
   }
-  fs.chmodSync(tmp, 0o444);
+  // copyFile gives the copy the source's mode (libuv fchmods it): the tmp name is inside a 0700 folder until this.
+  fs.chmodSync(tmp, 0o400);
   fs.renameSync(tmp, dest);
   return written;
 }
@@ -100,10 +103,10 @@ export function linkFrom(existing: string, dest: string, made?: Set<string>): bo
   }
 }
 
-/** Create a folder (and its parents) unless the caller's set says it was made already: one mkdir per folder, not per file. */
+/** Create a folder (and its parents, 0700: a set's or a snapshot's) unless the caller's set says it was made already: one mkdir per folder, not per file. */
 export function mkdirOnce(dir: string, made?: Set<string>): void {
   if (made?.has(dir)) return;
-  fs.mkdirSync(dir, { recursive: true });
+  mkdirPrivateSync(dir);
   made?.add(dir);
 }
 

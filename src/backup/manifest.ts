@@ -106,7 +106,7 @@ export function readManifest(setDir: string): Manifest | null {
 
 /** Write the manifest last, atomically; the set is complete from that moment. */
 export function writeManifest(setDir: string, m: Manifest): void {
-  writeFileAtomic(path.join(setDir, MANIFEST), JSON.stringify(m, null, 1) + '\n', 0o444);
+  writeFileAtomic(path.join(setDir, MANIFEST), JSON.stringify(m, null, 1) + '\n', 0o400);
   fs.rmSync(path.join(setDir, IN_PROGRESS), { force: true });
 }
 
@@ -121,7 +121,7 @@ export function readVerified(setDir: string): VerifyRecord | null {
 }
 
 export function writeVerified(setDir: string, v: VerifyRecord): void {
-  writeFileAtomic(path.join(setDir, VERIFIED), JSON.stringify(v, null, 2) + '\n', 0o644);
+  writeFileAtomic(path.join(setDir, VERIFIED), JSON.stringify(v, null, 2) + '\n', 0o600);
 }
 
 /** Totals over the files of a manifest. */

@@ -6,6 +6,7 @@ import { InputError } from '../runbook/errors.js';
 import { findPgBinDir } from '../postgres/bin.js';
 import { writeVerified } from './manifest.js';
 import { verifySet, type VerifyResult } from './verify.js';
+import { writePrivateSync } from '../host/private-files.js';
 
 /** Verify a set given by path and write verified.json (or <id>.verified.json beside a .tar). */
 export async function verifyBackupPath(p: string, opts: { deep?: boolean; parallel?: number; onProgress?: (m: string) => void }): Promise<VerifyResult & { backup: string }> {
@@ -25,7 +26,7 @@ export async function verifyBackupPath(p: string, opts: { deep?: boolean; parall
   try {
     const r = await verifySet(dir, { tool, deep: opts.deep, parallel: opts.parallel, onProgress: opts.onProgress });
     const record = { ok: r.ok, level: r.level, at: new Date().toISOString(), problems: r.problems };
-    if (scratch) fs.writeFileSync(abs.replace(/\.tar$/, '.verified.json'), JSON.stringify(record, null, 2) + '\n');
+    if (scratch) writePrivateSync(abs.replace(/\.tar$/, '.verified.json'), JSON.stringify(record, null, 2) + '\n');
     else if (fs.existsSync(path.join(dir, 'manifest.json'))) writeVerified(dir, record);
     return { ...r, backup: abs };
   } finally {

@@ -57,11 +57,15 @@ export interface Finding {
 /** More trusted roots than this make Windows truncate the list in the TLS handshake (guide §6.1). */
 export const MAX_TRUSTED_ROOTS = 300;
 
-const RENEW_CENTRAL =
-  'renew the certificates (guide §6.1): on the central node stop all Qlik Sense services except the repository database, ' +
-  'delete the expired Qlik certificates from LocalMachine\\My and LocalMachine\\Root and QlikClient from the service account\'s CurrentUser\\My, ' +
-  'empty C:\\ProgramData\\Qlik\\Sense\\Repository\\Exported Certificates, start the services (QRS makes new certificates), ' +
-  'then re-enter data-connection passwords in the QMC';
+// The guide's renewal (§6.1) on the central node; `which` names the certificates to delete: the expired ones, or
+// (for a certificate that only expires soon, still valid) the current ones, which QRS then makes again.
+function renewCentral(which: 'expired' | 'expiring'): string {
+  const what = which === 'expired' ? 'the expired Qlik certificates' : 'the Qlik certificates (still valid, about to expire)';
+  return `renew the certificates${which === 'expiring' ? ' before they expire' : ''} (guide §6.1): on the central node stop all Qlik Sense services except the repository database, ` +
+    `delete ${what} from LocalMachine\\My and LocalMachine\\Root and QlikClient from the service account's CurrentUser\\My, ` +
+    'empty C:\\ProgramData\\Qlik\\Sense\\Repository\\Exported Certificates, start the services (QRS makes new certificates), ' +
+    'then re-enter data-connection passwords in the QMC';
+}
 const RENEW_RIM = 'renew the site\'s certificates on the central node (guide §6.1); the central node then distributes new ones to this rim node';
 const BOOTSTRAP = 'run QRS in bootstrap mode on the central node to re-create the certificates: stop the Qlik services, start the Service Dispatcher, then run `Repository.exe -bootstrap` from an elevated prompt (guide §1.3)';
 const BOOTSTRAP_RIM = 'the rim node gets its certificates from the central node: check that the central node is running and that this node is registered and unlocked (or run its bootstrap registration again)';
@@ -90,11 +94,12 @@ function certFinding(node: string, cert: StoredCert, level: FindingLevel, code: 
 
 // The fix for a problem code on a central or rim node.
 function fixFor(code: FindingCode, isCentral: boolean, cert?: StoredCert): string | undefined {
-  const renew = isCentral ? RENEW_CENTRAL : RENEW_RIM;
+  const renew = isCentral ? renewCentral('expired') : RENEW_RIM;
   switch (code) {
     case 'EXPIRED':
-    case 'EXPIRES_SOON':
       return renew;
+    case 'EXPIRES_SOON':
+      return isCentral ? renewCentral('expiring') : RENEW_RIM;
     case 'NOT_YET_VALID':
       return 'set this machine\'s clock right; if the clock is right, the certificate was made on a machine with a wrong clock: ' + renew;
     case 'NO_EXTENSION':

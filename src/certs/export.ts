@@ -1,7 +1,7 @@
 // Export a node's Qlik certificate set from its stores (guide §5.1): password-protected PFX files with their private keys,
 // a certs.json index and the PEM copies; the same layout is used inside backup sets (certs/<node>/).
-import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { X509Certificate, createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Host, StoreRef, StoredCert } from '../host/types.js';
 import { issuedBy, sameName } from './classify.js';
@@ -92,20 +92,6 @@ export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-// Create a folder readable only by the caller (0700), fixing the mode of one that existed.
-export async function mkdirPrivate(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
-}
-
-// Write a file readable only by the caller (0600) through a temporary name and a rename.
-export async function writePrivate(file: string, data: Buffer | string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
-}
-
 // The one certificate of a list, null for none, a CertError naming the duplicates for more than one.
 function single(found: StoredCert[], what: string, where: string, why: string): StoredCert | null {
   if (found.length <= 1) return found[0] ?? null;
@@ -180,9 +166,10 @@ function entryOf(file: string, role: QlikCertRole, store: StoreRef, cert: Stored
 }
 
 // Write one file of the set and record it.
-async function record(dir: string, rel: string, data: Buffer, files: ExportedFile[]): Promise<void> {
+// Through the host's private-file writer: 0600 here and on the emulated node, an ACL for the caller and SYSTEM on Windows.
+async function record(host: Host, dir: string, rel: string, data: Buffer, files: ExportedFile[]): Promise<void> {
   const file = path.join(dir, ...rel.split('/'));
-  await writePrivate(file, data);
+  await host.files.writePrivate(file, data);
   files.push({ path: file, rel, bytes: data.length, sha256: sha256(data) });
 }
 
@@ -193,8 +180,8 @@ async function copyLocalPems(host: Host, dir: string, files: ExportedFile[]): Pr
     const present = [];
     for (const name of LOCAL_CERTIFICATE_FILES) if (await host.files.exists(path.win32.join(folder, name))) present.push(name);
     if (present.length === 0) continue;
-    await mkdirPrivate(path.join(dir, SET_PEM_DIR));
-    for (const name of present) await record(dir, `${SET_PEM_DIR}/${name}`, await host.files.read(path.win32.join(folder, name)), files);
+    await host.files.mkdirPrivate(path.join(dir, SET_PEM_DIR));
+    for (const name of present) await record(host, dir, `${SET_PEM_DIR}/${name}`, await host.files.read(path.win32.join(folder, name)), files);
     return folder;
   }
   return null;
@@ -205,7 +192,7 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
   const set = await locateQlikSet(host, serviceAccount);
   const isCentral = opts.isCentral ?? ownsCa(set);
   const dir = path.resolve(destDir);
-  await mkdirPrivate(dir);
+  await host.files.mkdirPrivate(dir);
   const files: ExportedFile[] = [];
   const index: CertSetIndex = [];
   const warnings = [...set.warnings];
@@ -225,13 +212,13 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
     const keyless = spec.file === 'root-currentuser.pfx';
     const bytes = keyless ? writePfx({ certPem: certPem(src.cert.der), keyPem: null }, password) : await pfxOf(host, src.cert, src.from, password, src.needsKey);
     if (!keyless && !src.cert.hasPrivateKey && spec.role !== 'root') warnings.push(`${src.cert.subject} has no private key in ${storeLabelWithUser(src.from)}: ${spec.file} holds the certificate only`);
-    await record(dir, spec.file, bytes, files);
+    await record(host, dir, spec.file, bytes, files);
     index.push(entryOf(spec.file, spec.role, storeOf(spec.store), src.cert, bytes, !keyless && src.cert.hasPrivateKey));
   }
   for (const spec of SET_FILES) if (!index.some((e) => e.file === spec.file)) await rm(path.join(dir, spec.file), { force: true }); // left from an older export
   const pemFolder = await copyLocalPems(host, dir, files);
   if (!pemFolder) warnings.push(`no PEM copies found in ${host.paths.localCertificates}: the set has no pem/ folder`);
-  await record(dir, SET_INDEX_FILE, Buffer.from(JSON.stringify(index, null, 2) + '\n', 'utf8'), files);
+  await record(host, dir, SET_INDEX_FILE, Buffer.from(JSON.stringify(index, null, 2) + '\n', 'utf8'), files);
   return { dir, files, index, warnings };
 }
 

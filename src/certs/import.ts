@@ -1,13 +1,14 @@
 // Import a Qlik certificate set into a node's stores (guide §5.1): everything is validated first, existing Qlik
 // certificates are refused (or, with replace, exported to a safety folder and removed), then the set is imported.
 import { X509Certificate } from 'node:crypto';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Host, StoreRef, StoredCert } from '../host/types.js';
 import { InputError } from '../runbook/errors.js';
 import { issuedBy, qlikContext, qlikRoleOf, sameName } from './classify.js';
 import { CertError } from './errors.js';
-import { SET_FILES, SET_INDEX_FILE, mkdirPrivate, qlikStores, readSetIndex, sha256, writePrivate } from './export.js';
+import { SET_FILES, SET_INDEX_FILE, qlikStores, readSetIndex, sha256 } from './export.js';
 import type { CertSetEntry, CertSetIndex } from './export.js';
 import { describeCert } from './inspect.js';
 import type { CertInfo } from './inspect.js';
@@ -271,17 +272,17 @@ function safetyName(c: StoredCert): string {
 
 // Export certificates about to be replaced into a 0700 folder (0600 files, with keys where they have them) and an index.
 export async function exportSafetyCopy(host: Host, certs: StoredCert[], password: string, dir: string): Promise<SafetyExport> {
-  await mkdirPrivate(dir);
+  await host.files.mkdirPrivate(dir);
   const files: string[] = [];
   const index: CertSetIndex = [];
   for (const c of certs) {
     const bytes = c.hasPrivateKey ? await host.certs.exportPfx(c.store, c.thumbprint, password) : writePfx({ certPem: describeCert(c.der).pem, keyPem: null }, password);
     const name = safetyName(c);
-    await writePrivate(path.join(dir, name), bytes);
+    await host.files.writePrivate(path.join(dir, name), bytes);
     files.push(path.join(dir, name));
     index.push({ file: name, role: qlikRoleOf(c, c.store, qlikContext(host.name)) ?? 'server', store: c.store, subject: c.subject, issuer: c.issuer, thumbprint: c.thumbprint, notAfter: c.notAfter.toISOString(), hasPrivateKey: c.hasPrivateKey, qlikExtension: c.qlikExtension, sha256: sha256(bytes) });
   }
-  await writePrivate(path.join(dir, 'replaced.json'), JSON.stringify(index, null, 2) + '\n');
+  await host.files.writePrivate(path.join(dir, 'replaced.json'), JSON.stringify(index, null, 2) + '\n');
   files.push(path.join(dir, 'replaced.json'));
   return { dir, files };
 }
@@ -415,6 +416,11 @@ export async function resolveSetDir(source: string, node: { name: string; hostna
     throw new InputError(`${abs} does not exist`, 'give the folder written by `qsadmin certs export` or a backup set folder');
   }
   if (!st.isDirectory()) throw new InputError(`${abs} is a file: give a folder (an export folder, or an unpacked backup set; extract a single-file backup first)`);
+  try {
+    await access(abs, constants.R_OK | constants.X_OK);
+  } catch {
+    throw new InputError(`${abs} is not readable by this account`, 'run as the account that made the export (or an administrator), or give it read access');
+  }
   if (await holdsSet(abs)) return abs;
   for (const base of [abs, path.join(abs, 'certs')]) {
     for (const name of [node.name, node.hostname]) if (await holdsSet(path.join(base, name))) return path.join(base, name);

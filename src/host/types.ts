@@ -1,6 +1,7 @@
 // The Host driver interface: everything a runbook does to a node goes through it (DESIGN.md "Host drivers").
 import type { Readable } from 'node:stream';
 import type { ServiceName } from '../site/services.js';
+import type { PrivateFiles } from './private-files.js';
 
 export type ServiceState = 'running' | 'stopped' | 'start_pending' | 'stop_pending' | 'absent';
 
@@ -43,7 +44,8 @@ export interface FileInfo {
   isDirectory: boolean;
 }
 
-export interface HostFiles {
+/** Files of a node; the private writer (PrivateFiles) is for what holds a key, a dump or a password. */
+export interface HostFiles extends PrivateFiles {
   /** Map a Windows path of this node (e.g. C:\ProgramData\Qlik\Sense\Host.cfg) to one we can open. */
   resolve(windowsPath: string): string;
   exists(path: string): Promise<boolean>;

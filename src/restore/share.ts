@@ -58,6 +58,8 @@ export async function copyPlainFolder(from: string, destLocal: string, parallel:
       fs.renameSync(dest, aside);
       replaced++;
     }
+    // Folders of the live share take the share's permissions (copyFileHashed would make missing ones private, as in a set).
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
     await copyFileHashed(path.join(from, ...parts), dest);
     // copyFileHashed leaves files read-only (as a backup set keeps them): the live share must stay writable for Qlik.
     fs.chmodSync(dest, 0o644);

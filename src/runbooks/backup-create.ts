@@ -35,6 +35,7 @@ import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { hashFile } from '../backup/hashcopy.js';
 import { hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
+import { mkdirPrivateSync, openPrivateSync, writePrivateSync } from '../host/private-files.js';
 
 export const DEFAULT_CERT_PASSWORD_ENV = 'QSADMIN_CERT_PASSWORD';
 
@@ -425,7 +426,8 @@ function wasRunning(ctx: BackupContext, stepId: string): boolean {
 
 /** Preflight: target writable and big enough, the set folder started; record which services run. */
 async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
-  fs.mkdirSync(ctx.in.to, { recursive: true });
+  // The target and the set are created 0700 (missing folders only: an existing target keeps its mode).
+  mkdirPrivateSync(ctx.in.to);
   try {
     fs.accessSync(ctx.in.to, fs.constants.W_OK);
   } catch {
@@ -453,9 +455,9 @@ async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
       'free space there or choose another --to',
     );
   }
-  fs.mkdirSync(ctx.setDir, { recursive: true, mode: 0o700 });
+  mkdirPrivateSync(ctx.setDir);
   if (!fs.existsSync(path.join(ctx.setDir, IN_PROGRESS))) {
-    writeFileAtomic(path.join(ctx.setDir, IN_PROGRESS), JSON.stringify({ id: ctx.in.backupId, runId: ctx.runId, created: new Date().toISOString(), base: ctx.baseId }) + '\n', 0o644);
+    writeFileAtomic(path.join(ctx.setDir, IN_PROGRESS), JSON.stringify({ id: ctx.in.backupId, runId: ctx.runId, created: new Date().toISOString(), base: ctx.baseId }) + '\n', 0o600);
   }
   if (!ctx.outputs.get('services.before')) {
     const before: Record<string, boolean> = {};
@@ -504,10 +506,12 @@ async function dumpOne(ctx: BackupContext, db: string): Promise<void> {
 async function dumpGlobals(ctx: BackupContext): Promise<void> {
   const { pgDumpall } = await import('../postgres/tools.js');
   const dir = path.join(ctx.setDir, 'db');
-  fs.mkdirSync(dir, { recursive: true });
+  mkdirPrivateSync(dir);
   const file = path.join(dir, 'globals.sql');
+  // pg_dumpall opens its --file with O_TRUNC: created 0600 here first, it keeps that mode (never 0666 minus the umask).
+  fs.closeSync(openPrivateSync(file));
   await pgDumpall(ctx.tool, { host: ctx.conn.host, port: ctx.conn.port, user: ctx.conn.user, file, globalsOnly: true, noRolePasswords: true });
-  fs.chmodSync(file, 0o444);
+  fs.chmodSync(file, 0o400);
   const w = await hashFile(file);
   writePart(ctx.setDir, 'db.globals', { files: [{ path: 'db/globals.sql', bytes: w.bytes, sha256: w.sha256, kind: 'globals' }] });
 }
@@ -648,9 +652,11 @@ async function packSet(ctx: BackupContext): Promise<void> {
   const tmp = `${out}.partial`;
   const entries = fs.readdirSync(ctx.setDir).filter((e) => e !== 'manifest.json' && e !== 'verified.json');
   // manifest.json goes last in the archive, as in the folder form.
+  // node-tar truncates an existing file: created 0600 here first, the archive of keys and dumps is private from its first byte.
+  fs.closeSync(openPrivateSync(tmp));
   await tar.create({ file: tmp, cwd: ctx.setDir, portable: true }, [...entries, 'manifest.json']);
   fs.renameSync(tmp, out);
-  fs.writeFileSync(path.join(ctx.in.to, `${ctx.in.backupId}.verified.json`), fs.readFileSync(path.join(ctx.setDir, 'verified.json')));
+  writePrivateSync(path.join(ctx.in.to, `${ctx.in.backupId}.verified.json`), fs.readFileSync(path.join(ctx.setDir, 'verified.json')));
   fs.rmSync(ctx.setDir, { recursive: true, force: true });
   ctx.outputs.set('backup.file', out);
 }

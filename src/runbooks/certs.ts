@@ -4,7 +4,7 @@ import path from 'node:path';
 import { readSecret } from '../cli/secrets.js';
 import { checkCertificates, findSiteCa, hasErrors, type Finding, type NodeCertStores } from '../certs/check.js';
 import { daysUntil, qlikContext, qlikRoleOf } from '../certs/classify.js';
-import { exportCertificateSet, exportMatchesStores, mkdirPrivate, qlikStores, writePrivate } from '../certs/export.js';
+import { exportCertificateSet, exportMatchesStores, qlikStores } from '../certs/export.js';
 import {
   conflictsError, exportSafetyCopy, findConflicts, importIntoStores, localCopiesMatch, removeCertificates, requireValidSet,
   safetyCopyComplete, setInstalled, writeLocalCopies, type LoadedSet,
@@ -15,6 +15,7 @@ import { storeLabel } from '../certs/qlik.js';
 import type { Host } from '../host/types.js';
 import { QrsClient } from '../qrs/client.js';
 import { InputError, VerificationError } from '../runbook/errors.js';
+import { checkFolderTarget } from '../host/private-files.js';
 import type { Runbook, Step, StepContext } from '../runbook/step.js';
 import { loadSiteConfig } from '../site/config.js';
 import { centralNode, findNode, type NodeConfig, type SiteConfig } from '../site/model.js';
@@ -113,8 +114,8 @@ function exportNodeStep(n: NodeConfig, to: string): Step<CertsContext> {
       }
     },
     run: async (ctx) => {
-      await mkdirPrivate(to);
       const host = await ctx.host(n.name);
+      await host.files.mkdirPrivate(to);
       const r = await exportCertificateSet(host, ctx.site.serviceAccount, ctx.password, dir, { isCentral: n.role === 'central' });
       for (const w of r.warnings) ctx.log(`warning: ${w}`);
       ctx.outputs.set(`certs.export.${n.name}`, { dir: r.dir, files: r.files.map((f) => ({ rel: f.rel, bytes: f.bytes, sha256: f.sha256 })), warnings: r.warnings });
@@ -143,15 +144,14 @@ function exportViaQrsStep(site: SiteConfig, nodes: NodeConfig[], to: string): St
         const machineNames = nodes.map((n) => n.hostname);
         const folder = await qrs.post<string>('/qrs/certificatedistribution/exportcertificates', { machineNames, certificatePassword: ctx.password, includeSecretsKey: true, exportFormat: 0 });
         const base = typeof folder === 'string' && folder ? folder.replace(/^"|"$/g, '') : host.paths.exportedCertificates;
-        await mkdirPrivate(to);
+        await host.files.mkdirPrivate(to);
         const copied: string[] = [];
         for (const m of machineNames) {
           const src = path.win32.join(base, m);
-          await mkdirPrivate(path.join(to, m));
+          await host.files.mkdirPrivate(path.join(to, m));
           for await (const f of host.files.walk(src)) {
             const rel = path.win32.relative(src, f.path).split('\\').join('/');
-            await mkdirPrivate(path.dirname(path.join(to, m, rel)));
-            await writePrivate(path.join(to, m, rel), await host.files.read(f.path));
+            await host.files.writePrivate(path.join(to, m, rel), await host.files.read(f.path));
             copied.push(`${m}/${rel}`);
           }
         }
@@ -169,6 +169,8 @@ export async function buildCertsExport(inputs: CertsExportInputs, env: BuildEnv)
   const site = loadSiteConfig(inputs.sitePath);
   const nodes = inputs.node ? [findNode(site, inputs.node)] : startNodeOrder(site);
   const to = path.resolve(inputs.to);
+  // A file, a read-only place or a folder of another account as --to is bad input, found before anything runs.
+  checkFolderTarget(to);
   const password = await readCertPassword(inputs.passwordEnv, env.interactive);
   const { pool, context } = await certsContext(site, password);
   const via = inputs.via ?? 'stores';
@@ -284,8 +286,10 @@ function importSteps(n: NodeConfig): Step<ImportContext>[] {
       node: n.name,
       check: async (ctx) => localCopiesMatch(await ctx.host(n.name), await ctx.set()),
       run: async (ctx) => {
-        const written = await writeLocalCopies(await ctx.host(n.name), await ctx.set());
+        const host = await ctx.host(n.name);
+        const written = await writeLocalCopies(host, await ctx.set());
         ctx.log(`wrote ${written.join(', ')}`);
+        ctx.outputs.set(`certs.import.${n.name}.pem`, { folder: host.paths.localCertificates, files: written });
       },
     },
   ];

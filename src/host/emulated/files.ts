@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FileInfo, HostFiles } from '../types.js';
 import { windowsToEmulated } from '../paths.js';
+import { mkdirPrivate, openPrivate, writePrivate } from '../private-files.js';
 
 // True when a path is written the Windows way (drive letter).
 function isWindowsPath(p: string): boolean {
@@ -43,6 +44,21 @@ export class EmulatedFiles implements HostFiles {
     await fsp.writeFile(tmp, data, { mode: opts.mode ?? 0o644 });
     if (opts.mode !== undefined) await fsp.chmod(tmp, opts.mode);
     await fsp.rename(tmp, file);
+  }
+
+  // A folder readable by the caller only (0700 from its mkdir; on the emulated node, as on the machine qsadmin runs on).
+  async mkdirPrivate(p: string): Promise<void> {
+    await mkdirPrivate(this.resolve(p));
+  }
+
+  // A whole file readable by the caller only (0600 from its open), through a temporary name and a rename.
+  async writePrivate(p: string, data: Buffer | string): Promise<void> {
+    await writePrivate(this.resolve(p), data);
+  }
+
+  // A new file readable by the caller only, open for writing.
+  async openPrivate(p: string): Promise<fsp.FileHandle> {
+    return openPrivate(this.resolve(p));
   }
 
   // Delete a file or a folder with everything in it; a missing path is not an error.
