@@ -9,7 +9,7 @@ import { installQlikCertSet } from '../src/certs/install.js';
 import { writeHostCfg } from '../src/emulator/qrs/host-cfg.js';
 import { EmulatedCertStore } from '../src/host/emulated/certstore.js';
 import { checkFolderTarget, mkdirPrivate, openPrivate, writePrivate } from '../src/host/private-files.js';
-import { mkdirPrivateScript, psQuote, writePrivateScript } from '../src/host/windows/private-acl.js';
+import { MKDIR_PRIVATE, WRITE_PRIVATE } from '../src/host/windows/ps/private.js';
 import { InputError } from '../src/runbook/errors.js';
 import type { SiteConfig } from '../src/site/model.js';
 import { powershellErrors } from './helpers/powershell.js';
@@ -65,14 +65,11 @@ describe('the private-file writer', () => {
     expect(fs.existsSync(path.join(root, 'new'))).toBe(false); // the check creates nothing
   });
 
-  it('writes the Windows ACL scripts as PowerShell that parses, with every value quoted', async () => {
-    const hostile = "D:\\backup\\it's ‘quoted’ $(calc) `n";
-    expect(psQuote("a'b‘c")).toBe("'a''b‘‘c'");
-    for (const s of [mkdirPrivateScript(hostile), writePrivateScript(`${hostile}\\key.pfx`, Buffer.from('x').toString('base64'))]) {
-      expect(await powershellErrors(s)).toEqual([]);
-      expect(s).toContain(psQuote(hostile).slice(0, -1)); // the path, quoted (a file's name follows inside the literal)
-      expect(s).toContain('SetAccessRuleProtection($true, $false)');
-      expect(s).toContain("'S-1-5-18'");
+  it('writes the Windows ACL scripts as PowerShell that parses (values reach them as parameters)', async () => {
+    for (const s of [MKDIR_PRIVATE, WRITE_PRIVATE]) {
+      expect(await powershellErrors(s.text), s.name).toEqual([]);
+      expect(s.text).toContain('SetAccessRuleProtection($true, $false)');
+      expect(s.text).toContain("'S-1-5-18'");
     }
   });
 });

@@ -13,6 +13,7 @@ import * as certScripts from '../src/host/windows/ps/certs.js';
 import * as machineScripts from '../src/host/windows/ps/machine.js';
 import * as shadowScripts from '../src/host/windows/ps/shadow.js';
 import { PROCESS_RUN } from '../src/host/windows/ps/process.js';
+import * as privateScripts from '../src/host/windows/ps/private.js';
 import { joinCommandLine, splitCommandLine } from '../src/host/windows/service-command.js';
 import { AS_ACCOUNT, RUNNER } from '../src/host/windows/ps/as-account.js';
 import { sameAccount } from '../src/host/windows/certstore.js';
@@ -121,7 +122,7 @@ describe('quoting', () => {
   });
 
   it('sends scripts and arguments as one line of base64 that the grammar parses', async () => {
-    const all = [SERVICE_LIST, SERVICE_CONTROL, AS_ACCOUNT, ...Object.values(certScripts), ...Object.values(machineScripts), ...Object.values(shadowScripts), PROCESS_RUN];
+    const all = [SERVICE_LIST, SERVICE_CONTROL, AS_ACCOUNT, ...Object.values(certScripts), ...Object.values(machineScripts), ...Object.values(shadowScripts), ...Object.values(privateScripts), PROCESS_RUN];
     expect(await powershellErrors(RUNNER + '\n')).toEqual([]);
     for (const s of all) {
       expect(await powershellErrors(s.text), s.name).toEqual([]);
@@ -383,5 +384,26 @@ describe('running programs on another node', () => {
     } finally {
       await remote.close();
     }
+  });
+});
+
+describe('private files on Windows', () => {
+  it('creates folders and files with the caller-and-SYSTEM ACL through the session, on the node that holds them', async () => {
+    machine();
+    const m = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    m.identity = { user: 'DOMAIN\\admin', elevated: true };
+    fs.writeFileSync(stateFile, JSON.stringify(m));
+    const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    try {
+      await h.files.writePrivate("D:\\Backups\\it's ‘set’\\certs\\client.pfx", Buffer.from('pfx bytes'));
+    } finally {
+      await h.close();
+    }
+    expect(recorded().map((r) => [r.script, Object.values(r.args)[0]])).toEqual([
+      ['file.mkdir-private', "D:\\Backups\\it's ‘set’\\certs"],
+      ['file.write-private', "D:\\Backups\\it's ‘set’\\certs\\client.pfx"],
+    ]);
+    const priv = JSON.parse(fs.readFileSync(stateFile, 'utf8')).private;
+    expect(priv["D:\\Backups\\it's ‘set’\\certs\\client.pfx"]).toEqual({ kind: 'file', bytes: 9, acl: ['DOMAIN\\admin', 'NT AUTHORITY\\SYSTEM'] });
   });
 });

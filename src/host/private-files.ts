@@ -5,7 +5,7 @@
 // the folders this creates get the mode: an existing folder the user named (a --to of /tmp, say) is never changed.
 // Files written into the site do not come here: they take their destination's permissions.
 //
-// The Windows driver does the same with an ACL set at creation (privateAclScript in ./windows/private-acl.ts).
+// The Windows driver does the same with an ACL set at creation (src/host/windows/ps/private.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';

@@ -5,12 +5,45 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FileInfo, HostFiles } from '../types.js';
+import { MKDIR_PRIVATE, WRITE_PRIVATE } from './ps/private.js';
+import type { PsSession } from './session.js';
 
 const win = path.win32;
 
 export class WindowsFiles implements HostFiles {
-  /** `remoteHost` is the node's hostname when qsadmin runs on another node; absent for the local node. */
-  constructor(private readonly remoteHost?: string) {}
+  /**
+   * `remoteHost` is the node's hostname when qsadmin runs on another node; absent for the local node. The session
+   * creates private files (their ACL is set by the call that creates them, which node:fs cannot do).
+   */
+  constructor(
+    private readonly remoteHost?: string,
+    private readonly session?: PsSession,
+  ) {}
+
+  private ps(): PsSession {
+    if (!this.session) throw new Error('private files on Windows need the node\'s PowerShell session');
+    return this.session;
+  }
+
+  // Private files are made locally on the node that holds them (a UNC path to another node is opened there).
+  private local(p: string): string {
+    return /^[A-Za-z]:[\\/]/.test(p) ? win.normalize(p) : this.resolve(p);
+  }
+
+  async mkdirPrivate(dir: string): Promise<void> {
+    await this.ps().run(MKDIR_PRIVATE, { Dir: this.local(dir) });
+  }
+
+  async writePrivate(file: string, data: Buffer | string): Promise<void> {
+    await this.mkdirPrivate(win.dirname(this.local(file)));
+    await this.ps().run(WRITE_PRIVATE, { File: this.local(file), Base64: Buffer.from(data).toString('base64') });
+  }
+
+  /** A new private file opened for writing: created empty with its ACL first, then opened by node:fs. */
+  async openPrivate(file: string): Promise<fs.promises.FileHandle> {
+    await this.writePrivate(file, '');
+    return fs.promises.open(this.resolve(file), 'r+');
+  }
 
   resolve(windowsPath: string): string {
     if (windowsPath.startsWith('\\\\')) return windowsPath; // already a UNC path (a share on a file server)

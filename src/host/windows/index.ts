@@ -56,7 +56,7 @@ export class WindowsHost implements Host {
       env: environmentWithoutSecrets(),
     });
     this.services = new WindowsServiceControl(site, node, this.session);
-    this.files = new WindowsFiles(this.reach.via === 'local' ? undefined : node.hostname);
+    this.files = new WindowsFiles(this.reach.via === 'local' ? undefined : node.hostname, this.session);
     this.certs = new WindowsCertStore(this.session, site.serviceAccount);
     this.paths = defaultSitePaths(process.env.SystemDrive ?? 'C:');
   }
