@@ -107,7 +107,7 @@ describe('paths from a manifest stay inside the set and the destination (exit 4,
   it('refuses a manifest entry that climbs out of the set, in verify and in restore', async () => {
     const copy = copySet(setA);
     // The file the hostile entry names exists, with the size and hash the manifest claims: only the path rule stops it.
-    const outside = path.join(path.dirname(path.dirname(copy)), 'X');
+    const outside = path.join(path.dirname(copy), 'X'); // <copy>/files/share/../../../X
     fs.writeFileSync(outside, 'planted\n');
     editManifest(copy, (m) => m.files.push({ path: 'files/share/../../../X', bytes: 8, sha256: sha('planted\n'), kind: 'share', source: '/tmp/X' }));
     const v = await qsadmin(['backup', 'verify', copy], { env: env() });
@@ -148,23 +148,26 @@ describe('paths from a manifest stay inside the set and the destination (exit 4,
 });
 
 describe('packed sets: hostile entries, truncation, foreign files', () => {
-  const cases: Array<[string, string, RegExp]> = [
-    ['a ../ entry', "f('db/../../escaped-by-tar')", /db\/\.\.\/\.\.\/escaped-by-tar.* is refused/],
-    ['an absolute entry', "f('/tmp/qsadmin-setfmt-absolute')", /qsadmin-setfmt-absolute.* is refused/],
-    ['a symbolic link', "l = tarfile.TarInfo('db/link'); l.type = tarfile.SYMTYPE; l.linkname = '/etc'; t.addfile(l)", /db\/link.* SymbolicLink entry/],
-    ['a hard link', "l = tarfile.TarInfo('db/hard'); l.type = tarfile.LNKTYPE; l.linkname = '/etc/passwd'; t.addfile(l)", /db\/hard.* Link entry/],
-    ['a device', "c = tarfile.TarInfo('db/dev'); c.type = tarfile.CHRTYPE; c.devmajor = 1; c.devminor = 3; t.addfile(c)", /db\/dev.* CharacterDevice entry/],
+  // restore unpacks through the same function as verify: checked for two of the cases (each restore costs a CLI start)
+  const cases: Array<[string, string, RegExp, boolean]> = [
+    ['a ../ entry', "f('db/../../escaped-by-tar')", /db\/\.\.\/\.\.\/escaped-by-tar.* is refused/, true],
+    ['an absolute entry', "f('/tmp/qsadmin-setfmt-absolute')", /qsadmin-setfmt-absolute.* is refused/, false],
+    ['a symbolic link', "l = tarfile.TarInfo('db/link'); l.type = tarfile.SYMTYPE; l.linkname = '/etc'; t.addfile(l)", /db\/link.* SymbolicLink entry/, false],
+    ['a hard link', "l = tarfile.TarInfo('db/hard'); l.type = tarfile.LNKTYPE; l.linkname = '/etc/passwd'; t.addfile(l)", /db\/hard.* Link entry/, true],
+    ['a device', "c = tarfile.TarInfo('db/dev'); c.type = tarfile.CHRTYPE; c.devmajor = 1; c.devminor = 3; t.addfile(c)", /db\/dev.* CharacterDevice entry/, false],
   ];
-  for (const [what, add, msg] of cases) {
+  for (const [what, add, msg, viaRestore] of cases) {
     it(`refuses ${what} (exit 4), writes nothing outside, leaves no temp folder`, async () => {
       const file = await hostileTar(add);
       const before = leftovers();
       const v = await qsadmin(['backup', 'verify', file], { env: env() });
       expect(v.exitCode, v.stderr).toBe(4);
       expect(v.stderr).toMatch(msg);
-      const r = await restore(file);
-      expect(r.exitCode, r.stdout).toBe(4);
-      expect(r.stdout).toMatch(msg);
+      if (viaRestore) {
+        const r = await restore(file);
+        expect(r.exitCode, r.stdout).toBe(4);
+        expect(r.stdout).toMatch(msg);
+      }
       expect(leftovers()).toEqual(before);
       expect(fs.existsSync('/tmp/qsadmin-setfmt-absolute')).toBe(false);
       expect(fs.existsSync(path.join(path.dirname(path.dirname(file)), 'escaped-by-tar'))).toBe(false);
@@ -266,11 +269,11 @@ describe('ids, list, show, delete', () => {
   });
 
   it('delete needs --yes, keeps the newest verified set unless --force, and never breaks the others', async () => {
-    // an incremental on setA's folder: it links unchanged files from the newest verified set
-    const c = await backup();
-    expect(c.exitCode, c.stderr).toBe(0);
-    const newest = c.json.outputs.backup.dir as string;
-    expect(c.json.outputs.backup.base).toBeTruthy();
+    // the newest set (the resumed one above) is an incremental: it links unchanged files from setA
+    const l = JSON.parse((await qsadmin(['backup', 'list', '--to', target, '--json'], { env: env() })).stdout);
+    const newestSet = l.backups.find((b: { complete: boolean; single: boolean }) => b.complete && !b.single);
+    const newest = newestSet.dir as string;
+    expect(newestSet.base).toBe(path.basename(setA));
     const noYes = await qsadmin(['backup', 'delete', path.basename(setA), '--to', target], { env: env() });
     expect(noYes.exitCode).toBe(2);
     expect(noYes.stderr).toContain('--yes');

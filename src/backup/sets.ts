@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InputError, VerificationError } from '../runbook/errors.js';
+import { manifestPathProblems } from './manifest-check.js';
 import { IN_PROGRESS, MANIFEST, readManifest, readVerified, type Manifest, type VerifyRecord } from './manifest.js';
 
 export interface BackupSetInfo {
@@ -65,7 +66,7 @@ export function listSets(target: string): BackupSetInfo[] {
         dir,
         created: idToDate(id) ?? new Date(st.mtimeMs).toISOString(),
         complete: true,
-        verified: fs.existsSync(sidecar) ? (JSON.parse(fs.readFileSync(sidecar, 'utf8')) as VerifyRecord) : null,
+        verified: readSidecar(sidecar),
         bytes: st.size,
         writtenBytes: st.size,
         files: 0,
@@ -96,9 +97,19 @@ export function incrementalBase(target: string, excludeId?: string): { id: strin
     } catch {
       continue; // a damaged manifest: not a base to link from
     }
-    if (m) return { id, dir, manifest: m };
+    // A base whose paths leave the set is never linked from (its files could be anywhere).
+    if (m && manifestPathProblems(m).length === 0) return { id, dir, manifest: m };
   }
   return null;
+}
+
+/** The verification record beside a packed set; a damaged one counts as none. */
+function readSidecar(file: string): VerifyRecord | null {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as VerifyRecord;
+  } catch {
+    return null;
+  }
 }
 
 function readStarted(dir: string): string | null {
