@@ -319,10 +319,13 @@ describe('targets and temp folders', () => {
     const dead = fs.mkdtempSync(path.join(os.tmpdir(), `qsadmin-verify-${child.pid}-`));
     const live = fs.mkdtempSync(path.join(os.tmpdir(), `qsadmin-verify-${process.pid}-`));
     fs.writeFileSync(path.join(live, 'keep'), '');
+    const plainDump = path.join(os.tmpdir(), `qsadmin-${child.pid}-deadbeef-QSR.dump`); // a killed load's plain copy
+    fs.writeFileSync(plainDump, 'PGDMP');
     const v = await qsadmin(['backup', 'verify', tarB], { env: env() });
     expect(v.exitCode, v.stderr).toBe(0);
     expect(fs.existsSync(root)).toBe(false);
     expect(fs.existsSync(dead)).toBe(false);
+    expect(fs.existsSync(plainDump)).toBe(false);
     expect(fs.existsSync(live)).toBe(true);
     expect(() => process.kill(pm, 0)).toThrow();
     fs.rmSync(live, { recursive: true, force: true });

@@ -1,5 +1,5 @@
-// Temp folders of killed runs: a verify's unpacked set (qsadmin-verify-<pid>-*) and a scratch PostgreSQL cluster
-// (qsadmin-pg-<pid>-*, maybe with its server still running). The next run removes those whose owning process is gone;
+// Temp folders of killed runs: a verify's unpacked set (qsadmin-verify-<pid>-*), a scratch PostgreSQL cluster
+// (qsadmin-pg-<pid>-*, maybe with its server still running) and a load's plain dump (qsadmin-<pid>-<hex>-<db>.dump). The next run removes those whose owning process is gone;
 // a folder of a live process, or one without an owner in its name, is left alone.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -53,7 +53,8 @@ export async function reapStaleTemp(dir = os.tmpdir()): Promise<string[]> {
   }
   for (const name of names) {
     const prefix = TEMP_PREFIXES.find((p) => name.startsWith(p));
-    const owner = prefix ? /^(\d+)-/.exec(name.slice(prefix.length)) : null;
+    // Besides the folders: the plain copy of a main archive that a load decompresses (db-load.ts).
+    const owner = prefix ? /^(\d+)-/.exec(name.slice(prefix.length)) : /^qsadmin-(\d+)-[0-9a-f]{8}-[A-Za-z0-9_-]+\.dump$/.exec(name);
     if (!owner) continue;
     const pid = Number(owner[1]);
     if (pid === process.pid || alive(pid)) continue;
