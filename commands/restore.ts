@@ -56,7 +56,8 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
       }
       inputs = {
         sitePath: this.sitePath(),
-        source: path.resolve(args.backup),
+        // A path, or an id from `backup list` (in QSADMIN_BACKUP_DIR, else the default backup folder).
+        source: (await import('../src/backup/sets.js')).resolveSetRef(args.backup, [process.env.QSADMIN_BACKUP_DIR, path.join(this.stateDir, 'backups', (await this.site()).name)]),
         hostname: flags.hostname,
         shareRoot: flags['share-root'],
         only: flags.only as never,

@@ -64,6 +64,23 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
       });
     }
     const rb = await buildBackupCreate(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
-    return this.execute(rb, flags);
+    const result = await this.execute(rb, flags);
+    // The lines a scheduled task's "> log" keeps: on stdout (progress and the step summary are on stderr).
+    if (result.status === 'succeeded') for (const line of summaryLines(result.outputs)) this.say(line);
+    return result;
   }
+}
+
+/** Where the set went, its size, the downtime and what was linked from the base set. */
+function summaryLines(outputs: Record<string, unknown>): string[] {
+  const b = outputs.backup as { id: string; dir: string; files: number; bytes: number; reusedFiles: number; reusedBytes?: number; downtimeMs: number; base: string | null } | undefined;
+  if (!b) return [];
+  const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+  const where = (outputs['backup.file'] as string | undefined) ?? b.dir;
+  const pre = outputs.preflight as { estimateBytes?: number } | undefined;
+  return [
+    `backup ${b.id} written to ${where}`,
+    `  ${b.files} files, ${mb(b.bytes)}; ${b.base ? `${b.reusedFiles} files (${mb(b.reusedBytes ?? 0)}) linked from base set ${b.base}, ${mb(b.bytes - (b.reusedBytes ?? 0))} written` : 'full set: nothing linked from an earlier set'}`,
+    `  services were down ${(b.downtimeMs / 1000).toFixed(1)} s${pre?.estimateBytes ? `; the free-space estimate was ${mb(pre.estimateBytes)}` : ''}`,
+  ];
 }

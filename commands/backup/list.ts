@@ -4,7 +4,11 @@ import { QsadminCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
 import type { BackupSetInfo } from '../../src/backup/sets.js';
 
 export default class BackupList extends QsadminCommand {
-  static override description = 'List the backup sets in a target folder: id, time, size, complete, verified, incremental base';
+  static override description = `List the backup sets in a target folder: id, time, state, size, incremental base and path
+
+The ids work wherever a set is taken: backup verify <id>, backup show <id>, backup delete <id>, restore <id>
+(with --to, or QSADMIN_BACKUP_DIR, for a folder other than the default). A folder that does not exist is an
+error (exit 2), not an empty list.`;
   static override examples = ['<%= config.bin %> backup list --to /backups', '<%= config.bin %> backup list --json'];
   static override help = EXIT_CODES_HELP;
   static override flags = {
@@ -14,13 +18,13 @@ export default class BackupList extends QsadminCommand {
   async run(): Promise<{ target: string; backups: Array<Omit<BackupSetInfo, 'verified'> & { verified: boolean | null; verifiedLevel?: string }> }> {
     const { flags } = await this.parseCommon(BackupList);
     const target = path.resolve(flags.to ?? path.join(this.stateDir, 'backups', (await this.site()).name));
-    const { listSets } = await import('../../src/backup/sets.js');
-    const sets = listSets(target);
+    const { listTarget } = await import('../../src/backup/sets.js');
+    const sets = listTarget(target);
     if (!sets.length) this.say(`no backups in ${target}`);
     for (const s of sets) {
-      const state = !s.complete ? 'INCOMPLETE' : s.verified?.ok ? `verified(${s.verified.level})` : s.verified ? 'FAILED-VERIFY' : 'unverified';
+      const state = s.damaged ? 'DAMAGED' : !s.complete ? 'INCOMPLETE' : s.verified?.ok ? `verified(${s.verified.level})` : s.verified ? 'FAILED-VERIFY' : 'unverified';
       const size = s.complete ? `${(s.bytes / 1e6).toFixed(1)} MB (${(s.writtenBytes / 1e6).toFixed(1)} MB new)` : '-';
-      this.say(`${s.id}  ${s.created}  ${state.padEnd(16)} ${size}${s.base ? `  base ${s.base}` : ''}${s.single ? '  [.tar]' : ''}`);
+      this.say(`${s.id}  ${s.created}  ${state.padEnd(16)} ${size}${s.base ? `  base ${s.base}` : ''}  ${s.dir}`);
     }
     return { target, backups: sets.map((s) => ({ ...s, verified: s.verified ? s.verified.ok : null, verifiedLevel: s.verified?.level })) };
   }

@@ -10,7 +10,8 @@ export default class BackupPrune extends QsadminCommand {
 
 Keeps the newest set of each of the last N days, ISO weeks and months (and the last N sets with
 --keep-last). The newest verified set is never removed, and incomplete sets are left alone. Sets share
-unchanged files through hard links, so removing one never breaks another.`;
+unchanged files through hard links, so removing one never breaks another. One set: backup delete <id>.
+Old run folders are pruned with runs prune --older-than.`;
   static override examples = ['<%= config.bin %> backup prune --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run', '<%= config.bin %> backup prune --to /backups --keep-daily 14 --keep-weekly 8 --keep-monthly 6'];
   static override help = EXIT_CODES_HELP;
   static override flags = {
@@ -28,6 +29,9 @@ unchanged files through hard links, so removing one never breaks another.`;
     if (!fs.existsSync(target)) throw new InputError(`backup target ${target} does not exist`, 'pass --to with the folder that holds the sets');
     const { listSets } = await import('../../src/backup/sets.js');
     const { applyRetention } = await import('../../src/backup/retention.js');
+    const { deleteSet } = await import('../../src/backup/sets.js');
+    // Run folders: `qsadmin runs prune --older-than` (the engine's) prunes them; a --runs-older-than option here is
+    // to call that same function once it is on main, rather than a second copy of the rule.
     const sets = listSets(target);
     const decisions = applyRetention(sets, { keepDaily: flags['keep-daily'], keepWeekly: flags['keep-weekly'], keepMonthly: flags['keep-monthly'], keepLast: flags['keep-last'] });
     const removed: string[] = [];
@@ -35,9 +39,8 @@ unchanged files through hard links, so removing one never breaks another.`;
       const s = sets.find((x) => x.id === d.id)!;
       this.say(`${d.keep ? 'keep  ' : flags['dry-run'] ? 'would remove' : 'remove'} ${d.id}: ${d.reasons.join('; ')}`);
       if (d.keep || flags['dry-run']) continue;
-      // Sets are read-only on disk: make them writable, then remove (hard-linked files live on in other sets).
-      fs.rmSync(s.dir, { recursive: true, force: true, maxRetries: 2 });
-      if (s.single) fs.rmSync(path.join(target, `${s.id}.verified.json`), { force: true });
+      // Hard-linked files live on in the other sets; a folder is renamed away first, so it never looks half there.
+      deleteSet(target, s);
       removed.push(d.id);
     }
     return { target, dryRun: !!flags['dry-run'], decisions, removed };

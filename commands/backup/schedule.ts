@@ -41,7 +41,9 @@ monitoring can read, and exits non-zero on any failure.`;
     };
     const files: Record<string, string> = win ? { 'qsadmin-nightly-backup.task.xml': renderWindowsTask(values) } : (({ service, timer }) => ({ 'qsadmin-backup.service': service, 'qsadmin-backup.timer': timer }))(renderSystemd(values));
     if (flags.out) {
-      fs.mkdirSync(flags.out, { recursive: true });
+      // Created one level at a time, each probe with a time limit (Node 20's recursive mkdir spins under /proc).
+      const { prepareTarget } = await import('../../src/backup/target-probe.js');
+      await prepareTarget(path.resolve(flags.out));
       for (const [name, text] of Object.entries(files)) {
         // Task Scheduler reads the XML as UTF-16 (its declaration says so).
         fs.writeFileSync(path.join(flags.out, name), win ? Buffer.from('\ufeff' + text, 'utf16le') : text);

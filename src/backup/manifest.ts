@@ -1,7 +1,9 @@
 // The backup set's manifest (format 1): written last and atomically, so "has a manifest" means "complete".
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../runbook/fsutil.js';
+import { VerificationError } from '../runbook/errors.js';
+import { faultPoint } from '../runbook/fault.js';
+import { fsyncDir, writeFileAtomic } from '../runbook/fsutil.js';
 import type { DbStamp, TableState } from './db-tables.js';
 
 export const FORMAT = 1;
@@ -97,16 +99,36 @@ export interface VerifyRecord {
   problems: string[];
 }
 
-/** Read a set's manifest, or null when the set is incomplete. */
+/** Read a set's manifest, or null when the set is incomplete; a manifest that is not JSON is a damaged set (exit 4). */
 export function readManifest(setDir: string): Manifest | null {
   const f = path.join(setDir, MANIFEST);
   if (!fs.existsSync(f)) return null;
-  return JSON.parse(fs.readFileSync(f, 'utf8')) as Manifest;
+  let m: Manifest;
+  try {
+    m = JSON.parse(fs.readFileSync(f, 'utf8')) as Manifest;
+  } catch (e) {
+    throw new VerificationError(`${f} is damaged: ${(e as Error).message}`, 'use another set (qsadmin backup list)');
+  }
+  if (!m || typeof m !== 'object' || !Array.isArray(m.files)) throw new VerificationError(`${f} is damaged: it has no list of files`, 'use another set (qsadmin backup list)');
+  return m;
 }
 
 /** Write the manifest last, atomically; the set is complete from that moment. */
 export function writeManifest(setDir: string, m: Manifest): void {
-  writeFileAtomic(path.join(setDir, MANIFEST), JSON.stringify(m, null, 1) + '\n', 0o400);
+  if (fs.existsSync(path.join(setDir, MANIFEST))) throw new Error(`refused to write ${path.join(setDir, MANIFEST)} again: a complete set is never changed`);
+  // Temp file, fsync, rename, fsync of the folder (as writeFileAtomic does, with a crash point between the two).
+  const file = path.join(setDir, MANIFEST);
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o400);
+  try {
+    fs.writeSync(fd, JSON.stringify(m, null, 1) + '\n');
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  faultPoint('backup.manifest:temp-written');
+  fs.renameSync(tmp, file);
+  fsyncDir(setDir);
   fs.rmSync(path.join(setDir, IN_PROGRESS), { force: true });
 }
 

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../runbook/fsutil.js';
-import type { ManifestFile } from './manifest.js';
+import { MANIFEST, type ManifestFile } from './manifest.js';
 
 export interface Part {
   /** The capture (database snapshot + share snapshot) this part was written from, when it depends on one. */
@@ -20,6 +20,8 @@ function partFile(setDir: string, name: string): string {
 
 /** Record a finished part atomically. */
 export function writePart(setDir: string, name: string, part: Part): void {
+  // A complete set is never written into (manifest.ts): a part of one would be a step run again by mistake.
+  if (fs.existsSync(path.join(setDir, MANIFEST))) throw new Error(`refused to record part ${name} in ${setDir}: the set is complete (it has its manifest) and is never changed`);
   fs.mkdirSync(path.join(setDir, PARTS_DIR), { recursive: true, mode: 0o700 });
   // fsync'd soon: a part lost to a power cut is only a step done again (a torn one reads as missing).
   writeFileAtomic(partFile(setDir, name), JSON.stringify(part), 0o600, 'soon');

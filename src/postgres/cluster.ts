@@ -260,7 +260,8 @@ export class PgCluster {
   static async scratch(o: ScratchOptions = {}): Promise<PgCluster> {
     const host = o.host ?? '127.0.0.1';
     const binDir = (await findServerBinDir(o.binDir)).dir;
-    const root = await mkdtemp(path.join(o.parentDir ?? os.tmpdir(), 'qsadmin-pg-'));
+    // The owner's pid in the name lets the next run reap the folder (and its server) of a killed one: backup/reap.ts.
+    const root = await mkdtemp(path.join(o.parentDir ?? os.tmpdir(), `qsadmin-pg-${process.pid}-`));
     await chmod(root, 0o755);
     try {
       const port = o.portRange ? await pickFreePort(host, o.portRange) : await ephemeralPort(host);

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { copyFileHashed, mapLimit } from '../backup/hashcopy.js';
+import { insideOrThrow } from '../backup/safe-path.js';
 import type { ManifestShareFolder } from '../backup/manifest.js';
 import { listTree } from '../backup/tree.js';
 import { withClient } from '../postgres/client.js';
@@ -51,8 +52,8 @@ export async function copyPlainFolder(from: string, destLocal: string, parallel:
   let replaced = 0;
   await mapLimit(list, parallel, async (x) => {
     const parts = x.rel.split('/');
-    const dest = path.join(destLocal, ...parts);
-    const aside = path.join(oldDir, ...parts);
+    const dest = insideOrThrow(destLocal, x.rel, `${path.join(from, ...parts)}:`);
+    const aside = insideOrThrow(oldDir, x.rel);
     if (fs.lstatSync(dest, { throwIfNoEntry: false }) && !fs.lstatSync(aside, { throwIfNoEntry: false })) {
       fs.mkdirSync(path.dirname(aside), { recursive: true });
       fs.renameSync(dest, aside);

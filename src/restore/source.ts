@@ -4,7 +4,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readManifest, type Manifest } from '../backup/manifest.js';
-import { InputError } from '../runbook/errors.js';
+import { manifestPathProblems } from '../backup/manifest-check.js';
+import { scanSet } from '../backup/set-files.js';
+import { checkLooksLikeSetTar, unpackSetTar } from '../backup/set-tar.js';
+import { InputError, VerificationError } from '../runbook/errors.js';
 
 export type RestoreSource =
   | { kind: 'set'; dir: string; manifest: Manifest; packed?: string }
@@ -55,18 +58,24 @@ async function unpackSet(file: string, scratchBase: string): Promise<string> {
   const key = createHash('sha256').update(`${file}|${st.size}|${st.mtimeMs}`).digest('hex').slice(0, 12);
   const dir = path.join(scratchBase, `${path.basename(file, '.tar')}-${key}`);
   if (readManifest(dir)) return dir;
+  // Not a set at all: refused before anything is written under the state dir.
+  await checkLooksLikeSetTar(file);
   const tmp = `${dir}.partial`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true, mode: 0o700 });
-  const tar = await import('tar');
-  await tar.extract({ file, cwd: tmp });
-  if (!readManifest(tmp)) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw new InputError(`${file} is a .tar but not a qsadmin backup set (no manifest.json inside)`, REFUSED_HINT);
-  }
+  await unpackSetTar(file, tmp); // removes tmp when it fails
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(tmp, dir);
   return dir;
+}
+
+/** A set's manifest and files are believed only when every path stays inside the set (exit 4 otherwise). */
+function checkedSet(dir: string, manifest: Manifest, packed?: string): RestoreSource {
+  const problems = [...manifestPathProblems(manifest), ...scanSet(dir).refused];
+  if (problems.length) {
+    throw new VerificationError(`${packed ?? dir} is refused: ${problems.slice(0, 3).join('; ')}${problems.length > 3 ? ` (and ${problems.length - 3} more)` : ''}`, 'the set was altered or is not a qsadmin set: nothing was changed; use another set (qsadmin backup list)');
+  }
+  return { kind: 'set', dir, manifest, packed };
 }
 
 const REFUSED_HINT =
@@ -80,13 +89,13 @@ export async function detectSource(p: string, scratchBase: string): Promise<Rest
   if (st.isFile()) {
     if (abs.endsWith('.tar') && !isPgDumpTar(abs)) {
       const dir = await unpackSet(abs, scratchBase);
-      return { kind: 'set', dir, manifest: readManifest(dir)!, packed: abs };
+      return checkedSet(dir, readManifest(dir)!, abs);
     }
     if (isDumpall(abs)) return { kind: 'dumpall', file: abs, shareDir: findShareDir(path.dirname(abs)) };
     throw new InputError(`${abs} is not a backup qsadmin can restore`, REFUSED_HINT);
   }
   const manifest = readManifest(abs);
-  if (manifest) return { kind: 'set', dir: abs, manifest };
+  if (manifest) return checkedSet(abs, manifest);
   if (fs.existsSync(path.join(abs, 'in-progress.json'))) {
     throw new InputError(`${abs} is an incomplete backup set (no manifest.json; its run did not finish)`, 'resume the backup run, or pick another set (qsadmin backup list)');
   }

@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile, mapLimit } from '../backup/hashcopy.js';
+import { insideOrThrow } from '../backup/safe-path.js';
 import type { ManifestFile } from '../backup/manifest.js';
 import { VerificationError, errorMessage } from '../runbook/errors.js';
 import { faultPoint } from '../runbook/fault.js';
@@ -100,8 +101,8 @@ export async function stageRoot(root: SwapRoot, runId: string, parallel: number,
   // the staging folder after the step failed.
   await mapLimit(root.files, parallel, async (f) => {
     if (failed) return;
-    const dest = path.join(staging, ...f.rel.split('/'));
-    const live = path.join(root.local, ...f.rel.split('/'));
+    const dest = insideOrThrow(staging, f.rel, `${f.stored}:`);
+    const live = insideOrThrow(root.local, f.rel, `${f.stored}:`);
     const have = fs.statSync(dest, { throwIfNoEntry: false });
     if (have?.isFile() && have.size === f.bytes) {
       // A checked copy from an earlier attempt (a file of its own) stays; a link from one is hashed again: its record
@@ -175,7 +176,7 @@ export async function refreshMovedLinks(root: SwapRoot, runId: string, linksFile
   const byRel = new Map(root.files.map((f) => [f.rel, f]));
   const moved: string[] = [];
   for (const l of readJson<LinkedFile[]>(linksFile)) {
-    const dest = path.join(staging, ...l.rel.split('/'));
+    const dest = insideOrThrow(staging, l.rel, 'staged link');
     const st = fs.statSync(dest, { throwIfNoEntry: false });
     if (!st || (st.size === l.size && st.mtimeMs === l.mtimeMs)) continue;
     await copyChecked(byRel.get(l.rel)!, dest);

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Runbook, Step, StepContext, RunbookItem } from '../runbook/step.js';
-import { InputError } from '../runbook/errors.js';
+import { InputError, VerificationError } from '../runbook/errors.js';
 import { writeFileAtomic } from '../runbook/fsutil.js';
 import { loadSiteConfig } from '../site/config.js';
 import { databasePassword, superuserConn, type DbConn } from '../site/database.js';
@@ -29,10 +29,16 @@ import { dumpArchiveSet } from '../backup/db-archives.js';
 import { DEFAULT_SPLIT_MIN_BYTES, type DbStamp } from '../backup/db-tables.js';
 import { copyTree, indexBase, listTree, unchangedSince, type BaseIndex, type ListedFile } from '../backup/tree.js';
 import { canHardlink, hardlinkSnapshot, readSnapshot, removeSnapshot, snapshotDirFor, SNAPSHOT_MARKER, type ShareCaptureMode } from '../backup/share-snapshot.js';
-import { IN_PROGRESS, FORMAT, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
-import { readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
+import { IN_PROGRESS, FORMAT, MANIFEST, VERIFIED, readManifest, readVerified, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
+import { manifestPathProblems } from '../backup/manifest-check.js';
+import { PARTS_DIR, readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
+import { removeTempFiles, syncSetFiles } from '../backup/set-files.js';
+import { packSetTar } from '../backup/set-tar.js';
+import { layoutProblems } from '../backup/verify.js';
 import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { hashFile } from '../backup/hashcopy.js';
+import { reapStaleTemp } from '../backup/reap.js';
+import { checkTargetReadOnly, prepareTarget } from '../backup/target-probe.js';
 import { hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 import { mkdirPrivateSync, openPrivateSync, writePrivateSync } from '../host/private-files.js';
@@ -133,7 +139,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const discovery = await discoverForBackup(site, conn);
   const compress = inputs.compress ?? defaultCompression();
   const to = path.resolve(inputs.to);
-  checkTarget(to);
+  await checkTargetReadOnly(to);
   const setDir = path.join(to, inputs.backupId);
   for (const f of discovery.share) {
     if (isUnder(f.path, to)) throw new InputError(`the backup target ${to} is inside the share folder ${f.path}`, 'choose a target outside the share: a backup must not back itself up');
@@ -335,10 +341,21 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     });
   }
   items.push({ group: 'backup.write', title: 'Write the set with services running: dumps from the snapshots, the share, logs, Custom Data, configs, certificates', parallel: true, steps: write });
+  // A complete set is immutable: once its manifest exists, every step that writes into it counts as done (a resume
+  // never stops the services or rewrites a file again), and would refuse if run anyway.
+  const guarded = mapSteps(items.splice(1), (s) => ({
+    ...s,
+    check: async (ctx) => setComplete(ctx) || (s.check ? await s.check(ctx) : false),
+    run: async (ctx) => {
+      assertSetOpen(ctx.setDir, s.id);
+      await s.run(ctx);
+    },
+  }));
+  items.push(...guarded);
   items.push({
     id: 'backup.manifest',
-    title: 'Write manifest.json (last: a set without it is incomplete)',
-    check: async (ctx) => fs.existsSync(path.join(ctx.setDir, 'manifest.json')),
+    title: 'Write manifest.json (last: a set without it is incomplete), after every file of the set is fsync\'d; check the set against it',
+    check: async (ctx) => setComplete(ctx) && !fs.existsSync(path.join(ctx.setDir, PARTS_DIR)) && !!readVerified(ctx.setDir),
     run: async (ctx) => writeSetManifest(ctx, site),
   });
   items.push({
@@ -390,22 +407,6 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   };
 }
 
-/** The target must be a writable folder (or creatable below a writable one): checked before anything changes. */
-function checkTarget(to: string): void {
-  let dir = to;
-  while (!fs.existsSync(dir)) {
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  if (!fs.statSync(dir).isDirectory()) throw new InputError(`the backup target ${to} is not a folder (${dir} is a file)`, 'pass --to with a folder');
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch {
-    throw new InputError(`the backup target ${to} is not writable (${dir})`, 'choose another --to, or give this account write access');
-  }
-}
-
 function describeMode(m: ShareCaptureMode): string {
   if (m === 'hardlink') return 'hard-link snapshot while services are down, copied after the restart';
   if (m === 'vss') return 'Volume Shadow Copy while services are down, copied after the restart';
@@ -426,18 +427,16 @@ function wasRunning(ctx: BackupContext, stepId: string): boolean {
 
 /** Preflight: target writable and big enough, the set folder started; record which services run. */
 async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
-  // The target and the set are created 0700 (missing folders only: an existing target keeps its mode).
-  mkdirPrivateSync(ctx.in.to);
-  try {
-    fs.accessSync(ctx.in.to, fs.constants.W_OK);
-  } catch {
-    throw new InputError(`the backup target ${ctx.in.to} is not writable`, 'choose another --to, or give this account write access');
+  const { freeBytes: free } = await prepareTarget(ctx.in.to);
+  const reaped = await reapStaleTemp();
+  if (reaped.length) ctx.log(`removed temp folders of killed runs: ${reaped.join(', ')}`);
+  if (setComplete(ctx)) {
+    if (!ctx.outputs.get('preflight')) throw new InputError(`backup set ${ctx.setDir} already exists`, 'it is complete: nothing to do');
+    ctx.log(`preflight: ${ctx.setDir} is complete (it has its manifest): nothing is written into it again`);
+    return;
   }
-  if (fs.existsSync(path.join(ctx.setDir, 'manifest.json')) && !ctx.outputs.get('preflight')) {
-    throw new InputError(`backup set ${ctx.setDir} already exists`, 'it is complete: nothing to do');
-  }
-  // Estimate: database sizes (dumps are smaller) + share bytes that cannot be linked from the base set.
-  let estimate = ctx.discovery.databases.filter((d) => d.dump).reduce((a, d) => a + d.sizeBytes, 0);
+  // Estimate: the dumps (see dumpEstimate) + share bytes that cannot be linked from the base set.
+  let estimate = await dumpEstimate(ctx);
   if (!ctx.in.skipShare) {
     for (const f of ctx.discovery.share) {
       const stored = storedShare(f);
@@ -447,8 +446,6 @@ async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
       }
     }
   }
-  const st = fs.statfsSync(ctx.in.to);
-  const free = st.bavail * st.bsize;
   if (free < estimate * 1.1) {
     throw new InputError(
       `not enough free space at ${ctx.in.to}: about ${fmtBytes(estimate)} needed (+10 %), ${fmtBytes(free)} free`,
@@ -472,6 +469,24 @@ async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
   }
   ctx.outputs.set('preflight', { estimateBytes: estimate, freeBytes: free, created: ctx.outputs.get<{ created: string }>('preflight')?.created ?? new Date().toISOString() });
   ctx.log(`preflight: estimate ${fmtBytes(estimate)}, free ${fmtBytes(free)}`);
+}
+
+/**
+ * What the dumps will take: a database's dumps in the base set scaled by how its size changed since, or else its size
+ * less that of an empty database (template0: the catalog every database carries, which a dump does not hold). Both
+ * are upper bounds in practice (compression and indexes make dumps smaller), near the real size after the first set.
+ */
+async function dumpEstimate(ctx: BackupContext): Promise<number> {
+  const { withClient } = await import('../postgres/client.js');
+  const empty = await withClient({ ...ctx.conn, database: 'postgres' }, async (c) => Number((await c.query("SELECT pg_database_size('template0') AS n")).rows[0].n)).catch(() => 0);
+  let total = 0;
+  for (const d of dumpedDatabases(ctx)) {
+    const was = ctx.baseSet?.manifest.databases.find((x) => x.name === d.name && x.dumped);
+    const baseBytes = ctx.baseSet?.manifest.files.filter((f) => f.kind === 'db' && f.database === d.name).reduce((a, f) => a + f.bytes, 0) ?? 0;
+    if (was && was.sizeBytes > 0 && baseBytes > 0) total += Math.ceil(baseBytes * Math.max(1, d.sizeBytes / was.sizeBytes));
+    else total += Math.max(d.sizeBytes - empty, 0) + (1 << 16);
+  }
+  return total;
 }
 
 function fmtBytes(n: number): string {
@@ -586,8 +601,42 @@ async function exportCerts(ctx: BackupContext, n: NodeConfig): Promise<void> {
   writePart(ctx.setDir, `certs.${n.name}`, { files });
 }
 
-/** Assemble the manifest from the parts and write it last; record the quick verification. */
+/** A set is complete, and immutable, once its manifest exists. */
+function setComplete(ctx: Pick<BackupContext, 'setDir'>): boolean {
+  return fs.existsSync(path.join(ctx.setDir, MANIFEST));
+}
+
+/** The writer's rule: nothing writes into a set that has its manifest (verified.json excepted, replaced atomically). */
+function assertSetOpen(setDir: string, what: string): void {
+  if (fs.existsSync(path.join(setDir, MANIFEST))) throw new Error(`${what} refused to write into ${setDir}: the set is complete (it has its manifest) and is never changed`);
+}
+
+/**
+ * Assemble the manifest from the parts and write it last: temp files of killed attempts removed, every file fsync'd
+ * first (a manifest never describes bytes that are not on disk), then the set checked against it the way `backup
+ * verify` checks its layout, and that recorded as the quick verification.
+ */
 async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<void> {
+  if (!setComplete(ctx)) {
+    const m = assembleManifest(ctx, site);
+    const stale = removeTempFiles(ctx.setDir, new Set(m.files.map((f) => f.path)));
+    if (stale.length) ctx.log(`removed ${stale.length} temp file(s) of an interrupted attempt from the set: ${stale.slice(0, 5).join(', ')}`);
+    const t0 = Date.now();
+    await syncSetFiles(ctx.setDir, m.files);
+    ctx.log(`fsync of the set's files before the manifest: ${Date.now() - t0} ms`);
+    writeManifest(ctx.setDir, m);
+  }
+  const m = readManifest(ctx.setDir)!;
+  removeParts(ctx.setDir);
+  fs.rmSync(path.join(ctx.setDir, IN_PROGRESS), { force: true });
+  const problems = [...manifestPathProblems(m), ...layoutProblems(ctx.setDir, m)];
+  writeVerified(ctx.setDir, { ok: problems.length === 0, level: 'quick', at: new Date().toISOString(), problems });
+  if (problems.length) throw new VerificationError(`the set ${ctx.setDir} does not match its manifest: ${problems.slice(0, 3).join('; ')}`, `see qsadmin backup verify ${ctx.setDir}`);
+  ctx.outputs.set('backup', { id: m.id, dir: ctx.setDir, files: m.totals.files, bytes: m.totals.bytes, reusedFiles: m.totals.reusedFiles, reusedBytes: m.totals.reusedBytes, downtimeMs: m.downtimeMs, base: m.base });
+}
+
+/** The manifest from the parts of the current capture. */
+function assembleManifest(ctx: BackupContext, site: SiteConfig): Manifest {
   const parts = readAllParts(ctx.setDir);
   const files = Object.values(parts).flatMap((p) => p.files);
   const id = currentCapture(ctx);
@@ -639,24 +688,14 @@ async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<v
     files: files.sort((a, b) => a.path.localeCompare(b.path)),
     totals: totals(files),
   };
-  writeManifest(ctx.setDir, m);
-  writeVerified(ctx.setDir, { ok: true, level: 'quick', at: new Date().toISOString(), problems: [] });
-  removeParts(ctx.setDir);
-  ctx.outputs.set('backup', { id: m.id, dir: ctx.setDir, files: m.totals.files, bytes: m.totals.bytes, reusedFiles: m.totals.reusedFiles, downtimeMs: m.downtimeMs, base: m.base });
+  return m;
 }
 
 /** Pack a finished set into <id>.tar (a second pass over the data; no incrementals for single-file sets). */
 async function packSet(ctx: BackupContext): Promise<void> {
-  const tar = await import('tar');
   const out = path.join(ctx.in.to, `${ctx.in.backupId}.tar`);
-  const tmp = `${out}.partial`;
-  const entries = fs.readdirSync(ctx.setDir).filter((e) => e !== 'manifest.json' && e !== 'verified.json');
-  // manifest.json goes last in the archive, as in the folder form.
-  // node-tar truncates an existing file: created 0600 here first, the archive of keys and dumps is private from its first byte.
-  fs.closeSync(openPrivateSync(tmp));
-  await tar.create({ file: tmp, cwd: ctx.setDir, portable: true }, [...entries, 'manifest.json']);
-  fs.renameSync(tmp, out);
-  writePrivateSync(path.join(ctx.in.to, `${ctx.in.backupId}.verified.json`), fs.readFileSync(path.join(ctx.setDir, 'verified.json')));
+  await packSetTar(ctx.setDir, out);
+  writePrivateSync(path.join(ctx.in.to, `${ctx.in.backupId}.verified.json`), fs.readFileSync(path.join(ctx.setDir, VERIFIED)));
   fs.rmSync(ctx.setDir, { recursive: true, force: true });
   ctx.outputs.set('backup.file', out);
 }

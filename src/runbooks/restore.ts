@@ -18,6 +18,8 @@ import path from 'node:path';
 import { archiveEntries, archivesOf } from '../backup/db-load.js';
 import { hashFile, mapLimit } from '../backup/hashcopy.js';
 import type { FileKind, Manifest, ManifestFile } from '../backup/manifest.js';
+import { extraTarget } from '../backup/manifest-check.js';
+import { insideOrThrow } from '../backup/safe-path.js';
 import { sameName } from '../certs/classify.js';
 import {
   exportSafetyCopy, findConflicts, importIntoStores, localCopiesMatch, removeCertificates, requireValidSet, safetyCopyComplete, setInstalled, writeLocalCopies, type LoadedSet,
@@ -723,7 +725,10 @@ function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
       run: async (ctx) => {
         const host = await ctx.host(c);
         for (const f of extras as ManifestFile[]) {
-          const dest = host.files.resolve(f.source!);
+          // The manifest's paths were checked when the set was read (manifest-check.ts); the write stays in the root.
+          const t = extraTarget(f);
+          if (!t) throw new VerificationError(`supporting content ${f.path} is refused: its source ${JSON.stringify(f.source)} is not its folder's root joined with its path in the set`);
+          const dest = insideOrThrow(host.files.resolve(t.root), t.rel, f.path);
           fs.mkdirSync(path.dirname(dest), { recursive: true });
           fs.rmSync(dest, { force: true });
           fs.copyFileSync(path.join(dir, ...f.path.split('/')), dest);

@@ -1,0 +1,43 @@
+import path from 'node:path';
+import { Args, Flags } from '@oclif/core';
+import { QsadminCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
+import { InputError } from '../../src/runbook/errors.js';
+
+export default class BackupDelete extends QsadminCommand {
+  static override description = `Delete one backup set by its id (from \`backup list\`)
+
+Sets share unchanged files through hard links, so deleting one never breaks another. Needs --yes (or a
+confirmation on a terminal). The newest verified set, and an incomplete set (its run may still write it or be
+resumed), are kept unless --force is given as well.`;
+  static override examples = ['<%= config.bin %> backup delete 20261126T020000123Z --to /backups --yes', '<%= config.bin %> backup delete 20261126T020000123Z --dry-run'];
+  static override help = EXIT_CODES_HELP;
+  static override args = { id: Args.string({ description: 'id of the set (backup list)', required: true }) };
+  static override flags = {
+    to: Flags.string({ description: 'folder that holds the backup sets [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+    yes: Flags.boolean({ char: 'y', description: 'delete without a confirmation prompt', env: 'QSADMIN_YES' }),
+    force: Flags.boolean({ description: 'also delete the newest verified set or an incomplete set' }),
+    'dry-run': Flags.boolean({ description: 'say what would be deleted and delete nothing', env: 'QSADMIN_DRY_RUN' }),
+  };
+
+  async run(): Promise<{ target: string; id: string; path: string; deleted: boolean; dryRun: boolean }> {
+    const { args, flags } = await this.parseCommon(BackupDelete);
+    const target = path.resolve(flags.to ?? path.join(this.stateDir, 'backups', (await this.site()).name));
+    const { listTarget, findListedSet, deleteRefusal, deleteSet } = await import('../../src/backup/sets.js');
+    const s = findListedSet(target, args.id);
+    const refusal = deleteRefusal(listTarget(target), s);
+    if (refusal && !flags.force) throw new InputError(`not deleting ${s.dir}: ${refusal}`, 'add --force to delete it anyway');
+    const result = { target, id: s.id, path: s.dir, deleted: false, dryRun: !!flags['dry-run'] };
+    if (flags['dry-run']) {
+      this.say(`would delete ${s.dir}${refusal ? ` (--force: ${refusal})` : ''}`);
+      return result;
+    }
+    if (!flags.yes) {
+      if (!this.interactive()) throw new InputError(`deleting ${s.dir} needs confirmation`, 'add --yes (or QSADMIN_YES=1), or run it on a terminal');
+      const { confirm } = await import('@inquirer/prompts');
+      if (!(await confirm({ message: `Delete backup set ${s.dir}?`, default: false }, { output: process.stderr }))) throw new InputError('not confirmed: nothing was deleted');
+    }
+    deleteSet(target, s);
+    this.say(`deleted ${s.dir}`);
+    return { ...result, deleted: true };
+  }
+}

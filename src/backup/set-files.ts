@@ -1,0 +1,80 @@
+// What is on disk in a set folder: its regular files (relative, forward slashes), anything else refused (a symlink
+// or a device in a set would make a reader follow it out of the set), and the temp files a killed writer leaves.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface SetScan {
+  files: string[];
+  /** Entries that are neither regular files nor folders, named with their type. */
+  refused: string[];
+}
+
+/** Every entry under a set folder, without following links. */
+export function scanSet(dir: string): SetScan {
+  const out: SetScan = { files: [], refused: [] };
+  const walk = (prefix: string) => {
+    for (const e of fs.readdirSync(prefix ? path.join(dir, ...prefix.split('/')) : dir, { withFileTypes: true })) {
+      const rel = prefix ? `${prefix}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(rel);
+      else if (e.isFile()) out.files.push(rel);
+      else out.refused.push(`${rel}: a ${e.isSymbolicLink() ? 'symbolic link' : 'special file'} in the set (a set holds only files and folders)`);
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** The temp names of qsadmin's writers: `<file>.partial`, `<file>.<pid>.tmp`, `<file>.<pid>.<hex or time>.tmp`. */
+export const TEMP_FILE = /\.partial$|\.\d+(\.[0-9a-f]+)?\.tmp$/;
+
+/**
+ * Remove the temp files a killed run left in a set folder (never a file the manifest lists); returns their paths.
+ * Only a run that owns the set calls this, before its manifest is written.
+ */
+export function removeTempFiles(dir: string, listed: Set<string>): string[] {
+  const removed: string[] = [];
+  for (const rel of scanSet(dir).files) {
+    if (listed.has(rel) || !TEMP_FILE.test(path.posix.basename(rel))) continue;
+    fs.rmSync(path.join(dir, ...rel.split('/')), { force: true });
+    removed.push(rel);
+  }
+  return removed;
+}
+
+/**
+ * fsync the files of a set (those not linked from the base set) and every folder holding one, so that the manifest written next never describes bytes
+ * that are only in the page cache. Files are flushed a few at a time on the thread pool. Windows flushes only
+ * through a handle opened for writing (a set's files are read-only, so each is made writable for the moment) and
+ * cannot open folders (NTFS journals its renames).
+ */
+export async function syncSetFiles(dir: string, files: Array<{ path: string; reused?: boolean }>, parallel = 8): Promise<void> {
+  const win = process.platform === 'win32';
+  // A file linked from the base set was flushed when that set was written; its new name is in a folder synced below.
+  const queue = files.filter((f) => !f.reused).map((f) => f.path);
+  const worker = async () => {
+    for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
+      const p = path.join(dir, ...rel.split('/'));
+      const mode = win ? fs.statSync(p).mode : 0;
+      if (win) fs.chmodSync(p, 0o644);
+      const h = await fs.promises.open(p, win ? 'r+' : 'r');
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+        if (win) fs.chmodSync(p, mode);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, queue.length) }, worker));
+  if (win) return;
+  const folders = new Set<string>(['']);
+  for (const { path: rel } of files) for (let d = path.posix.dirname(rel); d !== '.'; d = path.posix.dirname(d)) folders.add(d);
+  for (const d of folders) {
+    const fd = fs.openSync(d ? path.join(dir, ...d.split('/')) : dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}
