@@ -128,6 +128,26 @@ describe('restore recovery', () => {
     expect(plan.exitCode, plan.stdout).toBe(0);
   }, 240_000);
 
+  it('not enough room for the safety dumps: exit 2 before anything runs, naming the folder and --safety-dir', async () => {
+    const small = tempDir();
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);
+    try {
+      // Fill it: what is left is less than the set's dumps of the databases it would replace.
+      try {
+        fs.writeFileSync(path.join(small, 'fill'), Buffer.alloc(1024 * 1024));
+      } catch {
+        // ENOSPC: full, as wanted
+      }
+      const x = await restore(r, [setDir, '--yes', '--safety-dir', small]);
+      expect(x.exitCode, x.stdout).toBe(2);
+      expect(x.json.error.message).toMatch(new RegExp(`not enough free space.*\\n.*safety dumps .* in ${small}: needs about`));
+      expect(x.json.error.hint).toMatch(/--safety-dir/);
+      expect(fs.readdirSync(small)).toEqual(['fill']);
+    } finally {
+      await execa('umount', [small]);
+    }
+  }, 120_000);
+
   it('failed after the stop with nothing live changed: services started again, working copies gone, no rollback commands', async () => {
     await sql(r, 'QSR', (c) => c.query(`CREATE TABLE ${MARK} (x int)`));
     const before = await running(r);

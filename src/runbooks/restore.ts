@@ -13,6 +13,16 @@
 //   -bootstrap -standalone -restorehostname, QSD started at its startup line) → start QSD, QRS, the rest; servicestate
 //   2 → QRS /qrs/about over mTLS with the restored client certificate → share files in place → drop the
 //   "<DB>__qsadmin_old" databases and remove the replaced share entries.
+//
+// Before the first service stops, everything the restore needs is resolved and checked (exit 2 when it does not fit):
+// the backup's nodes against this site's (the manifest at once, the loaded QSR before the stop; --central-only), every
+// share destination a folder here (for the guide's copied share, the root the restored QSR names), free space for
+// the staging and the safety dumps, no "<DB>__qsadmin_old" of an unfinished restore in the way.
+//
+// When a step fails, its hint says exactly what the run left (recovery.ts), and the last step (always run) drops the
+// working copies and starts the services the run stopped when the site is in one whole state: the old one (nothing
+// live changed) or the restored one (every change made). In between they stay stopped and the hint says how to
+// finish (resume) or roll back.
 import { createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -43,9 +53,10 @@ import {
   checkpointSoon, compareCounts, createForLoad, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, readSafetyRecord, rowCounts, safetyDump, safetyDumpPath, safetyLoadLines, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
 import { isWorkingDatabase } from '../restore/names.js';
-import { CHANGES_DONE, SERVICES_BEFORE, decideServices, leftState, markLive, rollbackLines, servicesLine, type LeftState } from '../restore/recovery.js';
+import { CHANGES_DONE, SERVICES_BEFORE, decideServices, leftState, markLive, rollbackLines, servicesLine, type LeftState, type ServiceDecision } from '../restore/recovery.js';
 import { nodeDifferences, topologyMessage } from '../restore/topology.js';
 import { failPoint } from '../restore/fail-point.js';
+import { spaceProblems, stagingBytes } from '../restore/space.js';
 import { restoreReport } from '../restore/report.js';
 import { precheckSet } from '../restore/precheck.js';
 import { isStaged, missingOrResized, oldShareName, refreshMovedLinks, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
@@ -54,7 +65,7 @@ import { copyPlainFolder, newShareFolders, nodesIn, shareFoldersAre, shareRootIn
 import { describeSource, detectSource, type RestoreSource } from '../restore/source.js';
 import { splitDumpall } from '../restore/dumpall.js';
 import type { BuildEnv } from './registry.js';
-import { DEFAULT_START_TIMEOUT_MS, hostPool, mapSteps, serviceItems, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { DEFAULT_START_TIMEOUT_MS, hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import { qlikHostnameOf } from './certs.js';
 
 export type RestorePart = 'db' | 'share' | 'certs' | 'config';
@@ -345,6 +356,14 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
         );
       }
     }
+    // Room for the staging copies and the safety dumps, before anything runs.
+    const setDumpBytes = (db: string) => (manifest?.files ?? []).filter((f) => f.kind === 'db' && f.database === db).reduce((n, f) => n + f.bytes, 0);
+    const guideDumpBytes = (db: string) => (src.kind === 'guide-tar' ? (src.dumps.filter((d) => d.db === db).reduce((n, d) => n + fs.statSync(d.file).size, 0)) : 0);
+    const short = spaceProblems([
+      ...(parts.has('share') ? roots.map((r) => ({ what: `staging of the share folder ${r.dest}`, dir: r.local, bytes: stagingBytes(r) })) : []),
+      { what: 'safety dumps of the databases it replaces', dir: inputs.safetyDir ?? env.stateDir, bytes: dbs.filter((d) => d.replaces).reduce((n, d) => n + setDumpBytes(d.name) + guideDumpBytes(d.name), 0) },
+    ]);
+    if (short.length) throw new InputError(`not enough free space for the restore; nothing was changed:\n${short.map((x) => `  - ${x}`).join('\n')}`, 'free space there, or put the safety dumps elsewhere with --safety-dir');
     const items = buildItems({ site, inputs, parts, dbs, roots, plainShare, newHost, central, manifest, certSet, fromNode, src, dumpallGlobals, serverMajor: server.major });
     const safetyDir = (ctx: StepContext) => (inputs.safetyDir ? path.resolve(inputs.safetyDir) : path.join(ctx.runDir, 'safety'));
 
@@ -408,7 +427,7 @@ function buildNotes(o: NotesIn): string[] {
     if (rims.length) notes.push(`rim nodes stay DOWN and must be removed and re-added (guide §5.7): ${rims.map((r) => r.name).join(', ')}`);
   }
   notes.push(...o.configNotes);
-  notes.push(`safety: each replaced database is dumped (pg_dump -Fc) into ${o.inputs.safetyDir ?? '<run dir>/safety'} first and kept; a failure prints the rollback commands`);
+  notes.push(`safety: each replaced database is dumped (pg_dump -Fc) into ${o.inputs.safetyDir ?? '<run dir>/safety'} first and kept; a failure says what it left and how to undo it (no commands when nothing live changed)`);
   notes.push('elevation: checked by the Windows driver (run from an elevated prompt as an account that was Root Admin at backup time); the emulated driver needs none');
   return notes;
 }
@@ -621,10 +640,17 @@ async function failureHint(ctx: RestoreContext, o: ItemsIn): Promise<string> {
   }
   const roles = ctx.outputs.get<string[]>('roles.created');
   if (roles?.length) lines.push(`Roles created from the backup (new, without passwords): ${roles.join(', ')}`);
-  const line = servicesLine(decideServices(state, ctx.outputs, await stoppedByRun(ctx)), { runId: ctx.runId, site: o.inputs.sitePath });
+  const line = servicesLine((await servicesDecision(ctx, o, state)).d, { runId: ctx.runId, site: o.inputs.sitePath });
   if (line) lines.push(line);
   lines.push(state.nothingLive ? `Fix the cause, then resume (qsadmin runs resume ${ctx.runId}) or start a new restore` : `Or fix the cause and resume: qsadmin runs resume ${ctx.runId} --yes`);
   return lines.join('\n');
+}
+
+/** What to do with the services the run stopped; on the restored state the rims of a new hostname (or --central-only) stay down, as planned. */
+async function servicesDecision(ctx: RestoreContext, o: ItemsIn, state: LeftState): Promise<{ nodes: NodeConfig[]; d: ServiceDecision }> {
+  const nodes = state.nothingLive ? startNodeOrder(o.site) : startNodesOf(o);
+  const mine = (await stoppedByRun(ctx)).filter((x) => nodes.some((n) => x.startsWith(`${n.name}/`)));
+  return { nodes, d: decideServices(state, ctx.outputs, mine) };
 }
 
 /** The state the run left, from its outputs and what exists now. */
@@ -646,7 +672,8 @@ function recoverStep(o: ItemsIn): Step<RestoreContext> {
     always: true,
     check: async () => false,
     run: async (ctx) => {
-      if (!ctx.failed) return void ctx.log('no step failed: nothing to recover');
+      // Decided from what exists, not from ctx.failed alone: after a run that ended early for any reason it does the
+      // same, and after a run that finished it finds nothing to do (no working copy left, the services up).
       await Promise.allSettled(ctx.pending);
       const have = await databasesOf(ctx.conn);
       const working = o.dbs.map((d) => restoreName(d.name)).filter((n) => have.has(n));
@@ -655,10 +682,10 @@ function recoverStep(o: ItemsIn): Step<RestoreContext> {
       // Staging holds copies and links only; once anything live changed, a resume needs it (the hint names it).
       if (state.nothingLive) for (const r of o.roots) await fs.promises.rm(path.join(r.local, stagingName(ctx.runId)), { recursive: true, force: true });
       ctx.log(`dropped the working copies ${working.join(', ') || '(none)'}${state.nothingLive ? '; removed the share staging' : ''}`);
-      const d = decideServices(state, ctx.outputs, await stoppedByRun(ctx));
-      if (d.action === 'none') return;
+      const { nodes, d } = await servicesDecision(ctx, o, state);
+      if (d.action === 'none') return void ctx.log(ctx.failed ? 'no service to start again' : 'nothing to recover');
       if (d.action === 'leave-stopped') return void ctx.log(`services left stopped (the site is partly restored): ${d.services.join(', ')}`);
-      const want = startNodesOf(o).map((n) => ({ n, svcs: d.services.filter((s) => s.startsWith(`${n.name}/`)).map((s) => s.slice(n.name.length + 1)) }));
+      const want = nodes.map((n) => ({ n, svcs: d.services.filter((s) => s.startsWith(`${n.name}/`)).map((s) => s.slice(n.name.length + 1)) }));
       for (const { n, svcs } of want) {
         if (!svcs.length) continue;
         const host = await ctx.host(n.name);
