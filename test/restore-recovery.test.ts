@@ -10,6 +10,7 @@ import type { EmulatedSite } from '../src/emulator/site.js';
 import { EmulatedHost } from '../src/host/emulated/index.js';
 import { withClient } from '../src/postgres/client.js';
 import { countTables } from '../src/backup/rowcount.js';
+import { leftState, rollbackLines } from '../src/restore/recovery.js';
 import { qsadmin } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
@@ -203,4 +204,44 @@ describe('restore recovery', () => {
     expect(await counts(r)).toEqual(expected());
     expect(shareLeftovers()).toEqual([]);
   }, 300_000);
+
+  it('the rollback SQL the hint names puts a replaced database back when run as printed', async () => {
+    const db = r.site.database;
+    const conn = { host: db.host, port: db.port, user: db.superuser, password: r.superuserPassword };
+    for (const [name, mark] of [['RbTest', 'restored'], ['RbTest__qsadmin_old', 'old']]) {
+      await sql(r, 'postgres', (c) => c.query(`CREATE DATABASE "${name}"`));
+      await sql(r, name, (c) => c.query(`CREATE TABLE mark AS SELECT '${mark}'::text AS v`));
+    }
+    const values: Record<string, unknown> = { 'db.swapped.RbTest': 'yes' };
+    const outputs = { get: (k: string) => values[k], all: () => values, set: () => undefined, require: () => undefined } as never;
+    const runDir = tempDir();
+    const state = leftState({ outputs, runId: 'run-x', dbs: ['RbTest'], roots: [], have: new Set(await databases(r)) });
+    expect(state.swapped).toEqual([{ db: 'RbTest', oldKept: true }]);
+    const lines = rollbackLines(state, { conn, runDir, runId: 'run-x', safetyDir: runDir, owners: new Map(), load: () => [], certSafety: runDir });
+    const psqlLine = lines.find((l) => l.includes('psql '))!;
+    const dropLine = lines.find((l) => l.includes('dropdb '))!;
+    // Run them as printed (split as a shell would: double-quoted words keep their spaces).
+    const words = (l: string) => [...l.trim().matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+    for (const l of [psqlLine, dropLine]) {
+      const [tool, ...args] = words(l);
+      await execa(path.join(db.binDir!, tool), args, { env: { PGPASSWORD: r.superuserPassword } });
+    }
+    expect((await databases(r)).filter((n) => n.startsWith('RbTest'))).toEqual(['RbTest']);
+    expect(await sql(r, 'RbTest', async (c) => (await c.query('SELECT v FROM mark')).rows[0].v)).toBe('old');
+    await sql(r, 'postgres', (c) => c.query('DROP DATABASE "RbTest"'));
+  }, 60_000);
+
+  it('--only config keeps each file it overwrites in the safety folder', async () => {
+    const host = new EmulatedHost(r.site, r.site.nodes[0]);
+    const ini = 'C:\\ProgramData\\Qlik\\Sense\\Engine\\Settings.ini';
+    const original = (await host.files.read(ini)).toString('utf8');
+    await host.files.write(ini, original + '\nLocalChange=1\n');
+    const x = await restore(r, [setDir, '--only', 'config', '--yes']);
+    expect(x.exitCode, x.stdout).toBe(0);
+    expect((await host.files.read(ini)).toString('utf8')).toBe(original);
+    const aside = path.join(x.json.runDir, 'safety', 'config');
+    const kept = fs.readdirSync(aside).find((f) => f.endsWith('Settings.ini'))!;
+    expect(fs.readFileSync(path.join(aside, kept), 'utf8')).toContain('LocalChange=1');
+    expect(fs.statSync(path.join(aside, kept)).mode & 0o077).toBe(0);
+  }, 120_000);
 });

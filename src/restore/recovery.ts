@@ -111,7 +111,9 @@ export function rollbackLines(state: LeftState, o: { conn: PgConn; runDir: strin
   if (state.otherChanges.includes('certs.remove')) lines.push(`Certificates: the Qlik certificates removed from the stores are exported in ${o.certSafety} (replaced.json lists them)`);
   if (state.otherChanges.includes('certs.import')) lines.push('Certificates: the backup\'s set was imported into the stores');
   if (state.otherChanges.includes('certs.pem')) lines.push('Certificates: the PEM copies in Exported Certificates\\.Local Certificates were rewritten from the backup\'s set');
-  const rest = state.otherChanges.filter((c) => !c.startsWith('certs.'));
+  if (state.otherChanges.includes('config')) lines.push(`Config files: the ones replaced are kept in ${path.join(o.safetyDir, 'config')} (named after their paths)`);
+  if (state.otherChanges.includes('extra')) lines.push(`Supporting content: the files replaced are kept in ${path.join(o.safetyDir, 'extra')} (named after their paths)`);
+  const rest = state.otherChanges.filter((c) => !c.startsWith('certs.') && c !== 'config' && c !== 'extra');
   if (rest.length) lines.push(`Also changed: ${rest.join(', ')}`);
   return lines;
 }

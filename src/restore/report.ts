@@ -25,6 +25,8 @@ export function restoreReport(r: RunResult): string {
   if (out['qrs.about']) lines.push('  QRS answered /qrs/about with the restored client certificate');
   const kept: string[] = [];
   if (out.safetyDir && Object.keys(out).some((k) => k.startsWith('db.loaded.') || k.startsWith('db.swapped.'))) kept.push(`safety dumps of the databases it replaces: ${String(out.safetyDir)} (kept until you remove them)`);
+  if (out['config.restored']) kept.push(`the config files it replaced: ${String(out.safetyDir)}/config`);
+  if (out[`${LIVE_PREFIX}extra`]) kept.push(`the supporting content files it replaced: ${String(out.safetyDir)}/extra`);
   if (out[`${LIVE_PREFIX}certs.remove`]) kept.push(`the Qlik certificates it removed from the stores: ${String(out.safetyDir)}/certificates`);
   if (r.status !== 'succeeded' && (shareIn.length || copy)) kept.push('the share entries it replaced: .qsadmin-old-' + r.runId + ' in each share folder (removed once a restore is verified)');
   if (kept.length) lines.push('Kept aside:', ...kept.map((k) => `  ${k}`));

@@ -56,6 +56,7 @@ import { isWorkingDatabase } from '../restore/names.js';
 import { CHANGES_DONE, SERVICES_BEFORE, decideServices, leftState, markLive, rollbackLines, servicesLine, type LeftState, type ServiceDecision } from '../restore/recovery.js';
 import { nodeDifferences, topologyMessage } from '../restore/topology.js';
 import { failPoint } from '../restore/fail-point.js';
+import { keepAside } from '../restore/aside.js';
 import { spaceProblems, stagingBytes } from '../restore/space.js';
 import { restoreReport } from '../restore/report.js';
 import { precheckSet } from '../restore/precheck.js';
@@ -512,8 +513,8 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
       check: async (ctx) => !!ctx.outputs.get('config.restored'),
       run: async (ctx) => {
         markLive(ctx.outputs, 'config');
-        const written = await restoreConfigFiles(await ctx.host(c), (o.src as { dir: string }).dir, o.manifest!, o.fromNode);
-        ctx.log(`restored ${written.join(', ')}`);
+        const written = await restoreConfigFiles(await ctx.host(c), (o.src as { dir: string }).dir, o.manifest!, o.fromNode, path.join(ctx.safetyDir, 'config'));
+        ctx.log(`restored ${written.join(', ')}; the files they replaced are in ${path.join(ctx.safetyDir, 'config')}`);
         ctx.outputs.set('config.restored', written);
       },
     }));
@@ -1002,6 +1003,7 @@ function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
         const host = await ctx.host(c);
         markLive(ctx.outputs, 'extra');
         for (const f of extras as ManifestFile[]) {
+          await keepAside(host, f.source!, path.join(ctx.safetyDir, 'extra'));
           const dest = host.files.resolve(f.source!);
           fs.mkdirSync(path.dirname(dest), { recursive: true });
           fs.rmSync(dest, { force: true });
