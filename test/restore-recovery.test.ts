@@ -11,6 +11,7 @@ import { EmulatedHost } from '../src/host/emulated/index.js';
 import { withClient } from '../src/postgres/client.js';
 import { countTables } from '../src/backup/rowcount.js';
 import { leftState, rollbackLines } from '../src/restore/recovery.js';
+import { qlikStores } from '../src/certs/export.js';
 import { qsadmin } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
@@ -163,6 +164,27 @@ describe('restore recovery', () => {
     expect((await databases(r)).filter((n) => n.includes('__qsadmin'))).toEqual([]);
     expect(shareLeftovers()).toEqual([]);
     expect(await marked(r)).toBe(true); // the site's own QSR
+  }, 240_000);
+
+  it('failed before the swap after replacing the certificates of a node that made its own: stores put back, services started', async () => {
+    const c = await makeSite({ layout: 'installer', size: 'tiny', portOffset: 44000, baseAddress: '127.0.0.250', hostnames: ['qs-c.recovery.test'], startServices: true });
+    const host = new EmulatedHost(c.site, c.site.nodes[0]);
+    const stores = async () => {
+      const out: string[] = [];
+      for (const store of qlikStores(c.site.serviceAccount)) for (const x of await host.certs.list(store)) out.push(`${store.location}/${store.name}/${x.thumbprint}/${x.hasPrivateKey}`);
+      return out.sort();
+    };
+    const before = await stores();
+    const up = await running(c);
+    const x = await restore(c, [setDir, '--hostname', 'qs-c.recovery.test', '--share-root', c.site.shareRoot, '--yes'], { QSADMIN_FAULT: 'fail-at:restore.db.swap:before' });
+    expect(x.exitCode, x.stdout).toBe(1);
+    expect(x.json.steps.find((s: { id: string }) => s.id === 'restore.certs.remove').status).toBe('succeeded');
+    expect(x.json.error.hint).toMatch(/the run's changes to the stores were undone/);
+    expect(x.json.error.hint).toMatch(/Nothing live was changed/);
+    expect(x.json.error.hint).toMatch(/started again on the old state/);
+    expect(await stores()).toEqual(before);
+    expect(await running(c)).toEqual(up);
+    expect(await host.services.repositoryState()).toBe(2); // QRS started with the node's own certificates
   }, 240_000);
 
   it('failed after the database swap: services left stopped, the hint loads the safety dumps back; resume finishes', async () => {

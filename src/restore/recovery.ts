@@ -54,10 +54,15 @@ export function leftState(o: { outputs: Outputs; runId: string; dbs: string[]; r
   const stagedOnly = o.roots.filter((r) => !shareRenamed.includes(r) && fs.existsSync(path.join(r.local, stagingName(o.runId))));
   const plainCopied = o.plainAside && (o.outputs.get(`${LIVE_PREFIX}share.copy`) || fs.existsSync(o.plainAside)) ? { aside: o.plainAside } : undefined;
   const other = Object.keys(o.outputs.all())
-    .filter((k) => k.startsWith(LIVE_PREFIX))
+    .filter((k) => k.startsWith(LIVE_PREFIX) && !!o.outputs.get(k))
     .map((k) => k.slice(LIVE_PREFIX.length))
     .filter((k) => k !== 'db.swap' && !k.startsWith('share.swap.') && k !== 'share.copy');
   return { swapped, untouched, shareRenamed, stagedOnly, plainCopied, otherChanges: other, nothingLive: !swapped.length && !shareRenamed.length && !plainCopied && !other.length };
+}
+
+/** Only the certificate stores changed (before the database swap): the recovery can put them back. */
+export function onlyCertificates(s: LeftState): boolean {
+  return !s.swapped.length && !s.shareRenamed.length && !s.plainCopied && s.otherChanges.length > 0 && s.otherChanges.every((c) => c.startsWith('certs.'));
 }
 
 /** What happens to the services the run stopped. */
@@ -86,7 +91,7 @@ export type LoadLines = (db: string) => string[];
  * (renames in one transaction), the safety dump's load for those dropped already, and the share entries to move back.
  * Empty when nothing live changed.
  */
-export function rollbackLines(state: LeftState, o: { conn: PgConn; runDir: string; runId: string; safetyDir: string; owners: Map<string, string>; load: LoadLines; certSafety: string }): string[] {
+export function rollbackLines(state: LeftState, o: { conn: PgConn; runDir: string; runId: string; safetyDir: string; owners: Map<string, string>; load: LoadLines; certSafety: string; binDir?: string }): string[] {
   if (state.nothingLive) return [];
   const at = `-h ${o.conn.host} -p ${o.conn.port} -U ${o.conn.user}`;
   const lines: string[] = [];
@@ -101,6 +106,10 @@ export function rollbackLines(state: LeftState, o: { conn: PgConn; runDir: strin
   for (const s of state.swapped.filter((x) => !x.oldKept)) {
     lines.push(`Database ${s.db}: the replaced one was dropped after the swap; its safety dump is in ${o.safetyDir}. To load it back (services stopped):`);
     lines.push(`  dropdb ${at} --if-exists "${s.db}"`, `  createdb ${at} -T template0 -O ${o.owners.get(s.db) ?? 'postgres'} "${s.db}"`, ...o.load(s.db).map((l) => `  ${l}`));
+  }
+  if (state.swapped.length && o.binDir) {
+    // The bundled PostgreSQL of a Qlik site is not on PATH: say where its programs are, for cmd and PowerShell alike.
+    lines.push(`  (psql, dropdb, createdb and pg_restore are in ${o.binDir}: put it first on PATH, cmd: set "PATH=${o.binDir};%PATH%"  PowerShell: $env:Path = '${o.binDir};' + $env:Path)`);
   }
   if (state.untouched.length && state.swapped.length) lines.push(`Databases ${state.untouched.join(', ')}: not replaced (unchanged).`);
   for (const r of state.shareRenamed) {

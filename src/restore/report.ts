@@ -19,7 +19,7 @@ export function restoreReport(r: RunResult): string {
   if (out[`${LIVE_PREFIX}certs.import`]) lines.push('  certificates: the backup\'s set imported into the stores');
   if (out['hostname.restored']) lines.push(`  hostname: QSR now names ${String(out['hostname.restored'])} (Repository.exe -restorehostname)`);
   if (out['config.restored']) lines.push(`  config files: ${(out['config.restored'] as string[]).join(', ')}`);
-  if (r.status !== 'succeeded' && !Object.keys(out).some((k) => k.startsWith(LIVE_PREFIX))) lines.push('  nothing live was changed (databases, share and certificates are as they were)');
+  if (r.status !== 'succeeded' && !Object.keys(out).some((k) => k.startsWith(LIVE_PREFIX) && out[k])) lines.push('  nothing live was changed (databases, share and certificates are as they were)');
   const recovered = out['recover.started'] as { state: string; services: string[] } | undefined;
   if (recovered) lines.push(`  services: ${recovered.services.length} stopped by the run were started again (${recovered.state} state)`);
   if (out['qrs.about']) lines.push('  QRS answered /qrs/about with the restored client certificate');

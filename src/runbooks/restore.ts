@@ -53,10 +53,11 @@ import {
   checkpointSoon, compareCounts, createForLoad, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, readSafetyRecord, rowCounts, safetyDump, safetyDumpPath, safetyLoadLines, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
 import { isWorkingDatabase } from '../restore/names.js';
-import { CHANGES_DONE, SERVICES_BEFORE, decideServices, leftState, markLive, rollbackLines, servicesLine, type LeftState, type ServiceDecision } from '../restore/recovery.js';
+import { CHANGES_DONE, LIVE_PREFIX, SERVICES_BEFORE, decideServices, leftState, markLive, onlyCertificates, rollbackLines, servicesLine, type LeftState, type ServiceDecision } from '../restore/recovery.js';
 import { nodeDifferences, topologyMessage } from '../restore/topology.js';
 import { failPoint } from '../restore/fail-point.js';
 import { keepAside } from '../restore/aside.js';
+import { setCertsPresent, undoCertificates } from '../restore/cert-undo.js';
 import { spaceProblems, stagingBytes } from '../restore/space.js';
 import { restoreReport } from '../restore/report.js';
 import { precheckSet } from '../restore/precheck.js';
@@ -579,6 +580,23 @@ function startNodesOf(o: ItemsIn): NodeConfig[] {
   return o.newHost || o.inputs.centralOnly ? [o.central] : [o.central, ...rimNodes(o.site)];
 }
 
+/** The backup's certificates that were in the stores before the run changed them (kept there by an undo). */
+const CERTS_PRESENT = 'certs.present';
+
+/**
+ * When the stores are the only live change (a failure before the database swap), put them back: the node is then
+ * as before the run and its services can start. Returns what it did; the markers go, so the state reads unchanged.
+ */
+async function undoCertsIfOnly(ctx: RestoreContext, o: ItemsIn): Promise<string[]> {
+  if (!ctx.certSet || !onlyCertificates(await stateOf(ctx, o))) return [];
+  const done = await undoCertificates(await ctx.host(o.central.name), {
+    set: ctx.certSet, serviceAccount: ctx.site.serviceAccount, presentBefore: ctx.outputs.get<string[]>(CERTS_PRESENT) ?? [], safetyDir: path.join(ctx.safetyDir, 'certificates'), password: ctx.certPassword!,
+  });
+  for (const k of Object.keys(ctx.outputs.all())) if (k.startsWith(`${LIVE_PREFIX}certs.`)) ctx.outputs.set(k, null);
+  ctx.outputs.set('certs.undone', done);
+  return done;
+}
+
 /** Where the guide's copied share goes when QSR's share root is the destination: recorded before the swap. */
 const PLAIN_ROOT = 'share.copy.root';
 
@@ -629,14 +647,21 @@ function restoredCheckStep(o: ItemsIn): Step<RestoreContext> | null {
 async function failureHint(ctx: RestoreContext, o: ItemsIn): Promise<string> {
   // The replaced databases are dropped beside the service start once swapped: describe the state after that drop.
   await Promise.allSettled(ctx.pending);
+  let undone: string[] = [];
+  try {
+    undone = await undoCertsIfOnly(ctx, o);
+  } catch (e) {
+    undone = [`FAILED: ${errorMessage(e)}`];
+  }
   const state = await stateOf(ctx, o);
   const lines: string[] = [];
+  if (undone.length) lines.push(`Certificates: the run's changes to the stores were undone (${undone.join('; ')})`);
   if (state.nothingLive) {
     lines.push('Nothing live was changed: the databases, the share and the certificates are as they were (the run\'s working copies are removed).');
   } else {
     lines.push(...rollbackLines(state, {
       conn: ctx.conn, runDir: ctx.runDir, runId: ctx.runId, safetyDir: ctx.safetyDir,
-      owners: new Map(o.dbs.map((d) => [d.name, d.owner])), load: (db) => safetyLoadLines(ctx.conn, db, ctx.safetyDir), certSafety: path.join(ctx.safetyDir, 'certificates'),
+      owners: new Map(o.dbs.map((d) => [d.name, d.owner])), load: (db) => safetyLoadLines(ctx.conn, db, ctx.safetyDir), certSafety: path.join(ctx.safetyDir, 'certificates'), binDir: ctx.tool.binDir,
     }));
   }
   const roles = ctx.outputs.get<string[]>('roles.created');
@@ -679,6 +704,7 @@ function recoverStep(o: ItemsIn): Step<RestoreContext> {
       const have = await databasesOf(ctx.conn);
       const working = o.dbs.map((d) => restoreName(d.name)).filter((n) => have.has(n));
       await dropAll(ctx.conn, working, o.serverMajor);
+      for (const l of await undoCertsIfOnly(ctx, o)) ctx.log(l);
       const state = await stateOf(ctx, o);
       // Staging holds copies and links only; once anything live changed, a resume needs it (the hint names it).
       if (state.nothingLive) for (const r of o.roots) await fs.promises.rm(path.join(r.local, stagingName(ctx.runId)), { recursive: true, force: true });
@@ -735,6 +761,7 @@ function certSteps(c: string): Step<RestoreContext>[] {
           return;
         }
         if (!(await safetyCopyComplete(certSafety(ctx), list))) throw new Error(`refusing to remove certificates that are not in ${certSafety(ctx)}: resume so the safety export runs again`);
+        if (!ctx.outputs.get(CERTS_PRESENT)) ctx.outputs.set(CERTS_PRESENT, await setCertsPresent(host, ctx.certSet!, ctx.site.serviceAccount));
         markLive(ctx.outputs, 'certs.remove');
         for (const r of await removeCertificates(host, list)) ctx.log(`removed ${r.subject} (${r.thumbprint}) from ${r.store}`);
         const exported = host.files.resolve(host.paths.exportedCertificates);
@@ -755,6 +782,7 @@ function certSteps(c: string): Step<RestoreContext>[] {
       run: async (ctx) => {
         const host = await ctx.host(c);
         if ((await conflicts(ctx)).length) throw new Error('Qlik certificates that are not the backup\'s are still in the stores');
+        if (!ctx.outputs.get(CERTS_PRESENT)) ctx.outputs.set(CERTS_PRESENT, await setCertsPresent(host, ctx.certSet!, ctx.site.serviceAccount));
         markLive(ctx.outputs, 'certs.import');
         for (const x of await importIntoStores(host, ctx.certSet!, ctx.certPassword!, ctx.site.serviceAccount)) ctx.log(`imported ${x.subject} (${x.thumbprint}) into ${x.store}`);
       },
@@ -768,6 +796,8 @@ function certSteps(c: string): Step<RestoreContext>[] {
         const host = await ctx.host(c);
         // The same certificates and keys in another PEM encoding (a key read back from a PFX): nothing to change.
         if (await localCopiesEquivalent(host, ctx.certSet!)) return void ctx.log('the PEM copies already hold the backup\'s certificates and keys');
+        // The PEM copies it overwrites go to the safety folder first (a failure before the swap puts them back).
+        for (const f of localPemFiles(ctx.certSet!)) await keepAside(host, path.win32.join(host.paths.localCertificates, f.name), path.join(certSafety(ctx), 'local-pem'));
         markLive(ctx.outputs, 'certs.pem');
         await writeLocalCopies(host, ctx.certSet!);
       },
