@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../runbook/fsutil.js';
 import type { Outputs } from '../runbook/step.js';
 import type { PgConn } from '../postgres/client.js';
 import { failedName, oldName, restoreName } from './names.js';
+import { joinLike } from './share.js';
 import { oldShareName, stagingName, type SwapRoot } from './stage.js';
 
 /** Output keys: `live.<what>` is set just before a step changes something live (a store, a database name, the share). */
@@ -113,7 +114,7 @@ export function rollbackLines(state: LeftState, o: { conn: PgConn; runDir: strin
   }
   if (state.untouched.length && state.swapped.length) lines.push(`Databases ${state.untouched.join(', ')}: not replaced (unchanged).`);
   for (const r of state.shareRenamed) {
-    lines.push(`Share ${r.dest}: the replaced entries are in ${oldShareName(o.runId)} there. To roll back (services stopped): move every entry of ${path.join(r.dest, oldShareName(o.runId))} back over the one of the same name in ${r.dest}, then remove ${oldShareName(o.runId)} and ${stagingName(o.runId)}`);
+    lines.push(`Share ${r.dest}: the replaced entries are in ${oldShareName(o.runId)} there. To roll back (services stopped): move every entry of ${joinLike(r.dest, oldShareName(o.runId))} back over the one of the same name in ${r.dest}, then remove ${oldShareName(o.runId)} and ${stagingName(o.runId)}`);
   }
   for (const r of state.stagedOnly) lines.push(`Share ${r.dest}: not changed; ${stagingName(o.runId)} there holds the backup's files for a resume: remove it if you roll back`);
   if (state.plainCopied) lines.push(`Share: the files the copy overwrote are in ${state.plainCopied.aside}: move them back over the copies to roll back (services stopped)`);

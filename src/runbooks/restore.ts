@@ -105,7 +105,7 @@ export interface RestoreContext extends HostsContext {
   targetHostname: string;
   /** Work started by a step for a later one (the checkpoint after the swap); awaited by the cleanup and on dispose. */
   pending: Array<Promise<unknown>>;
-  /** The first step of this attempt that failed (the recovery step acts on it). */
+  /** The first step of this attempt that failed (named in the recovery step's log). */
   failed?: string;
 }
 
