@@ -130,6 +130,22 @@ describe('restore recovery', () => {
     expect(plan.exitCode, plan.stdout).toBe(0);
   }, 240_000);
 
+  it('the rollback copy of an unfinished restore in the way: exit 2 at preflight, kept, nothing stopped', async () => {
+    await sql(r, 'postgres', (c) => c.query('CREATE DATABASE "Licenses__qsadmin_old" OWNER qliksenserepository'));
+    try {
+      const before = await running(r);
+      const x = await restore(r, [setDir, '--yes']);
+      expect(x.exitCode, x.stdout).toBe(2);
+      expect(x.json.error.step).toBe('restore.preflight');
+      expect(x.json.error.message).toMatch(/"Licenses__qsadmin_old" exists/);
+      expect(x.json.error.hint).toMatch(/Nothing live was changed/);
+      expect(await running(r)).toEqual(before);
+      expect(await databases(r)).toContain('Licenses__qsadmin_old');
+    } finally {
+      await sql(r, 'postgres', (c) => c.query('DROP DATABASE "Licenses__qsadmin_old"'));
+    }
+  }, 120_000);
+
   it('not enough room for the safety dumps: exit 2 before anything runs, naming the folder and --safety-dir', async () => {
     const small = tempDir();
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', small]);

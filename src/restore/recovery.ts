@@ -46,8 +46,10 @@ export function leftState(o: { outputs: Outputs; runId: string; dbs: string[]; r
   const swapped: LeftState['swapped'] = [];
   const untouched: string[] = [];
   for (const db of o.dbs) {
-    // Swapped: recorded, or the names say so (a crash between the commit and the record).
-    const done = !!o.outputs.get(`db.swapped.${db}`) || (!o.have.has(restoreName(db)) && o.have.has(oldName(db)) && o.have.has(db));
+    // Swapped: recorded, or this run's swap began and the names say so (a crash between the commit and the record).
+    // A "<DB>__qsadmin_old" alone proves nothing: another, unfinished restore may have left it.
+    const began = !!o.outputs.get(`${LIVE_PREFIX}db.swap`);
+    const done = !!o.outputs.get(`db.swapped.${db}`) || (began && !o.have.has(restoreName(db)) && o.have.has(oldName(db)) && o.have.has(db));
     if (done) swapped.push({ db, oldKept: o.have.has(oldName(db)) });
     else untouched.push(db);
   }
