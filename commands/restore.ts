@@ -34,6 +34,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
   static override flags = {
     hostname: Flags.string({ description: 'restore onto a machine with this (different) hostname: must be the target\'s Host.cfg name (guide §5.7)' }),
     'share-root': Flags.string({ description: 'put the share under this root and update QSR\'s share folders (SQL; the guide uses QlikSenseUtil)' }),
+    'central-only': Flags.boolean({ description: 'restore onto the central node only: rim nodes are stopped and stay down, to be removed and re-added (guide §5.7); needed when the backup\'s nodes are not this site\'s' }),
     only: Flags.string({ description: 'restore only these parts (comma-separated): db, share, certs, config [default: db,share,certs]', delimiter: ',', multiple: true, options: ['db', 'share', 'certs', 'config'] }),
     'cert-password-env': Flags.string({ description: 'environment variable that holds the PFX password of the backup\'s certificates', default: 'QSADMIN_CERT_PASSWORD' }),
     'safety-dir': Flags.string({ description: 'where the safety dumps of the current databases go [default: <run dir>/safety]' }),
@@ -61,6 +62,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
         hostname: flags.hostname,
         shareRoot: flags['share-root'],
         only: flags.only as never,
+        centralOnly: flags['central-only'] || undefined,
         certPasswordEnv: flags['cert-password-env'],
         safetyDir: flags['safety-dir'] ? path.resolve(flags['safety-dir']) : undefined,
         yes: flags.yes,

@@ -318,13 +318,14 @@ describe('restore', () => {
     expect(r.json.outputs['qrs.about']).toBeTruthy();
   }, 240_000);
 
-  it('a restore that fails halfway keeps the safety dump and prints how to roll back', async () => {
+  it('a --share-root that is not a folder is refused before anything changes, with no rollback commands', async () => {
     const bad = path.join(tempDir(), 'not-a-folder');
     fs.writeFileSync(bad, 'file');
     const r = await restore(a, [setDir, '--share-root', bad, '--yes']);
-    expect(r.exitCode).toBe(1);
-    expect(r.stdout).toMatch(/safety dumps are kept in/);
-    expect(r.stdout).toMatch(/zstd -dc \\?".*QSR\.dump\.zst\\?" \| pg_restore .* -d \\?"QSR/);
-    expect(fs.existsSync(path.join(r.json.runDir ?? '', 'safety', 'QSR.dump')) || /QSR\.dump/.test(r.stdout)).toBe(true);
+    expect(r.exitCode, r.stdout).toBe(2);
+    expect(r.json.error.message).toMatch(/not-a-folder.*is not a folder/);
+    expect(r.json.error.hint).toMatch(/--share-root/);
+    expect(r.stdout).not.toMatch(/dropdb|pg_restore|rollback/);
+    expect(await repositoryState(a)).toBe(2);
   }, 240_000);
 });

@@ -3,6 +3,7 @@
 import { InputError } from '../runbook/errors.js';
 import { findPgBinDir } from '../postgres/bin.js';
 import { listDatabases, serverVersion } from '../postgres/client.js';
+import { isWorkingDatabase } from '../restore/names.js';
 import type { SiteConfig } from '../site/model.js';
 import type { DbConn } from '../site/database.js';
 import { foldersToCapture, readShareFolders, type ShareFolderEntry } from '../site/share.js';
@@ -51,6 +52,10 @@ export async function discoverForBackup(site: SiteConfig, conn: DbConn): Promise
   if (allFound.status === 'rejected') throw allFound.reason;
   const all = allFound.value;
   const databases: DiscoveredDatabase[] = all.map((d) => {
+    if (isWorkingDatabase(d.name)) {
+      // Left by a restore that did not finish: a copy being loaded or the database it replaced, never the site's own.
+      return { name: d.name, owner: d.owner, encoding: d.encoding, sizeBytes: d.sizeBytes ?? 0, dump: false, reason: 'a working database of a qsadmin restore, not part of the site; not dumped (resume or finish that restore, or drop it)' };
+    }
     const known = QLIK_DATABASES.includes(d.name);
     const owned = d.owner === REPOSITORY_ROLE;
     return {

@@ -156,6 +156,7 @@ export abstract class RunbookCommand extends QsadminCommand {
       this.say(formatPlan(result, { destructive }));
     } else {
       if (!this.jsonEnabled()) process.stderr.write(formatSummary(result) + '\n');
+      if (rb.report) this.say(rb.report(result));
     }
     process.exitCode = result.exitCode;
     return result;

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Manifest, ManifestFile } from '../backup/manifest.js';
 import type { Host } from '../host/types.js';
+import { keepAside } from './aside.js';
 
 /** The config files of a node in a set (those with a recorded Windows source path on the node). */
 function configFiles(m: Manifest, node: string): ManifestFile[] {
@@ -33,10 +34,11 @@ export async function configDiff(host: Host, setDir: string, m: Manifest, node: 
   return notes;
 }
 
-/** Write the backup's config files of a node back to their places; returns the Windows paths written. */
-export async function restoreConfigFiles(host: Host, setDir: string, m: Manifest, node: string): Promise<string[]> {
+/** Write the backup's config files of a node back to their places (each live one kept in `asideDir` first); returns the Windows paths written. */
+export async function restoreConfigFiles(host: Host, setDir: string, m: Manifest, node: string, asideDir: string): Promise<string[]> {
   const written: string[] = [];
   for (const f of configFiles(m, node)) {
+    await keepAside(host, f.source!, asideDir);
     await host.files.write(f.source!, fs.readFileSync(path.join(setDir, ...f.path.split('/'))));
     written.push(f.source!);
   }

@@ -20,19 +20,10 @@ import { pgDump, pgRestoreList, psql, runPgTool, type PgToolContext } from '../p
 import { faultPoint } from '../runbook/fault.js';
 import type { DbConn } from '../site/database.js';
 
-export const RESTORE_SUFFIX = '__qsadmin_restore';
-export const OLD_SUFFIX = '__qsadmin_old';
+import { oldName, restoreName } from './names.js';
+
+export { OLD_SUFFIX, RESTORE_SUFFIX, oldName, restoreName } from './names.js';
 export const REPOSITORY_ROLE = 'qliksenserepository';
-
-/** The name a database is restored into before the swap. */
-export function restoreName(db: string): string {
-  return `${db}${RESTORE_SUFFIX}`;
-}
-
-/** The name the replaced database carries until the restore is verified. */
-export function oldName(db: string): string {
-  return `${db}${OLD_SUFFIX}`;
-}
 
 /** The databases of the server with owner and encoding, by name. */
 export async function databasesOf(conn: DbConn): Promise<Map<string, { owner: string; encoding: string }>> {
@@ -287,35 +278,23 @@ export async function runSqlFile(tool: PgToolContext, conn: DbConn, file: string
   await psql(tool, { host: conn.host, port: conn.port, user: conn.user, db: 'postgres', file });
 }
 
-function restoreCommand(at: string, db: string, file: string, extra = ''): string {
-  const opts = extra ? `${extra} ` : '';
-  return file.endsWith('.zst') ? `zstd -dc "${file}" | pg_restore ${at} ${opts}-d "${db}"` : `pg_restore ${at} ${opts}-d "${db}" "${file}"`;
-}
-
-/** The commands that load a database's safety dump by hand (three sections when it has table archives). */
-function loadCommands(at: string, db: string, safetyDir: string): string {
-  const r = readSafetyRecord(safetyDir, db);
-  // Still being written when the failure happened (it runs beside other steps): its main archive, and where the rest is.
-  if (!r) return `${restoreCommand(at, db, path.join(safetyDir, zstdAvailable() ? `${db}.dump.zst` : `${db}.dump`))} (if it finished with table archives, ${db}.safety.json lists them: load them as the README's "Table archives" says)`;
-  const [main, ...tables] = r.files.map((f) => path.join(safetyDir, ...f.path.split('/')));
-  if (!tables.length) return restoreCommand(at, db, main);
-  return [
-    restoreCommand(at, db, main, '--section=pre-data'),
-    restoreCommand(at, db, main, '--section=data'),
-    ...tables.map((t) => restoreCommand(at, db, t)),
-    restoreCommand(at, db, main, '--section=post-data'),
-  ].join(' && ');
-}
-
-/** The rollback commands for the operator: rename the old databases back, or load the safety dumps. */
-export function rollbackText(conn: PgConn, dbs: Array<{ name: string; owner: string }>, safetyDir: string): string {
+/**
+ * The commands that load a database's safety dump into an empty "<DB>" by hand, one a line: a .zst archive is first
+ * decompressed to a file beside it (a pipe of binary data between two programs breaks in Windows PowerShell 5.1),
+ * and a dump with table archives loads in sections (pre-data, data, each table, post-data).
+ */
+export function safetyLoadLines(conn: PgConn, db: string, safetyDir: string): string[] {
   const at = `-h ${conn.host} -p ${conn.port} -U ${conn.user}`;
-  const lines = [`the safety dumps are kept in ${safetyDir}. To roll back the databases:`];
-  for (const d of dbs) {
-    lines.push(
-      `  ${d.name}: if "${oldName(d.name)}" exists: psql ${at} -d postgres -c 'ALTER DATABASE "${d.name}" RENAME TO "${d.name}__qsadmin_failed"' -c 'ALTER DATABASE "${oldName(d.name)}" RENAME TO "${d.name}"'`,
-      `  ${' '.repeat(d.name.length)}  otherwise: dropdb ${at} --if-exists "${d.name}" && createdb ${at} -T template0 -O ${d.owner} "${d.name}" && ${loadCommands(at, d.name, safetyDir)}`,
-    );
+  const plain = (f: string) => (f.endsWith('.zst') ? f.slice(0, -4) : f);
+  const unzst = (f: string) => (f.endsWith('.zst') ? [`zstd -d -f "${f}" -o "${plain(f)}"`] : []);
+  const load = (f: string, extra = '') => `pg_restore ${at} ${extra ? `${extra} ` : ''}-d "${db}" "${plain(f)}"`;
+  const r = readSafetyRecord(safetyDir, db);
+  if (!r) {
+    // Still being written when the failure happened (it runs beside other steps): not usable.
+    return [`(the safety dump of ${db} in ${safetyDir} was not finished: it cannot be loaded)`];
   }
-  return lines.join('\n');
+  const [main, ...tables] = r.files.map((f) => path.join(safetyDir, ...f.path.split('/')));
+  const lines = [...unzst(main), ...tables.flatMap(unzst)];
+  if (!tables.length) return [...lines, load(main)];
+  return [...lines, load(main, '--section=pre-data'), load(main, '--section=data'), ...tables.map((t) => load(t)), load(main, '--section=post-data')];
 }

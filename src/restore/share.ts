@@ -89,3 +89,20 @@ export async function shareFoldersAre(conn: DbConn, f: ShareFolders): Promise<bo
   const now = await readShareFolders(conn);
   return now.root === f.root && now.apps === f.apps && now.staticContent === f.staticContent && now.archivedLogs === f.archivedLogs;
 }
+
+/** The share root QSR names in a database (the restored copy, before it is swapped in). */
+export async function shareRootIn(conn: DbConn, database: string): Promise<string> {
+  return withClient({ ...conn, database }, async (c) => {
+    const r = await c.query<{ RootFolder: string }>('SELECT "RootFolder" FROM "ServiceClusterSettingsSharedPersistenceProperties" LIMIT 2');
+    if (r.rows.length !== 1) throw new Error(`${database} has ${r.rows.length} rows in ServiceClusterSettingsSharedPersistenceProperties (expected 1)`);
+    return r.rows[0].RootFolder;
+  });
+}
+
+/** The nodes a QSR database names (ServerNodeConfigurations): hostname and whether it is the central node. */
+export async function nodesIn(conn: DbConn, database: string): Promise<Array<{ hostname: string; central: boolean }>> {
+  return withClient({ ...conn, database }, async (c) => {
+    const r = await c.query<{ HostName: string; IsCentral: boolean }>('SELECT "HostName", "IsCentral" FROM "ServerNodeConfigurations"');
+    return r.rows.map((x) => ({ hostname: x.HostName, central: !!x.IsCentral }));
+  });
+}

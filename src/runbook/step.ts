@@ -64,6 +64,8 @@ export interface Runbook<C extends StepContext = StepContext> {
   items: RunbookItem<C>[];
   /** Build the runbook's own context from the engine's. */
   context(base: StepContext): Promise<C> | C;
+  /** The human result for stdout after a run (not a dry run): what was done, what was kept and where. */
+  report?(result: import('./runner.js').RunResult): string;
   /** Release what the context opened (connections, sessions), success or not. */
   dispose?(ctx: C): Promise<void>;
 }

@@ -13,6 +13,17 @@
 //   -bootstrap -standalone -restorehostname, QSD started at its startup line) → start QSD, QRS, the rest; servicestate
 //   2 → QRS /qrs/about over mTLS with the restored client certificate → share files in place → drop the
 //   "<DB>__qsadmin_old" databases and remove the replaced share entries.
+//
+// Before the first service stops, everything the restore needs is resolved and checked (exit 2 when it does not fit):
+// the backup's nodes against this site's (the manifest at once, the loaded QSR before the stop; --central-only), every
+// share destination a folder here (for the guide's copied share, the root the restored QSR names), free space for
+// the staging and the safety dumps, no "<DB>__qsadmin_old" of an unfinished restore in the way.
+//
+// When a step fails, its hint says exactly what the run left (recovery.ts), and the last step (always run) drops the
+// working copies and starts the services the run stopped when the site is in one whole state: the old one (nothing
+// live changed) or the restored one (every change made). In between they stay stopped and the hint says how to
+// finish (resume) or roll back.
+import { createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { archiveEntries, archivesOf } from '../backup/db-load.js';
@@ -22,7 +33,7 @@ import { extraTarget } from '../backup/manifest-check.js';
 import { insideOrThrow } from '../backup/safe-path.js';
 import { sameName } from '../certs/classify.js';
 import {
-  exportSafetyCopy, findConflicts, importIntoStores, localCopiesMatch, removeCertificates, requireValidSet, safetyCopyComplete, setInstalled, writeLocalCopies, type LoadedSet,
+  exportSafetyCopy, findConflicts, importIntoStores, localCopiesMatch, localPemFiles, removeCertificates, requireValidSet, safetyCopyComplete, setInstalled, writeLocalCopies, type LoadedSet,
 } from '../certs/import.js';
 import { storeLabelWithUser } from '../certs/qlik.js';
 import { readSecret } from '../cli/secrets.js';
@@ -37,20 +48,28 @@ import type { Runbook, RunbookItem, Step, StepContext } from '../runbook/step.js
 import { loadSiteConfig } from '../site/config.js';
 import { databasePassword, superuserConn, type DbConn } from '../site/database.js';
 import { centralNode, rimNodes, type NodeConfig, type SiteConfig } from '../site/model.js';
-import { ALL_QLIK_SERVICES, QRS_API_PORT } from '../site/services.js';
+import { ALL_QLIK_SERVICES, QRS_API_PORT, startOrder, type QlikServiceName } from '../site/services.js';
 import { readShareFolders } from '../site/share.js';
 import { runRestoreHostname } from '../restore/bootstrap-run.js';
 import {
-  checkpointSoon, compareCounts, createForLoad, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, readSafetyRecord, rollbackText, rowCounts, safetyDump, safetyDumpPath, swapAll, REPOSITORY_ROLE, type DumpFile,
+  checkpointSoon, compareCounts, createForLoad, createMissingRoles, databasesOf, dropAll, loadIntoNewName, oldName, restoreName, readSafetyRecord, rowCounts, safetyDump, safetyDumpPath, safetyLoadLines, swapAll, REPOSITORY_ROLE, type DumpFile,
 } from '../restore/database.js';
+import { isWorkingDatabase } from '../restore/names.js';
+import { CHANGES_DONE, LIVE_PREFIX, SERVICES_BEFORE, decideServices, leftState, markLive, onlyCertificates, rollbackLines, servicesLine, type LeftState, type ServiceDecision } from '../restore/recovery.js';
+import { nodeDifferences, topologyMessage } from '../restore/topology.js';
+import { failPoint } from '../restore/fail-point.js';
+import { keepAside } from '../restore/aside.js';
+import { setCertsPresent, undoCertificates } from '../restore/cert-undo.js';
+import { spaceProblems, stagingBytes } from '../restore/space.js';
+import { restoreReport } from '../restore/report.js';
 import { precheckSet } from '../restore/precheck.js';
 import { isStaged, missingOrResized, oldShareName, refreshMovedLinks, removeOldShare, stageRoot, stagingName, swapRoot, swapRoots, type SwapRoot } from '../restore/stage.js';
 import { configDiff, restoreConfigFiles } from '../restore/config.js';
-import { copyPlainFolder, newShareFolders, shareFoldersAre, shareTargets, updateShareFolders, type ShareTarget } from '../restore/share.js';
+import { copyPlainFolder, newShareFolders, nodesIn, shareFoldersAre, shareRootIn, shareTargets, updateShareFolders, type ShareTarget } from '../restore/share.js';
 import { describeSource, detectSource, type RestoreSource } from '../restore/source.js';
 import { splitDumpall } from '../restore/dumpall.js';
 import type { BuildEnv } from './registry.js';
-import { hostPool, mapSteps, serviceItems, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { DEFAULT_START_TIMEOUT_MS, hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import { qlikHostnameOf } from './certs.js';
 
 export type RestorePart = 'db' | 'share' | 'certs' | 'config';
@@ -65,6 +84,8 @@ export interface RestoreInputs {
   /** Put the share under this root and point QSR at it. */
   shareRoot?: string;
   only?: RestorePart[];
+  /** Restore the central node only: rim nodes are stopped and stay down, to be removed and re-added (guide §5.7). */
+  centralOnly?: boolean;
   certPasswordEnv?: string;
   /** Where the safety dumps go (default: <run dir>/safety). */
   safetyDir?: string;
@@ -86,6 +107,8 @@ export interface RestoreContext extends HostsContext {
   targetHostname: string;
   /** Work started by a step for a later one (the checkpoint after the swap); awaited by the cleanup and on dispose. */
   pending: Array<Promise<unknown>>;
+  /** The first step of this attempt that failed (named in the recovery step's log). */
+  failed?: string;
 }
 
 interface DbPlan {
@@ -161,19 +184,49 @@ async function runningServices(site: SiteConfig, host: (n: string) => Promise<Ho
   return out;
 }
 
-/** Wrap a step so that a failure names the safety copy and the rollback commands. */
-function withRollback(step: Step<RestoreContext>, hint: (ctx: RestoreContext) => string): Step<RestoreContext> {
+/**
+ * Wrap a step so that a failure is noted for the recovery step and its hint says exactly what the run left: what is
+ * unchanged, what was swapped and how to undo it, and what happens to the services.
+ */
+function withRollback(step: Step<RestoreContext>, hint: (ctx: RestoreContext) => Promise<string>): Step<RestoreContext> {
   return {
     ...step,
     run: async (ctx) => {
       try {
         await step.run(ctx);
       } catch (e) {
+        ctx.failed ??= step.id;
         const code = e instanceof QsadminError ? e.exitCode : EXIT.stepFailed;
-        throw new QsadminError(errorMessage(e), code, `${hint(ctx)}\nOr fix the cause and resume: qsadmin runs resume ${ctx.runId}`);
+        const own = e instanceof QsadminError && e.hint ? `${e.hint}\n` : '';
+        let state: string;
+        try {
+          state = await hint(ctx);
+        } catch (h) {
+          state = `(what the run left could not be read: ${errorMessage(h)}; qsadmin runs show ${ctx.runId} lists its steps)`;
+        }
+        throw new QsadminError(errorMessage(e), code, `${own}${state}`);
       }
     },
   };
+}
+
+/** Qlik services (not the database) that run now, as "node/service". */
+async function qlikServicesUp(site: SiteConfig, host: (n: string) => Promise<Host>): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of site.nodes) {
+    for (const s of await (await host(n.name)).services.list()) {
+      if ((ALL_QLIK_SERVICES as string[]).includes(s.name) && s.state !== 'stopped' && s.state !== 'absent') out.push(`${n.name}/${s.name}`);
+    }
+  }
+  return out;
+}
+
+/** The services that ran before the run's first stop and do not run now. */
+async function stoppedByRun(ctx: RestoreContext): Promise<string[]> {
+  const before = ctx.outputs.get<string[]>(SERVICES_BEFORE) ?? [];
+  if (!before.length) return [];
+  const up = new Set(await qlikServicesUp(ctx.site, ctx.host));
+  return before.filter((s) => !up.has(s));
 }
 
 /** The kinds of set files each part of a restore reads. */
@@ -251,7 +304,18 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
 
     await verifySource(src, tool, server.major, parts);
     const targetDbs = await databasesOf(conn);
-    const dbs = parts.has('db') ? await planDatabases(src, targetDbs, site.database.superuser, path.join(env.stateDir, 'restore-sources')) : [];
+    const planned = parts.has('db') ? await planDatabases(src, targetDbs, site.database.superuser, path.join(env.stateDir, 'restore-sources')) : [];
+    // A backup made while an unfinished restore left its working copies may hold them: they are not the site's.
+    const dbs = planned.filter((d) => !isWorkingDatabase(d.name));
+    const skippedWorking = planned.filter((d) => isWorkingDatabase(d.name)).map((d) => d.name);
+    if (manifest && parts.has('db') && !newHost && !inputs.centralOnly) {
+      const backupNodes = manifest.site.nodes.map((n) => ({ hostname: n.hostname, central: n.role === 'central' }));
+      const diff = nodeDifferences(backupNodes, site.nodes.map((n) => ({ hostname: n.hostname, central: n.role === 'central' })));
+      if (diff.length) {
+        const t = topologyMessage(diff, backupNodes.length, site.nodes.length);
+        throw new InputError(t.message, t.hint);
+      }
+    }
 
     // Certificates: the central node's set from the backup.
     let certSet: LoadedSet | undefined;
@@ -280,9 +344,30 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
     const plainShare = shareParts && src.kind !== 'set' ? src.shareDir : undefined;
     const configNotes = parts.has('config') && manifest ? await configDiff(host, src.kind === 'set' ? src.dir : '', manifest, fromNode) : [];
 
-    const notes = buildNotes({ src, site, targetHostname, fromHost, newHost, dbs, targets, plainShare, conflicts: conflicts.length, running, parts, inputs, certSet, configNotes });
+    const notes = buildNotes({ src, site, targetHostname, fromHost, newHost, dbs, skippedWorking, targets, plainShare, conflicts: conflicts.length, running, parts, inputs, certSet, configNotes });
     const dumpallGlobals = src.kind === 'dumpall' && dbs.length ? splitDumpall(src.file, path.join(env.stateDir, 'restore-sources')).globals : undefined;
-    const roots = manifest ? swapRoots(manifest.files, targets, (p) => host.files.resolve(p)) : [];
+    let roots: SwapRoot[] = [];
+    try {
+      roots = manifest ? swapRoots(manifest.files, targets, (p) => host.files.resolve(p)) : [];
+    } catch (e) {
+      throw new InputError(`a share folder of the backup cannot be opened on ${central.name}: ${errorMessage(e)}; nothing was changed`, 'pass --share-root <the share folder of this site>: the share goes there and QSR is pointed at it');
+    }
+    for (const r of roots) {
+      if (!fs.statSync(r.local, { throwIfNoEntry: false })?.isDirectory()) {
+        throw new InputError(
+          `the share folder ${r.dest} (${r.roles.join(', ')}${inputs.shareRoot ? ', under --share-root' : ', as the backup recorded it'}) is not a folder on ${central.name} (${r.local}); nothing was changed`,
+          inputs.shareRoot ? 'pass --share-root an existing folder: the share of this site' : 'pass --share-root <the share folder of this site>: the share goes there and QSR is pointed at it',
+        );
+      }
+    }
+    // Room for the staging copies and the safety dumps, before anything runs.
+    const setDumpBytes = (db: string) => (manifest?.files ?? []).filter((f) => f.kind === 'db' && f.database === db).reduce((n, f) => n + f.bytes, 0);
+    const guideDumpBytes = (db: string) => (src.kind === 'guide-tar' ? (src.dumps.filter((d) => d.db === db).reduce((n, d) => n + fs.statSync(d.file).size, 0)) : 0);
+    const short = spaceProblems([
+      ...(parts.has('share') ? roots.map((r) => ({ what: `staging of the share folder ${r.dest}`, dir: r.local, bytes: stagingBytes(r) })) : []),
+      { what: 'safety dumps of the databases it replaces', dir: inputs.safetyDir ?? env.stateDir, bytes: dbs.filter((d) => d.replaces).reduce((n, d) => n + setDumpBytes(d.name) + guideDumpBytes(d.name), 0) },
+    ]);
+    if (short.length) throw new InputError(`not enough free space for the restore; nothing was changed:\n${short.map((x) => `  - ${x}`).join('\n')}`, 'free space there, or put the safety dumps elsewhere with --safety-dir');
     const items = buildItems({ site, inputs, parts, dbs, roots, plainShare, newHost, central, manifest, certSet, fromNode, src, dumpallGlobals, serverMajor: server.major });
     const safetyDir = (ctx: StepContext) => (inputs.safetyDir ? path.resolve(inputs.safetyDir) : path.join(ctx.runDir, 'safety'));
 
@@ -293,6 +378,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
       secrets: [password, certPassword],
       notes,
       items,
+      report: restoreReport,
       context: (b: StepContext): RestoreContext => ({ ...b, site, host: pool.host, conn, tool, src, certPassword, certSet, safetyDir: safetyDir(b), targetHostname, pending: [] }),
       dispose: async (ctx) => {
         await Promise.allSettled(ctx.pending);
@@ -312,6 +398,7 @@ interface NotesIn {
   fromHost: string | null;
   newHost: boolean;
   dbs: DbPlan[];
+  skippedWorking: string[];
   targets: ShareTarget[];
   plainShare?: string;
   conflicts: number;
@@ -329,6 +416,7 @@ function buildNotes(o: NotesIn): string[] {
   for (const d of o.dbs) {
     notes.push(`database ${d.name}: restored into "${restoreName(d.name)}" (createdb -T template0 -E ${d.encoding} -O ${d.owner}), rows checked${d.rowCounts ? ' against the manifest' : ' (no manifest: not checked)'}, then swapped in${d.replaces ? `; OVERWRITES the existing ${d.name} (its safety dump is taken first and kept; renamed "${oldName(d.name)}" by the swap and dropped while the services start)` : ' (new on this server)'}`);
   }
+  if (o.skippedWorking.length) notes.push(`not restored: ${o.skippedWorking.join(', ')} (working copies of an unfinished qsadmin restore that the backup caught; never part of the site)`);
   if (o.dbs.length) notes.push('database choice: restore into a new name and swap (not drop-then-create): the current database stays intact until the restored one is complete and its row counts match; roles missing on the server are created from globals.sql, no password is set or changed');
   for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (staged in a folder there while the services run: live files that already have the backup's sha256 are hard-linked, the others copied from the set with their sha256 checked; then swapped in by rename: files that differ from the backup are REPLACED, kept in ${oldShareName('<run id>')} until the restore is verified; files not in the backup are left in place and listed)`);
   if (o.plainShare) notes.push(`share: the copied share ${o.plainShare} → ${o.inputs.shareRoot ?? 'the share root QSR names'} (files with the same name are OVERWRITTEN, each moved to ${oldShareName('<run id>')} in the share root first and kept until the restore is verified)`);
@@ -336,13 +424,14 @@ function buildNotes(o: NotesIn): string[] {
   if (o.certSet) notes.push(`certificates: the set of ${o.certSet.hostname} (CA ${o.certSet.ca.subject}) imported without starting services${o.conflicts ? `; ${o.conflicts} Qlik certificate(s) now in the stores are exported to the safety folder and REMOVED, and Exported Certificates is emptied (moved to the safety folder)` : ''}`);
   else if (o.parts.has('certs')) notes.push('certificates: none in this backup: the target keeps its own (a new hostname needs the old site\'s certificates, guide §5.7)');
   if (o.running.length) notes.push(`running services are stopped first (rims first): ${o.running.join(', ')}`);
+  if (o.inputs.centralOnly && !o.newHost && rimNodes(o.site).length) notes.push(`--central-only: rim nodes are stopped and stay DOWN; remove and re-add them (guide §5.7): ${rimNodes(o.site).map((r) => r.name).join(', ')}`);
   if (o.newHost) {
     notes.push('new hostname: Repository.exe -bootstrap -standalone -restorehostname; QSD is started at "[INFO] Entering main startup phase...", ENTER is sent at "Bootstrap mode has terminated. Press ENTER to exit.."; Host.cfg keeps the new hostname');
     const rims = rimNodes(o.site);
     if (rims.length) notes.push(`rim nodes stay DOWN and must be removed and re-added (guide §5.7): ${rims.map((r) => r.name).join(', ')}`);
   }
   notes.push(...o.configNotes);
-  notes.push(`safety: each replaced database is dumped (pg_dump -Fc) into ${o.inputs.safetyDir ?? '<run dir>/safety'} first and kept; a failure prints the rollback commands`);
+  notes.push(`safety: each replaced database is dumped (pg_dump -Fc) into ${o.inputs.safetyDir ?? '<run dir>/safety'} first and kept; a failure says what it left and how to undo it (no commands when nothing live changed)`);
   notes.push('elevation: checked by the Windows driver (run from an elevated prompt as an account that was Root Admin at backup time); the emulated driver needs none');
   return notes;
 }
@@ -376,30 +465,45 @@ interface ItemsIn {
 function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
   const items: RunbookItem<RestoreContext>[] = [];
   const c = o.central.name;
-  const plainRollback = (ctx: RestoreContext) =>
-    o.plainShare ? [`Share: the files the copy of ${o.plainShare} overwrote are in ${oldShareName(ctx.runId)} in the share root until the restore is verified: move them back over the copies to roll back (services stopped)`] : [];
-  const rollback = (ctx: RestoreContext) => [rollbackText(ctx.conn, o.dbs, ctx.safetyDir), ...shareRollbackText(o.roots, ctx.runId), ...plainRollback(ctx)].join('\n');
-  const guard = (s: Step<RestoreContext>) => withRollback(s, rollback);
+  const guard = (s: Step<RestoreContext>) => withRollback(s, (ctx) => failureHint(ctx, o));
 
-  items.push({
+  items.push(guard({
     id: 'restore.preflight',
-    title: 'Preflight: the target database answers, the safety folder is writable',
+    title: 'Preflight: the target database answers, no database replaced by an unfinished earlier restore is in the way, the safety folder is writable',
     check: async () => false,
     run: async (ctx) => {
       await serverVersion(ctx.conn);
+      const have = await databasesOf(ctx.conn);
+      for (const d of o.dbs) {
+        // This run's own "<DB>__qsadmin_old" (swapped by an earlier attempt) is fine; another run's is its rollback copy.
+        if (have.has(oldName(d.name)) && !ctx.outputs.get(`db.swapped.${d.name}`)) {
+          throw new InputError(
+            `"${oldName(d.name)}" exists: the ${d.name} an earlier restore replaced, kept because that restore did not finish; nothing was changed`,
+            `finish or roll back that restore first (qsadmin runs list, then its failure hint); once it is not needed: dropdb -h ${ctx.conn.host} -p ${ctx.conn.port} -U ${ctx.conn.user} "${oldName(d.name)}"`,
+          );
+        }
+      }
       fs.mkdirSync(ctx.safetyDir, { recursive: true, mode: 0o700 });
       fs.accessSync(ctx.safetyDir, fs.constants.W_OK);
       ctx.outputs.set('safetyDir', ctx.safetyDir);
     },
-  });
+  }));
   const roles = rolesStep(o);
-  if (roles) items.push(roles);
+  if (roles) items.push(guard(roles));
   const create = createStep(o);
   if (create) items.push(guard(create));
   const prepare = [...safetySteps(o), ...loadSteps(o), ...stageSteps(o)].map(guard);
   if (prepare.length) {
     items.push({ group: 'restore.prepare', title: 'With the services still running: safety dumps, loads into new names, share files into staging (checksums checked)', parallel: true, steps: prepare });
   }
+  const restored = restoredCheckStep(o);
+  if (restored) items.push(guard(restored));
+  items.push(guard({
+    id: 'restore.services.before',
+    title: 'Note which Qlik services run now (a restore that fails starts them again when the site is in one whole state)',
+    check: async (ctx) => ctx.outputs.get(SERVICES_BEFORE) !== undefined,
+    run: async (ctx) => ctx.outputs.set(SERVICES_BEFORE, await qlikServicesUp(ctx.site, ctx.host)),
+  }));
   for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(serviceItems<RestoreContext>(n, 'stop', { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop' }), guard));
   if (o.certSet) items.push(...certSteps(c).map(guard));
   items.push(...swapSteps(o).map(guard));
@@ -411,16 +515,24 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
       node: c,
       check: async (ctx) => !!ctx.outputs.get('config.restored'),
       run: async (ctx) => {
-        const written = await restoreConfigFiles(await ctx.host(c), (o.src as { dir: string }).dir, o.manifest!, o.fromNode);
-        ctx.log(`restored ${written.join(', ')}`);
+        markLive(ctx.outputs, 'config');
+        const written = await restoreConfigFiles(await ctx.host(c), (o.src as { dir: string }).dir, o.manifest!, o.fromNode, path.join(ctx.safetyDir, 'config'));
+        ctx.log(`restored ${written.join(', ')}; the files they replaced are in ${path.join(ctx.safetyDir, 'config')}`);
         ctx.outputs.set('config.restored', written);
       },
     }));
   }
   if (o.newHost) items.push(guard(hostnameStep(o.central, o.inputs.bootstrapTimeoutMs ?? 300_000)));
-  const startNodes = o.newHost ? [o.central] : [o.central, ...rimNodes(o.site)];
-  for (const n of startNodes) {
-    items.push(...mapSteps(serviceItems<RestoreContext>(n, 'start', { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), guard));
+  // Every change is in place once the first service starts: a failure from here on leaves the restored state.
+  const starting = (s: Step<RestoreContext>): Step<RestoreContext> => ({
+    ...s,
+    run: async (ctx) => {
+      if (!ctx.outputs.get(CHANGES_DONE)) ctx.outputs.set(CHANGES_DONE, new Date().toISOString());
+      await s.run(ctx);
+    },
+  });
+  for (const n of startNodesOf(o)) {
+    items.push(...mapSteps(serviceItems<RestoreContext>(n, 'start', { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), (s) => guard(starting(s))));
     if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) items.push(guard(waitRepositoryStep<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' })));
   }
   items.push(guard(verifyQrsStep(o.central)));
@@ -436,7 +548,7 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
   }
   const replaced = o.dbs.filter((d) => d.replaces);
   if (replaced.length || o.roots.length || o.plainShare) {
-    items.push({
+    items.push(guard({
       id: 'restore.cleanup',
       title: `Drop the replaced databases (${replaced.map((d) => `"${oldName(d.name)}"`).join(', ') || 'none'}) and remove the replaced share files; the safety dumps are kept`,
       run: async (ctx) => {
@@ -447,18 +559,174 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
         await Promise.all([dropAll(ctx.conn, replaced.map((d) => oldName(d.name)), o.serverMajor), ...o.roots.map((r) => removeOldShare(r, ctx.runId)), ...plainOld]);
         ctx.log(`safety dumps kept in ${ctx.safetyDir}`);
       },
-    });
+    }));
   }
+  items.push(recoverStep(o));
   return items;
 }
 
-/** How to put the replaced share entries back, for the failure hint. */
-function shareRollbackText(roots: SwapRoot[], runId: string): string[] {
-  if (!roots.length) return [];
-  return [
-    'Share: the replaced files are kept until the restore is verified. To roll back the share (services stopped):',
-    ...roots.map((r) => `  ${r.dest}: move every entry of ${oldShareName(runId)} back over the one of the same name, then remove ${oldShareName(runId)} and ${stagingName(runId)}`),
-  ];
+/** Wait until QRS reports servicestate 2 (running). */
+async function untilRepositoryRuns(host: Host, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: number | null = null;
+  while (Date.now() < deadline) {
+    last = await host.services.repositoryState();
+    if (last === 2) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`QRS on ${host.name} did not reach servicestate 2 after it was started again (last: ${last ?? 'none'})`);
+}
+
+/** The nodes whose services the restore starts: the central one only after a new hostname or with --central-only. */
+function startNodesOf(o: ItemsIn): NodeConfig[] {
+  return o.newHost || o.inputs.centralOnly ? [o.central] : [o.central, ...rimNodes(o.site)];
+}
+
+/** The backup's certificates that were in the stores before the run changed them (kept there by an undo). */
+const CERTS_PRESENT = 'certs.present';
+
+/**
+ * When the stores are the only live change (a failure before the database swap), put them back: the node is then
+ * as before the run and its services can start. Returns what it did; the markers go, so the state reads unchanged.
+ */
+async function undoCertsIfOnly(ctx: RestoreContext, o: ItemsIn): Promise<string[]> {
+  if (!ctx.certSet || !onlyCertificates(await stateOf(ctx, o))) return [];
+  const done = await undoCertificates(await ctx.host(o.central.name), {
+    set: ctx.certSet, serviceAccount: ctx.site.serviceAccount, presentBefore: ctx.outputs.get<string[]>(CERTS_PRESENT) ?? [], safetyDir: path.join(ctx.safetyDir, 'certificates'), password: ctx.certPassword!,
+  });
+  for (const k of Object.keys(ctx.outputs.all())) if (k.startsWith(`${LIVE_PREFIX}certs.`)) ctx.outputs.set(k, null);
+  ctx.outputs.set('certs.undone', done);
+  return done;
+}
+
+/** Where the guide's copied share goes when QSR's share root is the destination: recorded before the swap. */
+const PLAIN_ROOT = 'share.copy.root';
+
+/**
+ * Before the first service stops: what the restore will need from the restored QSR, read from its loaded copy. Its
+ * nodes must be this site's (a rim that QSR does not name cannot start its repository); the share root it names must
+ * be a folder here when the guide's copied share goes there (else --share-root).
+ */
+function restoredCheckStep(o: ItemsIn): Step<RestoreContext> | null {
+  const qsr = o.dbs.some((d) => d.name === 'QSR');
+  if (!(qsr && !o.newHost && !o.inputs.centralOnly) && !o.plainShare) return null;
+  return {
+    id: 'restore.check.restored',
+    title: `Before any service stops: ${o.plainShare ? 'the share root for the copied share is a folder on this node' : ''}${o.plainShare && qsr ? ', and ' : ''}${qsr ? 'the restored QSR names the nodes of this site' : ''}`,
+    node: o.central.name,
+    check: async (ctx) => !!ctx.outputs.get('db.swapped.QSR') && (!o.plainShare || !!ctx.outputs.get(PLAIN_ROOT)),
+    run: async (ctx) => {
+      const db = qsr ? restoreName('QSR') : 'QSR';
+      if (qsr && !o.newHost && !o.inputs.centralOnly) {
+        const backup = await nodesIn(ctx.conn, db);
+        const diff = nodeDifferences(backup, o.site.nodes.map((n) => ({ hostname: n.hostname, central: n.role === 'central' })));
+        if (diff.length) {
+          const t = topologyMessage(diff, backup.length, o.site.nodes.length);
+          throw new InputError(t.message, t.hint);
+        }
+      }
+      if (o.plainShare) {
+        const root = o.inputs.shareRoot ?? (await shareRootIn(ctx.conn, db));
+        let local: string;
+        try {
+          local = (await ctx.host(o.central.name)).files.resolve(root);
+        } catch (e) {
+          local = errorMessage(e); // a path this node cannot open at all (a UNC path on the emulator)
+        }
+        if (!fs.statSync(local, { throwIfNoEntry: false })?.isDirectory()) {
+          throw new InputError(
+            `the share root ${root}${o.inputs.shareRoot ? '' : ', named by the backup\'s QSR,'} is not a folder on ${o.central.name} (${local}); nothing was changed`,
+            o.inputs.shareRoot ? 'pass --share-root an existing folder: the share of this site' : 'pass --share-root <the share folder of this site>: the copied share goes there and QSR is pointed at it',
+          );
+        }
+        ctx.outputs.set(PLAIN_ROOT, root);
+      }
+    },
+  };
+}
+
+/** The hint of a failed step: exactly what the run left, how to undo it, what happens to the services. */
+async function failureHint(ctx: RestoreContext, o: ItemsIn): Promise<string> {
+  // The replaced databases are dropped beside the service start once swapped: describe the state after that drop.
+  await Promise.allSettled(ctx.pending);
+  let undone: string[] = [];
+  try {
+    undone = await undoCertsIfOnly(ctx, o);
+  } catch (e) {
+    undone = [`FAILED: ${errorMessage(e)}`];
+  }
+  const state = await stateOf(ctx, o);
+  const lines: string[] = [];
+  if (undone.length) lines.push(`Certificates: the run's changes to the stores were undone (${undone.join('; ')})`);
+  if (state.nothingLive) {
+    lines.push('Nothing live was changed: the databases, the share and the certificates are as they were (the run\'s working copies are removed).');
+  } else {
+    lines.push(...rollbackLines(state, {
+      conn: ctx.conn, runDir: ctx.runDir, runId: ctx.runId, safetyDir: ctx.safetyDir,
+      owners: new Map(o.dbs.map((d) => [d.name, d.owner])), load: (db) => safetyLoadLines(ctx.conn, db, ctx.safetyDir), certSafety: path.join(ctx.safetyDir, 'certificates'), binDir: ctx.tool.binDir,
+    }));
+  }
+  const roles = ctx.outputs.get<string[]>('roles.created');
+  if (roles?.length) lines.push(`Roles created from the backup (new, without passwords): ${roles.join(', ')}`);
+  const line = servicesLine((await servicesDecision(ctx, o, state)).d, { runId: ctx.runId, site: o.inputs.sitePath });
+  if (line) lines.push(line);
+  lines.push(state.nothingLive ? `Fix the cause, then resume (qsadmin runs resume ${ctx.runId}) or start a new restore` : `Or fix the cause and resume: qsadmin runs resume ${ctx.runId} --yes`);
+  return lines.join('\n');
+}
+
+/** What to do with the services the run stopped; on the restored state the rims of a new hostname (or --central-only) stay down, as planned. */
+async function servicesDecision(ctx: RestoreContext, o: ItemsIn, state: LeftState): Promise<{ nodes: NodeConfig[]; d: ServiceDecision }> {
+  const nodes = state.nothingLive ? startNodeOrder(o.site) : startNodesOf(o);
+  const mine = (await stoppedByRun(ctx)).filter((x) => nodes.some((n) => x.startsWith(`${n.name}/`)));
+  return { nodes, d: decideServices(state, ctx.outputs, mine) };
+}
+
+/** The state the run left, from its outputs and what exists now. */
+async function stateOf(ctx: RestoreContext, o: ItemsIn): Promise<LeftState> {
+  const have = new Set((await databasesOf(ctx.conn)).keys());
+  const plain = ctx.outputs.get<{ local: string }>('share.copy')?.local ?? (ctx.outputs.get<string>(PLAIN_ROOT) ? (await ctx.host(o.central.name)).files.resolve(ctx.outputs.get<string>(PLAIN_ROOT)!) : undefined);
+  return leftState({ outputs: ctx.outputs, runId: ctx.runId, dbs: o.dbs.map((d) => d.name), roots: o.roots, have, plainAside: plain ? path.join(plain, oldShareName(ctx.runId)) : undefined });
+}
+
+/**
+ * Always last. After a failure: the working copies of the databases are dropped (they are never live), staging
+ * folders whose swap did not start are removed (copies and links only), and the services the run stopped are started
+ * again when the site is in one whole state (see decideServices); in a mixed state they stay stopped, as the hint says.
+ */
+function recoverStep(o: ItemsIn): Step<RestoreContext> {
+  return {
+    id: 'restore.recover',
+    title: 'If a step failed: drop the working copies of the databases (and the share staging, when nothing live changed), start the stopped services again unless the site is partly restored',
+    always: true,
+    check: async () => false,
+    run: async (ctx) => {
+      // Decided from what exists, not from ctx.failed alone: after a run that ended early for any reason it does the
+      // same, and after a run that finished it finds nothing to do (no working copy left, the services up).
+      await Promise.allSettled(ctx.pending);
+      const have = await databasesOf(ctx.conn);
+      const working = o.dbs.map((d) => restoreName(d.name)).filter((n) => have.has(n));
+      await dropAll(ctx.conn, working, o.serverMajor);
+      for (const l of await undoCertsIfOnly(ctx, o)) ctx.log(l);
+      const state = await stateOf(ctx, o);
+      // Staging holds copies and links only; once anything live changed, a resume needs it (the hint names it).
+      if (state.nothingLive) for (const r of o.roots) await fs.promises.rm(path.join(r.local, stagingName(ctx.runId)), { recursive: true, force: true });
+      ctx.log(`dropped the working copies ${working.join(', ') || '(none)'}${state.nothingLive ? '; removed the share staging' : ''}`);
+      const { nodes, d } = await servicesDecision(ctx, o, state);
+      if (d.action === 'none') return void ctx.log(ctx.failed ? 'no service to start again' : 'nothing to recover');
+      if (d.action === 'leave-stopped') return void ctx.log(`services left stopped (the site is partly restored): ${d.services.join(', ')}`);
+      const want = nodes.map((n) => ({ n, svcs: d.services.filter((s) => s.startsWith(`${n.name}/`)).map((s) => s.slice(n.name.length + 1)) }));
+      for (const { n, svcs } of want) {
+        if (!svcs.length) continue;
+        const host = await ctx.host(n.name);
+        for (const tier of startOrder(svcs as QlikServiceName[])) {
+          await Promise.all(tier.map((svc) => host.services.start(svc, { timeoutMs: o.inputs.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS })));
+        }
+        if (svcs.includes('QlikSenseRepositoryService')) await untilRepositoryRuns(host, o.inputs.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+        ctx.log(`started again on ${n.name} (${d.state} state): ${svcs.join(', ')}`);
+      }
+      ctx.outputs.set('recover.started', { state: d.state, services: d.services });
+    },
+  };
 }
 
 /** Certificates: set aside and remove what QRS would trip over, import the set, write the PEM copies; no service started. */
@@ -495,6 +763,8 @@ function certSteps(c: string): Step<RestoreContext>[] {
           return;
         }
         if (!(await safetyCopyComplete(certSafety(ctx), list))) throw new Error(`refusing to remove certificates that are not in ${certSafety(ctx)}: resume so the safety export runs again`);
+        if (!ctx.outputs.get(CERTS_PRESENT)) ctx.outputs.set(CERTS_PRESENT, await setCertsPresent(host, ctx.certSet!, ctx.site.serviceAccount));
+        markLive(ctx.outputs, 'certs.remove');
         for (const r of await removeCertificates(host, list)) ctx.log(`removed ${r.subject} (${r.thumbprint}) from ${r.store}`);
         const exported = host.files.resolve(host.paths.exportedCertificates);
         if (fs.existsSync(exported) && list.length) {
@@ -514,6 +784,8 @@ function certSteps(c: string): Step<RestoreContext>[] {
       run: async (ctx) => {
         const host = await ctx.host(c);
         if ((await conflicts(ctx)).length) throw new Error('Qlik certificates that are not the backup\'s are still in the stores');
+        if (!ctx.outputs.get(CERTS_PRESENT)) ctx.outputs.set(CERTS_PRESENT, await setCertsPresent(host, ctx.certSet!, ctx.site.serviceAccount));
+        markLive(ctx.outputs, 'certs.import');
         for (const x of await importIntoStores(host, ctx.certSet!, ctx.certPassword!, ctx.site.serviceAccount)) ctx.log(`imported ${x.subject} (${x.thumbprint}) into ${x.store}`);
       },
     },
@@ -522,9 +794,35 @@ function certSteps(c: string): Step<RestoreContext>[] {
       title: 'Write the PEM copies to Exported Certificates\\.Local Certificates',
       node: c,
       check: async (ctx) => localCopiesMatch(await ctx.host(c), ctx.certSet!),
-      run: async (ctx) => void (await writeLocalCopies(await ctx.host(c), ctx.certSet!)),
+      run: async (ctx) => {
+        const host = await ctx.host(c);
+        // The same certificates and keys in another PEM encoding (a key read back from a PFX): nothing to change.
+        if (await localCopiesEquivalent(host, ctx.certSet!)) return void ctx.log('the PEM copies already hold the backup\'s certificates and keys');
+        // The PEM copies it overwrites go to the safety folder first (a failure before the swap puts them back).
+        for (const f of localPemFiles(ctx.certSet!)) await keepAside(host, path.win32.join(host.paths.localCertificates, f.name), path.join(certSafety(ctx), 'local-pem'));
+        markLive(ctx.outputs, 'certs.pem');
+        await writeLocalCopies(host, ctx.certSet!);
+      },
     },
   ];
+}
+
+/** True when every PEM copy on the node holds the set's certificate or key (keys compared as PKCS#8, not as text). */
+async function localCopiesEquivalent(host: Host, set: LoadedSet): Promise<boolean> {
+  const canonical = (pem: string) => {
+    if (!/PRIVATE KEY-----/.test(pem)) return pem.replace(/\r\n/g, '\n').trim();
+    return createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' }).toString('base64');
+  };
+  try {
+    for (const f of localPemFiles(set)) {
+      const p = path.win32.join(host.paths.localCertificates, f.name);
+      if (!(await host.files.exists(p))) return false;
+      if (canonical((await host.files.read(p)).toString('utf8')) !== canonical(String(f.data))) return false;
+    }
+    return true;
+  } catch {
+    return false; // unreadable: write them
+  }
 }
 
 /** Roles missing on the server, from globals.sql (before the loads: the dumps name them as owners). */
@@ -538,6 +836,7 @@ function rolesStep(o: ItemsIn): Step<RestoreContext> | undefined {
     title: 'Create the roles missing on the server from globals.sql (existing roles and all passwords untouched)',
     run: async (ctx) => {
       const created = await createMissingRoles(ctx.conn, fs.readFileSync(file, 'utf8'));
+      if (created.length) ctx.outputs.set('roles.created', [...(ctx.outputs.get<string[]>('roles.created') ?? []), ...created]);
       ctx.log(created.length ? `created roles ${created.join(', ')} (without passwords: set them before use)` : 'every role already exists');
     },
   };
@@ -625,7 +924,7 @@ function stageSteps(o: ItemsIn): Step<RestoreContext>[] {
     run: async (ctx) => {
       const s = await stageRoot(r, ctx.runId, o.inputs.parallel ?? 4, linksFile(ctx, i), (b) => ctx.progress(`${b} bytes copied`));
       if (s.noLinks) ctx.log(`${r.dest}: a hard link was refused (${s.noLinks}): the remaining files were copied from the set`);
-      ctx.outputs.set(`share.staged.${i}`, s);
+      ctx.outputs.set(`share.staged.${i}`, { ...s, dest: r.dest });
     },
   }));
 }
@@ -648,6 +947,8 @@ function swapSteps(o: ItemsIn): Step<RestoreContext>[] {
         return names.every((n) => have.has(n));
       },
       run: async (ctx) => {
+        failPoint('restore.db.swap:before');
+        markLive(ctx.outputs, 'db.swap');
         const r = await swapAll(ctx.conn, names);
         ctx.log(Object.entries(r).map(([db, how]) => `${db}: ${how}`).join(', '));
         for (const n of names) ctx.outputs.set(`db.swapped.${n}`, new Date().toISOString());
@@ -674,11 +975,14 @@ function swapSteps(o: ItemsIn): Step<RestoreContext>[] {
         destructive: true,
         check: async (ctx) => !!ctx.outputs.get(`share.swapped.${i}`),
         run: async (ctx) => {
+          failPoint('restore.share.swap:before');
+          markLive(ctx.outputs, `share.swap.${i}`);
           const moved = await refreshMovedLinks(r, ctx.runId, linksFile(ctx, i));
           if (moved.length) ctx.log(`${r.dest}: ${moved.length} file(s) written after they were checked were copied from the set again: ${moved.slice(0, 10).join(', ')}`);
           const s = swapRoot(r, ctx.runId);
           if (s.extra.length) ctx.log(`${r.dest}: ${s.extra.length} file(s) not in the backup were left in place: ${s.extra.slice(0, 10).join(', ')}`);
           ctx.outputs.set(`share.swapped.${i}`, { entries: s.entries, extra: s.extra.length });
+          if (i === o.roots.length - 1) failPoint('restore.share.swap:after');
         },
       });
     });
@@ -696,7 +1000,10 @@ function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
       id: 'restore.share.paths',
       title: `Point QSR at the share under ${o.inputs.shareRoot} (SQL on ServiceClusterSettingsSharedPersistenceProperties; not the guide's QlikSenseUtil route)`,
       check: async (ctx) => shareFoldersAre(ctx.conn, want),
-      run: async (ctx) => updateShareFolders(ctx.conn, want),
+      run: async (ctx) => {
+        markLive(ctx.outputs, 'share.paths');
+        await updateShareFolders(ctx.conn, want);
+      },
     });
   }
   if (o.plainShare) {
@@ -707,8 +1014,10 @@ function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
       destructive: true,
       check: async (ctx) => !!ctx.outputs.get('share.copy'),
       run: async (ctx) => {
-        const root = o.inputs.shareRoot ?? (await readShareFolders(ctx.conn)).root;
+        // Resolved and checked before the services stopped (restore.check.restored), from the QSR being restored.
+        const root = ctx.outputs.get<string>(PLAIN_ROOT) ?? o.inputs.shareRoot ?? (await readShareFolders(ctx.conn)).root;
         const local = (await ctx.host(c)).files.resolve(root);
+        markLive(ctx.outputs, 'share.copy');
         const n = await copyPlainFolder(o.plainShare!, local, o.inputs.parallel ?? 4, path.join(local, oldShareName(ctx.runId)));
         ctx.outputs.set('share.copy', { root, local, ...n });
       },
@@ -724,11 +1033,13 @@ function shareSteps(o: ItemsIn): Step<RestoreContext>[] {
       check: async (ctx) => !!ctx.outputs.get('extra'),
       run: async (ctx) => {
         const host = await ctx.host(c);
+        markLive(ctx.outputs, 'extra');
         for (const f of extras as ManifestFile[]) {
           // The manifest's paths were checked when the set was read (manifest-check.ts); the write stays in the root.
           const t = extraTarget(f);
           if (!t) throw new VerificationError(`supporting content ${f.path} is refused: its source ${JSON.stringify(f.source)} is not its folder's root joined with its path in the set`);
           const dest = insideOrThrow(host.files.resolve(t.root), t.rel, f.path);
+          await keepAside(host, f.source!, path.join(ctx.safetyDir, 'extra'));
           fs.mkdirSync(path.dirname(dest), { recursive: true });
           fs.rmSync(dest, { force: true });
           fs.copyFileSync(path.join(dir, ...f.path.split('/')), dest);
@@ -749,6 +1060,7 @@ function hostnameStep(n: NodeConfig, timeoutMs: number): Step<RestoreContext> {
     check: async (ctx) => ctx.outputs.get('hostname.restored') === ctx.targetHostname,
     run: async (ctx) => {
       const host = await ctx.host(n.name);
+      markLive(ctx.outputs, 'hostname');
       const since = Date.now();
       await runRestoreHostname(host, {
         timeoutMs,
