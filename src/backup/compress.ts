@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { spawn, spawnSync } from 'node:child_process';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
+import { childEnv, ownGroup, track } from '../runbook/children.js';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
 
@@ -14,7 +15,7 @@ let zstdFound: boolean | undefined;
 
 /** true when a zstd binary answers on PATH. */
 export function zstdAvailable(): boolean {
-  zstdFound ??= spawnSync('zstd', ['--version'], { stdio: 'ignore' }).status === 0;
+  zstdFound ??= spawnSync('zstd', ['--version'], { stdio: 'ignore', env: childEnv() }).status === 0;
   return zstdFound;
 }
 
@@ -30,7 +31,8 @@ export function defaultCompression(): Compression {
  */
 export function runZstd(args: string[], stdin: 'ignore' | Readable = 'ignore'): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const z = spawn('zstd', args, { stdio: [stdin, 'ignore', 'pipe'] });
+    // nothing secret in its environment; a process group of its own (children.ts)
+    const z = track(spawn('zstd', args, { stdio: [stdin, 'ignore', 'pipe'], env: childEnv(), ...ownGroup() }));
     let stderr = '';
     z.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     z.on('error', (e) => reject(new Error(`zstd could not start (${e.message}): install zstd (Debian: apt-get install zstd) or use --compress gzip`)));

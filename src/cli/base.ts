@@ -100,6 +100,13 @@ export abstract class QsadminCommand extends Command {
   /** Map any error to a message, a hint and a documented exit code (JSON with --json). */
   protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
     if (err.code === 'EEXIT') throw err; // this.exit()
+    if (err instanceof RunAlreadySucceeded) {
+      const { formatSummary } = await import('../runbook/plan-printer.js');
+      process.exitCode = EXIT.ok;
+      if (this.jsonEnabled()) this.logJson(err.result);
+      else this.log(formatSummary(err.result));
+      return undefined;
+    }
     let exitCode: number = EXIT.stepFailed;
     let hint: string | undefined;
     if (err instanceof QsadminError) {
@@ -120,6 +127,13 @@ export abstract class QsadminCommand extends Command {
   }
 }
 
+/** Not an error: `--resume` of a run that already succeeded ends the command at once, exit 0, nothing touched. */
+export class RunAlreadySucceeded extends Error {
+  constructor(readonly result: RunResult) {
+    super(`run ${result.runId} already succeeded`);
+  }
+}
+
 /** A command that runs a runbook: adds --dry-run, --resume, --yes, --node. */
 export abstract class RunbookCommand extends QsadminCommand {
   static override baseFlags = {
@@ -129,6 +143,24 @@ export abstract class RunbookCommand extends QsadminCommand {
     yes: Flags.boolean({ char: 'y', description: 'confirm destructive steps without a prompt', env: 'QSADMIN_YES', helpGroup: 'RUN' }),
     node: Flags.string({ description: 'act on this node only (name or hostname)', env: 'QSADMIN_NODE', helpGroup: 'RUN' }),
   };
+
+  /**
+   * Parse as every command does; with --resume of a run that already succeeded, stop here, before the runbook is
+   * built: building it may ask for a password or probe the site, and a finished run must not touch anything.
+   */
+  protected override async parseCommon<T extends typeof Command>(cmd: T): Promise<{ flags: BaseFlags<T>; args: Interfaces.InferredArgs<T['args']> }> {
+    const parsed = await super.parseCommon(cmd);
+    const resume = (parsed.flags as { resume?: string }).resume;
+    if (resume) await this.refuseReplay(resume);
+    return parsed;
+  }
+
+  /** Throws RunAlreadySucceeded (exit 0, says when and how it ended) when the run finished. */
+  protected async refuseReplay(runId: string): Promise<void> {
+    const { finishedRunResult } = await import('../runbook/runner.js');
+    const done = finishedRunResult(this.stateDir, runId);
+    if (done) throw new RunAlreadySucceeded(done);
+  }
 
   /** Run a runbook with the common flags and print the plan, the summary or the JSON result. */
   protected async execute<C extends StepContext>(rb: Runbook<C>, flags: { 'dry-run'?: boolean; resume?: string; yes?: boolean }): Promise<RunResult> {

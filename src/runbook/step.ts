@@ -9,8 +9,11 @@ export interface StepContext {
   outputs: Outputs;
   /** Write a line to the run log (redacted) and, with --verbose, to the task list. */
   log(message: string): void;
-  /** Update the current task's output line (progress). */
-  progress(message: string): void;
+  /**
+   * Update the step's progress line. Throttled: on a terminal a few times a second; elsewhere (CI, a log file) a line
+   * every few seconds, or when `fraction` (0..1, if the step knows it) crosses a tenth.
+   */
+  progress(message: string, fraction?: number): void;
   redactor: Redactor;
 }
 
