@@ -93,7 +93,8 @@ describe('runbook engine', () => {
 
   it('refuses a second run on a locked site (exit 3) and replaces a stale lock', async () => {
     const { stateDir, dir } = setup();
-    const release = acquireLock(stateDir, 'synthetic-site', 'holder-run');
+    const site = `synthetic-site:${dir}`;
+    const release = acquireLock(site, 'holder-run');
     await expect(runRunbook(await buildSynthetic({ dir, secret: SECRET }), { stateDir, renderer: 'silent' })).rejects.toMatchObject({
       exitCode: EXIT.locked,
       message: expect.stringContaining('locked by run holder-run'),
@@ -103,8 +104,8 @@ describe('runbook engine', () => {
 
     // a lock left by a process that no longer exists
     const dead = spawnSync('true').pid!;
-    const lf = lockFile(stateDir, 'synthetic-site');
-    fs.writeFileSync(lf, JSON.stringify({ pid: dead, host: (await import('node:os')).hostname(), runId: 'dead-run', startedAt: new Date().toISOString(), site: 'synthetic-site' }));
+    const lf = lockFile(site);
+    fs.writeFileSync(lf, JSON.stringify({ pid: dead, host: (await import('node:os')).hostname(), runId: 'dead-run', startedAt: new Date().toISOString(), site }));
     const r = await runRunbook(await buildSynthetic({ dir, secret: SECRET }), { stateDir, renderer: 'silent' });
     expect(r.status).toBe('succeeded');
     expect(fs.readFileSync(path.join(r.runDir!, 'run.log'), 'utf8')).toContain('removing stale lock of run dead-run');

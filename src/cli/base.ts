@@ -181,8 +181,11 @@ export abstract class RunbookCommand extends QsadminCommand {
       const { flattenSteps } = await import('../runbook/step.js');
       for (const { step } of flattenSteps(rb.items)) if (step.destructive) destructive.add(step.id);
       this.say(formatPlan(result, { destructive }));
-    } else {
-      if (!this.jsonEnabled()) process.stderr.write(formatSummary(result) + '\n');
+    } else if (!this.jsonEnabled()) {
+      process.stderr.write(formatSummary(result) + '\n');
+    } else if (result.status === 'interrupted' || result.exitCode > EXIT.verificationFailed) {
+      // --json keeps stdout for the result; what a signal did and how to go on are for the operator on stderr
+      process.stderr.write(`${result.error?.message ?? 'interrupted'}\n${result.error?.hint ?? `resume with: qsadmin runs resume ${result.runId}`}\n`);
     }
     process.exitCode = result.exitCode;
     return result;

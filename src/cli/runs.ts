@@ -39,7 +39,7 @@ function summarize(stateDir: string, j: RunJournal): RunSummary {
   let status: RunStatus;
   const s = j.runStatus();
   if (s === 'incomplete') {
-    const holder = readLock(lockFile(stateDir, plan.site));
+    const holder = readLock(lockFile(plan.lockKey ?? plan.site));
     status = holder && holder.runId === plan.runId && pidAlive(holder.pid) ? 'running' : 'interrupted';
   } else status = s;
   const done = plan.steps.filter((p) => ['succeeded', 'skipped'].includes(recs.get(p.id)?.status ?? '')).length;

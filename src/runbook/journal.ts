@@ -17,6 +17,8 @@ export interface Plan {
   runId: string;
   runbook: string;
   site: string;
+  /** The site lock's key (lock.ts); absent in plans written before it existed: then the site. */
+  lockKey?: string;
   createdAt: string;
   /** Inputs of the run with secrets removed; resume rebuilds the runbook from them. */
   inputs: Record<string, unknown>;

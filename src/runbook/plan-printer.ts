@@ -33,17 +33,18 @@ export function formatSummary(result: RunResult): string {
     lines.push(`error: ${result.error.message}`);
     if (result.error.hint) lines.push(`hint: ${result.error.hint}`);
   }
-  const mark: Record<string, string> = { succeeded: 'ok  ', failed: 'FAIL' };
-  const counted = new Map<string, number>();
+  const mark: Record<string, string> = { succeeded: 'ok  ', failed: 'FAIL', skipped: 'skip' };
+  const notRun = new Map<string, number>();
   for (const s of result.steps) {
-    if (s.status === 'succeeded' || s.status === 'failed') {
-      const d = s.durationMs !== undefined ? ` ${(s.durationMs / 1000).toFixed(1)}s` : '';
-      lines.push(`  ${mark[s.status]} ${s.id}${d}${s.error ? `: ${s.error}` : ''}`);
-    } else {
-      const key = `${s.status === 'skipped' ? 'skipped' : 'not run'}${s.reason ? ` (${s.reason})` : ''}`;
-      counted.set(key, (counted.get(key) ?? 0) + 1);
+    if (s.status === 'not-run' || s.status === 'planned') {
+      const why = s.reason ?? 'not reached';
+      notRun.set(why, (notRun.get(why) ?? 0) + 1);
+      continue;
     }
+    const d = s.durationMs !== undefined ? ` ${(s.durationMs / 1000).toFixed(1)}s` : '';
+    const why = s.error ? `: ${s.error}` : s.reason ? ` (${s.reason})` : '';
+    lines.push(`  ${mark[s.status]} ${s.id}${d}${why}`);
   }
-  for (const [what, n] of counted) lines.push(`  ${n} step${n > 1 ? 's' : ''} ${what}`);
+  for (const [why, n] of notRun) lines.push(`  ${n} step${n > 1 ? 's' : ''} not run (${why})`);
   return lines.join('\n');
 }

@@ -22,6 +22,8 @@ export interface RunOptions {
   /** Asked before destructive steps when --yes is absent; absent (no TTY) means refuse. */
   confirm?: (message: string) => Promise<boolean>;
   toolVersion?: string;
+  /** The lock folder; default: the machine-wide one (lock.ts). */
+  lockDir?: string;
 }
 
 export interface StepResult {
@@ -50,12 +52,18 @@ export interface RunResult {
   error?: { message: string; hint?: string; step?: string };
 }
 
+/** What the site lock is keyed by: the site's identity when the runbook knows it, else its config path. */
+function siteKey(rb: Pick<Runbook, 'lockKey' | 'site'>): string {
+  return rb.lockKey ?? rb.site;
+}
+
 /** The plan of a runbook: ordered step ids with titles, nodes and groups. */
 export function buildPlan<C extends StepContext>(rb: Runbook<C>, runId: string, redactor: Redactor, toolVersion?: string): Plan {
   return redactor.value({
     runId,
     runbook: rb.name,
     site: rb.site,
+    lockKey: siteKey(rb),
     createdAt: new Date().toISOString(),
     inputs: rb.inputs,
     notes: rb.notes,
@@ -123,10 +131,11 @@ export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: Ru
   await confirmDestructive(flat.map((f) => f.step), journal, opts);
 
   const lockNotes: string[] = [];
-  const release = acquireLock(opts.stateDir, rb.site, runId, (m) => lockNotes.push(m));
+  const release = acquireLock(siteKey(rb), runId, { dir: opts.lockDir, log: (m) => lockNotes.push(m) });
   let ctx: C | undefined;
   const results = new Map<string, StepResult>();
   let firstError: { err: unknown; step?: string } | undefined;
+  let notRunReason = () => 'not reached';
   const inHand = new Set<string>();
   const interruption = new Interruption(
     (sig) => {
@@ -169,12 +178,16 @@ export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: Ru
     const runCtx = ctx;
 
     const state = { failed: false };
+    const begun = new Set([...previous.values()].filter((r) => r.status !== 'pending').map((r) => r.id));
+    const goesOnAfterInterrupt = (step: Step<C>) =>
+      step.onInterrupt === 'run' || (typeof step.onInterrupt === 'object' && begun.has(step.onInterrupt.after));
+    const stopped = (step: Step<C>) => !step.always && (state.failed || (interruption.requested && !goesOnAfterInterrupt(step)));
+    notRunReason = () => (interruption.requested ? `interrupted by ${interruption.signal}` : 'an earlier step failed');
     const execStep = async (step: Step<C>, task: ListrTask) => {
       const prior = previous.get(step.id);
-      if ((state.failed || interruption.requested) && !step.always) {
-        const reason = interruption.requested ? `interrupted by ${interruption.signal}` : 'an earlier step failed';
-        results.set(step.id, { id: step.id, title: step.title, node: step.node, status: 'not-run', reason });
-        task.skip(`${step.title} (not run: ${reason})`);
+      if (stopped(step)) {
+        results.set(step.id, { id: step.id, title: step.title, node: step.node, status: 'not-run', reason: notRunReason() });
+        task.skip(`${step.title} (not run: ${notRunReason()})`);
         return;
       }
       const st = new StepTask(task);
@@ -192,6 +205,7 @@ export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: Ru
           journal.record({ event: 'start', step: step.id });
           journal.log(`start ${step.id}: ${step.title}`);
           inHand.add(step.id);
+          begun.add(step.id);
           armFault(step.id);
           try {
             await step.run(runCtx);
@@ -217,7 +231,8 @@ export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: Ru
       });
     };
 
-    await renderTasks(rb, execStep, opts.renderer ?? 'simple');
+    // Steps that will not run are not shown at all: a page of them would bury the line that matters.
+    await renderTasks(rb, execStep, opts.renderer ?? 'simple', (step) => !stopped(step));
   } catch (err) {
     firstError ??= { err };
   } finally {
@@ -239,7 +254,7 @@ export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: Ru
 
   const outputs = journal.exists() ? redactor.value(journal.outputs()) : {};
   const steps: StepResult[] = flat.map(
-    ({ step }) => results.get(step.id) ?? { id: step.id, title: step.title, node: step.node, status: 'not-run' },
+    ({ step }) => results.get(step.id) ?? { id: step.id, title: step.title, node: step.node, status: 'not-run', reason: firstError || interruption.requested ? notRunReason() : undefined },
   );
   const resumeHint = `resume with: qsadmin runs resume ${runId}`;
   if (!firstError && interruption.requested) {
@@ -412,11 +427,12 @@ async function confirmDestructive<C extends StepContext>(steps: Step<C>[], journ
 type ExecStep<C extends StepContext> = (step: Step<C>, task: ListrTask) => Promise<void>;
 
 /** Render the runbook as a listr2 task list on stderr and execute it. */
-async function renderTasks<C extends StepContext>(rb: Runbook<C>, exec: ExecStep<C>, renderer: RendererChoice): Promise<void> {
+async function renderTasks<C extends StepContext>(rb: Runbook<C>, exec: ExecStep<C>, renderer: RendererChoice, wanted: (s: Step<C>) => boolean): Promise<void> {
   const { Listr, ListrLogger, ProcessOutput } = await import('listr2');
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
   const toTask = (step: Step<C>) => ({
     title: step.node ? `${step.title} [${step.node}]` : step.title,
+    enabled: () => wanted(step),
     task: (_: unknown, task: ListrTask) => exec(step, task),
   });
   const tasks = rb.items.map((item) =>

@@ -33,7 +33,7 @@ import { IN_PROGRESS, FORMAT, totals, writeManifest, writeVerified, type Manifes
 import { readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
 import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { hashFile } from '../backup/hashcopy.js';
-import { hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, mapSteps, serviceItems, siteLockKey, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
 export const DEFAULT_CERT_PASSWORD_ENV = 'QSADMIN_CERT_PASSWORD';
@@ -361,6 +361,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   return {
     name: 'backup.create',
     site: path.resolve(inputs.sitePath),
+    lockKey: siteLockKey(site),
     inputs: { ...inputs, to, compress, parallel },
     secrets: [password, certPassword],
     notes,

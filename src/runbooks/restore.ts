@@ -48,7 +48,7 @@ import { copyPlainFolder, newShareFolders, shareFoldersAre, shareTargets, update
 import { describeSource, detectSource, type RestoreSource } from '../restore/source.js';
 import { splitDumpall } from '../restore/dumpall.js';
 import type { BuildEnv } from './registry.js';
-import { hostPool, mapSteps, serviceItems, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, mapSteps, serviceItems, siteLockKey, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import { qlikHostnameOf } from './certs.js';
 
 export type RestorePart = 'db' | 'share' | 'certs' | 'config';
@@ -287,6 +287,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
     return {
       name: 'restore',
       site: path.resolve(inputs.sitePath),
+      lockKey: siteLockKey(site),
       inputs: { ...inputs, source: path.resolve(inputs.source), ...(inputs.shareRoot ? { shareRoot: inputs.shareRoot } : {}) },
       secrets: [password, certPassword],
       notes,
@@ -399,11 +400,13 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
     items.push({ group: 'restore.prepare', title: 'With the services still running: safety dumps, loads into new names, share files into staging (checksums checked)', parallel: true, steps: prepare });
   }
   for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(serviceItems<RestoreContext>(n, 'stop', { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop' }), guard));
-  if (o.certSet) items.push(...certSteps(c).map(guard));
-  items.push(...swapSteps(o).map(guard));
-  if (o.parts.has('share')) items.push(...shareSteps(o).map(guard));
+  // The part with the services down is one section: a signal that comes once it began lets it finish (the services
+  // then start on the restored state); one that comes before it lets the services start on the untouched live state.
+  const critical: Step<RestoreContext>[] = [...(o.certSet ? certSteps(c) : []), ...swapSteps(o), ...(o.parts.has('share') ? shareSteps(o) : [])];
+  const section = (s: Step<RestoreContext>): Step<RestoreContext> => (critical.length ? { ...s, onInterrupt: { after: critical[0].id } } : s);
+  items.push(...critical.map((s) => guard(section(s))));
   if (o.parts.has('config') && o.manifest) {
-    items.push(guard({
+    items.push(guard(section({
       id: 'restore.config',
       title: `Restore the local configuration files of ${c} (same host, same Qlik version)`,
       node: c,
@@ -413,13 +416,15 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
         ctx.log(`restored ${written.join(', ')}`);
         ctx.outputs.set('config.restored', written);
       },
-    }));
+    })));
   }
-  if (o.newHost) items.push(guard(hostnameStep(o.central, o.inputs.bootstrapTimeoutMs ?? 300_000)));
+  if (o.newHost) items.push(guard(section(hostnameStep(o.central, o.inputs.bootstrapTimeoutMs ?? 300_000))));
   const startNodes = o.newHost ? [o.central] : [o.central, ...rimNodes(o.site)];
+  // After a signal the services still start (on whichever state the section left: all old or all restored).
+  const onInterrupt = (s: Step<RestoreContext>): Step<RestoreContext> => guard({ ...s, onInterrupt: 'run' });
   for (const n of startNodes) {
-    items.push(...mapSteps(serviceItems<RestoreContext>(n, 'start', { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), guard));
-    if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) items.push(guard(waitRepositoryStep<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' })));
+    items.push(...mapSteps(serviceItems<RestoreContext>(n, 'start', { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), onInterrupt));
+    if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) items.push(onInterrupt(waitRepositoryStep<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' })));
   }
   items.push(guard(verifyQrsStep(o.central)));
   if (o.roots.length) {

@@ -2,7 +2,7 @@
 import { loadSiteConfig } from '../site/config.js';
 import { findNode, type SiteConfig } from '../site/model.js';
 import type { Runbook, RunbookItem } from '../runbook/step.js';
-import { hostPool, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, serviceItems, siteLockKey, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
 export interface ServicesInputs {
@@ -50,6 +50,7 @@ export async function buildServicesStart(inputs: ServicesInputs, _env?: BuildEnv
   return {
     name: 'services.start',
     site: inputs.sitePath,
+    lockKey: siteLockKey(site),
     inputs: { ...inputs },
     items,
     context,
@@ -79,6 +80,7 @@ export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv)
   return {
     name: 'services.stop',
     site: inputs.sitePath,
+    lockKey: siteLockKey(site),
     inputs: { ...inputs },
     items,
     context,
