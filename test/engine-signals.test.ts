@@ -1,9 +1,11 @@
 // The engine on a real terminal and under real signals, on a three-node emulated site:
 // - `backup create` on a pseudo-terminal (script): listr2's interactive renderer with parallel steps;
 // - `runs resume` of a run that already succeeded: nothing touched (set hashes, service pids and state files);
-// - Ctrl-C pressed in tmux and SIGTERM at a random moment of `backup create` and `restore`: every service back as it
-//   was, exit 130/143, the resume command printed, and a journal that `runs resume` completes.
-// More random moments: QSADMIN_SIGNAL_ROUNDS=N npm run test:signals.
+// - SIGTERM at a random moment of `backup create` and `restore`: every service back as it was, exit 143, the resume
+//   command printed, and a journal that `runs resume` completes; both runs traced with strace (every execve with its
+//   environment): the database password reaches only PostgreSQL's tools, as PGPASSWORD, and the PFX password no child.
+// `npm run test:signals` (QSADMIN_SIGNAL_ROUNDS=N, default 3) adds Ctrl-C pressed in tmux, more random moments, and
+// `certs import`.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -16,7 +18,9 @@ import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
 const CERT_PASSWORD = 'signals-test-pfx-password';
-const ROUNDS = Number(process.env.QSADMIN_SIGNAL_ROUNDS ?? 1);
+const ROUNDS = Number(process.env.QSADMIN_SIGNAL_ROUNDS ?? 0);
+const heavy = ROUNDS > 0;
+const PG_TOOLS = new Set(['pg_dump', 'pg_restore', 'pg_dumpall', 'psql', 'createdb', 'dropdb']);
 let site: EmulatedSite;
 let stateDir: string;
 let target: string;
@@ -98,35 +102,101 @@ const cliEnv = (extra: Record<string, string> = {}) => {
   return e;
 };
 
-/** Interrupt a command at a random moment of its run (after it took the lock), then resume it; check the site. */
+interface Exec {
+  pid: number;
+  file: string;
+  argv: string;
+  env: string[];
+}
+
+/** Parse strace's execve lines: `<pid> execve("file", [argv...], [env...]) = 0`. */
+function parseExecs(trace: string, root: number): Exec[] {
+  const out: Exec[] = [];
+  for (const line of trace.split('\n')) {
+    const m = /^(\d+) +execve\("([^"]*)", \[(.*?)\], \[(.*)\]\) = 0/.exec(line);
+    if (!m || Number(m[1]) === root) continue; // the traced qsadmin itself has the secrets in its environment
+    out.push({ pid: Number(m[1]), file: m[2], argv: m[3], env: [...m[4].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1]) });
+  }
+  return out;
+}
+
+/** Every child of a traced run got only what it needs: the database password only pg tools, as PGPASSWORD. */
+function checkSecrets(execs: Exec[], note: string): void {
+  expect(execs.length, note).toBeGreaterThan(3);
+  const dbPassword = site.superuserPassword;
+  for (const e of execs) {
+    const tool = path.basename(e.file);
+    expect(e.argv, `${tool} argv`).not.toContain(dbPassword);
+    expect(e.argv, `${tool} argv`).not.toContain(CERT_PASSWORD);
+    expect(e.env.filter((v) => v.includes(CERT_PASSWORD)), `${tool} (pid ${e.pid}) environment`).toEqual([]);
+    const withDb = e.env.filter((v) => v.includes(dbPassword));
+    if (PG_TOOLS.has(tool)) expect(withDb.every((v) => v === `PGPASSWORD=${dbPassword}`), `${tool} environment`).toBe(true);
+    else expect(withDb, `${tool} (pid ${e.pid}) environment`).toEqual([]);
+  }
+}
+
+/**
+ * Run `qsadmin <args>` under strace (every execve, with its environment); optionally send it a signal after a delay.
+ * Resolves when qsadmin itself exits (the services it started live on: strace then lets go of them).
+ */
+async function traced(args: string[], signal?: { name: NodeJS.Signals; afterMs: number; once?: () => boolean }) {
+  const traceFile = path.join(tempDir(), 'trace');
+  const st = spawn('strace', ['-f', '--seccomp-bpf', '-e', 'trace=execve', '-v', '-s', '4096', '-o', traceFile, 'node', BIN, ...args, '--json'], {
+    env: cliEnv({ CI: 'true' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  st.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  st.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const read = () => (fs.existsSync(traceFile) ? fs.readFileSync(traceFile, 'utf8') : '');
+  const root = await waitFor('strace to start qsadmin', () => Number(/^(\d+) /.exec(read())?.[1]) || undefined, 30_000);
+  if (signal) {
+    await waitFor('the run to start', () => signal.once?.() ?? true);
+    await new Promise((r) => setTimeout(r, signal.afterMs));
+    try {
+      process.kill(root, signal.name);
+    } catch {
+      // already done
+    }
+  }
+  const code = await waitFor('qsadmin to exit', () => {
+    const m = new RegExp(`^${root} \\+\\+\\+ (exited with (\\d+)|killed by (\\w+))`, 'm').exec(read());
+    return m ? { code: m[2] !== undefined ? Number(m[2]) : -1 } : undefined;
+  }, 300_000);
+  // strace ignores SIGTERM while it runs a command; killed, it leaves the services that qsadmin started running (the
+  // kernel detaches them; none of them runs a program afterwards, which its seccomp filter would refuse)
+  st.kill('SIGKILL');
+  await new Promise((r) => st.on('exit', r));
+  return { code: code.code, stdout, stderr, execs: parseExecs(read(), root) };
+}
+
+/** Interrupt a command at a random moment of its run (after it took the lock), resume it; check the site each time. */
 async function interruptAndResume(args: string[], signal: 'SIGTERM' | 'SIGINT', maxDelayMs: number) {
   const before = await serviceStates();
   const ids = runIds();
-  const child = spawn('node', [BIN, ...args, '--json'], { env: cliEnv({ CI: 'true' }), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  const runId = await waitFor('the run to start', () => newRun(ids));
   const delay = Math.round(Math.random() * maxDelayMs);
-  await new Promise((r) => setTimeout(r, delay));
-  child.kill(signal);
-  const code = await exited;
-  const note = `${args[0]} ${signal} after ${delay} ms: exit ${code}\n${stderr.slice(-2000)}`;
+  let runId: string | undefined;
+  const r = await traced(args, { name: signal, afterMs: delay, once: () => !!(runId = newRun(ids)) });
+  const note = `${args[0]} ${signal} after ${delay} ms: exit ${r.code}\n${r.stderr.slice(-2000)}`;
   const expected = signal === 'SIGTERM' ? 143 : 130;
   // A signal after the last step finished changes nothing: the run succeeded.
-  expect([0, expected], note).toContain(code);
+  expect([0, expected], note).toContain(r.code);
   expect(await serviceStates(), note).toEqual(before);
-  if (code === expected) {
-    expect(stderr, note).toContain(`qsadmin runs resume ${runId}`);
-    const ev = journalEvents(runId);
+  const execs = [...r.execs];
+  if (r.code === expected) {
+    expect(r.stderr, note).toContain(`qsadmin runs resume ${runId}`);
+    const ev = journalEvents(runId!);
     expect(ev.some((e) => e.event === 'interrupt' && e.reason === signal), note).toBe(true);
     expect(ev.some((e) => e.event === 'run-interrupt' || e.event === 'run-fail'), note).toBe(true);
-    const resumed = await qsadmin(['runs', 'resume', runId, '--yes', '--json'], { env: env(), timeout: 240_000 });
-    expect(resumed.exitCode, `${note}\nresume: ${resumed.stderr}`).toBe(0);
+    const resumed = await traced(['runs', 'resume', runId!, '--yes']);
+    expect(resumed.code, `${note}\nresume: ${resumed.stderr}`).toBe(0);
     expect(JSON.parse(resumed.stdout).status).toBe('succeeded');
     expect(await serviceStates(), note).toEqual(before);
+    execs.push(...resumed.execs);
   }
-  return { runId, code, delay };
+  checkSecrets(execs, note);
+  return { runId: runId!, code: r.code, delay, execs };
 }
 
 beforeAll(async () => {
@@ -180,7 +250,20 @@ describe('on a terminal', () => {
     expect(fs.readFileSync(path.join(stateDir, 'runs', firstRun, 'run.log'), 'utf8')).toContain('already succeeded');
   }, 60_000);
 
-  it('Ctrl-C in tmux while the services are down: they start again, exit 130, the resume command is printed, resume completes', async () => {
+  it('--dry-run needs neither the PFX password nor --yes: it shows the plan and what a run would ask for', async () => {
+    const states = await serviceStates();
+    const b = await qsadmin(['backup', 'create', '--site', site.siteFile, '--to', target, '--dry-run'], { env: { QSADMIN_STATE_DIR: stateDir, QSADMIN_DB_PASSWORD: site.superuserPassword } });
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.stdout).toContain('Plan for backup.create');
+    expect(b.stdout).toMatch(/would ask for: the password for the exported certificate PFX files \(from QSADMIN_CERT_PASSWORD/);
+    // services are running and there is no --yes: a run would refuse, the dry run shows what it would do
+    const r = await qsadmin(['restore', firstSet, '--site', site.siteFile, '--dry-run'], { env: env() });
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toContain('Plan for restore');
+    expect(await serviceStates()).toEqual(states);
+  }, 60_000);
+
+  it.runIf(heavy)('Ctrl-C in tmux while the services are down: they start again, exit 130, the resume command is printed, resume completes', async () => {
     const before = await serviceStates();
     const ids = runIds();
     const sock = `qsadmin-engine-${process.pid}`;
@@ -221,15 +304,28 @@ describe('on a terminal', () => {
 });
 
 describe('SIGTERM at a random moment', () => {
-  it('of backup create: services as before, then resume completes', async () => {
-    for (let i = 0; i < ROUNDS; i++) {
-      await interruptAndResume(['backup', 'create', '--site', site.siteFile, '--to', target, '--no-logs'], 'SIGTERM', 6000);
+  it('of backup create: services as before, then resume completes; children get no secret they do not need', async () => {
+    for (let i = 0; i < Math.max(1, ROUNDS); i++) {
+      const r = await interruptAndResume(['backup', 'create', '--site', site.siteFile, '--to', target, '--no-logs'], 'SIGTERM', 6000);
+      const tools = new Set(r.execs.map((e) => path.basename(e.file)));
+      if (i === 0) expect([...tools]).toEqual(expect.arrayContaining(['pg_dump', 'zstd'])); // the run and its resume made the dumps
     }
-  }, 300_000 * ROUNDS);
+  }, 300_000 * Math.max(1, ROUNDS));
 
   it('of restore: services as before (started on the restored state when past the swap), then resume completes', async () => {
-    for (let i = 0; i < ROUNDS; i++) {
-      await interruptAndResume(['restore', firstSet, '--site', site.siteFile, '--yes'], 'SIGTERM', 8000);
+    for (let i = 0; i < Math.max(1, ROUNDS); i++) {
+      const r = await interruptAndResume(['restore', firstSet, '--site', site.siteFile, '--yes'], 'SIGTERM', 8000);
+      const tools = new Set(r.execs.map((e) => path.basename(e.file)));
+      if (i === 0) expect([...tools]).toEqual(expect.arrayContaining(['pg_restore', 'zstd', 'node'])); // node: the services it started
     }
-  }, 300_000 * ROUNDS);
+  }, 300_000 * Math.max(1, ROUNDS));
+
+  it.runIf(heavy)('of certs import: services as before, then resume completes', async () => {
+    const exported = path.join(tempDir(), 'certs');
+    const ex = await qsadmin(['certs', 'export', '--site', site.siteFile, '--to', exported, '--node', 'central'], { env: env() });
+    expect(ex.exitCode, ex.stderr).toBe(0);
+    for (let i = 0; i < ROUNDS; i++) {
+      await interruptAndResume(['certs', 'import', exported, '--site', site.siteFile, '--node', 'central', '--replace', '--yes'], 'SIGTERM', 5000);
+    }
+  }, 300_000 * Math.max(1, ROUNDS));
 });

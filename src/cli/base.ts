@@ -152,6 +152,7 @@ export abstract class RunbookCommand extends QsadminCommand {
     const parsed = await super.parseCommon(cmd);
     const resume = (parsed.flags as { resume?: string }).resume;
     if (resume) await this.refuseReplay(resume);
+    if ((parsed.flags as { 'dry-run'?: boolean })['dry-run']) (await import('./secrets.js')).planOnly(true);
     return parsed;
   }
 
@@ -181,6 +182,11 @@ export abstract class RunbookCommand extends QsadminCommand {
       const { flattenSteps } = await import('../runbook/step.js');
       for (const { step } of flattenSteps(rb.items)) if (step.destructive) destructive.add(step.id);
       this.say(formatPlan(result, { destructive }));
+      // what a real run would ask for, that the dry run did not: confirmation, run-time secrets
+      const { secretsNotAsked } = await import('./secrets.js');
+      const asks = secretsNotAsked().map((s) => `  would ask for: the ${s.label} (from ${s.env}${s.flag ? ` or the variable named by ${s.flag}` : ''}, or a prompt on a terminal)`);
+      if (destructive.size && !flags.yes) asks.push('  would ask for: confirmation of the destructive steps (or pass --yes)');
+      if (asks.length) this.say(asks.join('\n'));
     } else if (!this.jsonEnabled()) {
       process.stderr.write(formatSummary(result) + '\n');
     } else if (result.status === 'interrupted' || result.exitCode > EXIT.verificationFailed) {

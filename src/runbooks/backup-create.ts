@@ -126,7 +126,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const site = loadSiteConfig(inputs.sitePath);
   const password = await databasePassword(site, env?.interactive);
   const certPasswordEnv = inputs.certPasswordEnv ?? DEFAULT_CERT_PASSWORD_ENV;
-  const certPassword = await readSecret({ label: 'password for the exported certificate PFX files', env: certPasswordEnv, flag: '--cert-password-env' }, env?.interactive);
+  const certPassword = await readSecret({ label: 'password for the exported certificate PFX files', env: certPasswordEnv, flag: '--cert-password-env', runTimeOnly: true }, env?.interactive);
   if (certPassword.length < 8) throw new InputError(`the certificate password in ${certPasswordEnv} is shorter than 8 characters`, 'use a longer password: it protects the private keys of the site');
   const conn = superuserConn(site, password);
   const discovery = await discoverForBackup(site, conn);

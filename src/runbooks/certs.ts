@@ -66,7 +66,7 @@ interface ImportContext extends CertsContext {
 
 // Read the PFX password from its variable (or a prompt on a terminal); too short a password is refused.
 export async function readCertPassword(env: string, interactive: boolean): Promise<string> {
-  const password = await readSecret({ label: 'certificate (PFX) password', env, flag: '--password-env' }, interactive);
+  const password = await readSecret({ label: 'certificate (PFX) password', env, flag: '--password-env', runTimeOnly: true }, interactive);
   if (password.length < MIN_PASSWORD) {
     throw new InputError(`the certificate password in ${env} is shorter than ${MIN_PASSWORD} characters`, 'it protects the private keys of the site: choose a longer one');
   }

@@ -262,7 +262,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
       certPassword = await readSecret({ label: 'password of the backup\'s certificate PFX files', env: envName, flag: '--cert-password-env' }, env.interactive);
       certSet = (await requireValidSet(certDir, certPassword, { expectHostname: targetHostname, allowOtherHost: newHost, requireRootKey: true })).set;
       conflicts = await findConflicts(host, certSet, site.serviceAccount);
-      if (conflicts.length && !inputs.yes) {
+      if (conflicts.length && !inputs.yes && !env.dryRun) {
         throw new InputError(
           `${targetHostname} already holds ${conflicts.length} Qlik certificate(s) that are not the backup's; QRS deletes duplicate client and server certificates and stops on a second root; nothing was changed:\n${conflicts.map((c) => `  - ${c.subject} (${c.thumbprint}) in ${storeLabelWithUser(c.store)}`).join('\n')}`,
           'pass --yes to export them into the run\'s safety folder and remove them (and empty Exported Certificates)',
@@ -270,7 +270,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
       }
     }
     const running = await runningServices(site, pool.host);
-    if (running.length && !inputs.yes) {
+    if (running.length && !inputs.yes && !env.dryRun) {
       throw new InputError(`Qlik services are running on the target; nothing was changed:\n${running.map((r) => `  - ${r}`).join('\n')}`, 'stop them (qsadmin services stop), or pass --yes to let the restore stop them (rims first)');
     }
     const shareParts = parts.has('share');
