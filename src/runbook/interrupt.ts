@@ -40,6 +40,8 @@ export class Interruption {
   }
 
   private receive(sig: RunSignal): void {
+    // After SIGHUP the terminal is gone: a write to it fails (EIO), which must not end the run that puts the site back.
+    if (sig === 'SIGHUP') for (const out of [process.stdout, process.stderr]) out.on('error', () => undefined);
     if (!this.signal) {
       this.signal = sig;
       this.onFirst(sig);
