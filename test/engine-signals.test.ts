@@ -125,13 +125,15 @@ function checkSecrets(execs: Exec[], note: string): void {
   expect(execs.length, note).toBeGreaterThan(3);
   const dbPassword = site.superuserPassword;
   for (const e of execs) {
-    const tool = path.basename(e.file);
+    // a PostgreSQL tool's own shell-out (pg_dumpall runs pg_dump through system()) is that tool
+    const shellOfTool = path.basename(e.file) === 'sh' && [...PG_TOOLS].some((t) => new RegExp(`[/"]${t}["\\s]`).test(e.argv));
+    const tool = shellOfTool ? 'pg_dump' : path.basename(e.file);
     expect(e.argv, `${tool} argv`).not.toContain(dbPassword);
     expect(e.argv, `${tool} argv`).not.toContain(CERT_PASSWORD);
     expect(e.env.filter((v) => v.includes(CERT_PASSWORD)), `${tool} (pid ${e.pid}) environment`).toEqual([]);
     const withDb = e.env.filter((v) => v.includes(dbPassword));
     if (PG_TOOLS.has(tool)) expect(withDb.every((v) => v === `PGPASSWORD=${dbPassword}`), `${tool} environment`).toBe(true);
-    else expect(withDb, `${tool} (pid ${e.pid}) environment`).toEqual([]);
+    else expect(withDb, `${tool} (pid ${e.pid}, argv ${e.argv.slice(0, 300)}) environment`).toEqual([]);
   }
 }
 
@@ -145,6 +147,7 @@ async function traced(args: string[], signal?: { name: NodeJS.Signals; afterMs: 
     env: cliEnv({ CI: 'true' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const stExited = new Promise((r) => st.on('exit', r)); // it may end by itself once nothing it traces is left
   let stdout = '';
   let stderr = '';
   st.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -167,7 +170,7 @@ async function traced(args: string[], signal?: { name: NodeJS.Signals; afterMs: 
   // strace ignores SIGTERM while it runs a command; killed, it leaves the services that qsadmin started running (the
   // kernel detaches them; none of them runs a program afterwards, which its seccomp filter would refuse)
   st.kill('SIGKILL');
-  await new Promise((r) => st.on('exit', r));
+  await stExited;
   return { code: code.code, stdout, stderr, execs: parseExecs(read(), root) };
 }
 
