@@ -164,7 +164,7 @@ async function traced(args: string[], signal?: { name: NodeJS.Signals; afterMs: 
     }
   }
   const code = await waitFor('qsadmin to exit', () => {
-    const m = new RegExp(`^${root} \\+\\+\\+ (exited with (\\d+)|killed by (\\w+))`, 'm').exec(read());
+    const m = new RegExp(`^${root}\\s+\\+\\+\\+ (exited with (\\d+)|killed by (\\w+))`, 'm').exec(read());
     return m ? { code: m[2] !== undefined ? Number(m[2]) : -1 } : undefined;
   }, 300_000);
   // strace ignores SIGTERM while it runs a command; killed, it leaves the services that qsadmin started running (the
