@@ -126,7 +126,7 @@ function checkSecrets(execs: Exec[], note: string): void {
   const dbPassword = site.superuserPassword;
   for (const e of execs) {
     // a PostgreSQL tool's own shell-out (pg_dumpall runs pg_dump through system()) is that tool
-    const shellOfTool = path.basename(e.file) === 'sh' && [...PG_TOOLS].some((t) => new RegExp(`[/"]${t}["\\s]`).test(e.argv));
+    const shellOfTool = path.basename(e.file) === 'sh' && [...PG_TOOLS].some((t) => new RegExp(`[/"]${t}\\b`).test(e.argv));
     const tool = shellOfTool ? 'pg_dump' : path.basename(e.file);
     expect(e.argv, `${tool} argv`).not.toContain(dbPassword);
     expect(e.argv, `${tool} argv`).not.toContain(CERT_PASSWORD);
