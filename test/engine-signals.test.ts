@@ -182,6 +182,7 @@ async function interruptAndResume(args: string[], signal: 'SIGTERM' | 'SIGINT', 
   let runId: string | undefined;
   const r = await traced(args, { name: signal, afterMs: delay, once: () => !!(runId = newRun(ids)) });
   const note = `${args[0]} ${signal} after ${delay} ms: exit ${r.code}\n${r.stderr.slice(-2000)}`;
+  console.log(`${args.slice(0, 2).join(' ')}: ${signal} after ${delay} ms, exit ${r.code}`);
   const expected = signal === 'SIGTERM' ? 143 : 130;
   // A signal after the last step finished changes nothing: the run succeeded.
   expect([0, expected], note).toContain(r.code);
