@@ -71,7 +71,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
         bootstrapTimeoutMs: flags['bootstrap-timeout'] * 1000,
       };
     }
-    const rb = await buildRestore(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
+    const rb = await buildRestore(inputs, { stateDir: this.stateDir, interactive: this.interactive(), dryRun: flags['dry-run'] });
     return this.execute(rb, flags);
   }
 }

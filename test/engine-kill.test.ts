@@ -1,7 +1,7 @@
 // Kill -9 in the middle of a step, then `qsadmin runs resume`: the end state equals an uninterrupted run.
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupTempDirs, snapshotDir, tempDir } from './helpers/tmp.js';
 import { qsadmin, ROOT } from './helpers/cli.js';
@@ -79,6 +79,65 @@ describe('resume after SIGKILL', () => {
     const shown = await qsadmin(['runs', 'show', runId, '--json', '--state-dir', stateDir]);
     expect(JSON.parse(shown.stdout).status).toBe('succeeded');
   });
+
+  it('on a pseudo-terminal, a parallel step that reports progress after its sister finished does not break the renderer', () => {
+    // listr2's interactive renderer drops a task's output buffer once the task is done; a shared "current task" made
+    // the slow step of a parallel pair write into its finished sister ("Cannot read properties of undefined (reading
+    // 'write')"), which failed the step
+    const stateDir = tempDir();
+    const dir = tempDir();
+    const cmd = `node '${FIXTURE}' '${stateDir}' '${dir}' 0`;
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], {
+      env: { ...process.env, SYNTH_SECRET: SECRET, SYNTH_RENDERER: 'default', SYNTH_PROGRESS_AT: 'synthetic.b1' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(r.stdout).not.toContain("reading 'write'");
+    expect(r.status, r.stdout.slice(-2000)).toBe(0);
+  });
+
+  it('a SIGKILLed run leaves no tool behind; Ctrl-C to the whole group lets the step\'s tool finish, exit 130, resumable', async () => {
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // SIGKILL: nothing of qsadmin runs any more, its guard ends the tool's group
+    const s1 = tempDir();
+    const d1 = tempDir();
+    fs.writeFileSync(path.join(d1, 'hold'), '');
+    const killed = spawn('node', [FIXTURE, s1, d1, '60000'], { env: { ...process.env, SYNTH_SECRET: SECRET, SYNTH_CHILD_MS: '120000' }, stdio: 'ignore' });
+    await waitFor(() => fs.existsSync(path.join(d1, 'child.pid')));
+    const tool = Number(fs.readFileSync(path.join(d1, 'child.pid'), 'utf8'));
+    expect(alive(tool)).toBe(true);
+    const gone = new Promise((r) => killed.on('exit', r));
+    killed.kill('SIGKILL');
+    await gone;
+    await waitFor(() => !alive(tool), 10_000);
+
+    // Ctrl-C reaches the terminal's whole process group: qsadmin and, if they shared it, its tools
+    const s2 = tempDir();
+    const d2 = tempDir();
+    const run = spawn('node', [FIXTURE, s2, d2, '0'], { env: { ...process.env, SYNTH_SECRET: SECRET, SYNTH_CHILD_MS: '1500' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    run.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => run.on('exit', (code) => r(code)));
+    await waitFor(() => fs.existsSync(path.join(d2, 'child.pid')));
+    process.kill(-run.pid!, 'SIGINT');
+    expect(await exited).toBe(130);
+    expect(fs.readFileSync(path.join(d2, 'child.exit'), 'utf8')).toBe('0'); // the tool was not interrupted
+    const result = JSON.parse(out);
+    expect(result.status).toBe('interrupted');
+    expect(result.error.hint).toBe(`resume with: qsadmin runs resume ${result.runId}`);
+    const byId = Object.fromEntries(result.steps.map((s: { id: string; status: string }) => [s.id, s.status]));
+    expect(byId).toMatchObject({ 'synthetic.c': 'succeeded', 'synthetic.d': 'not-run', 'synthetic.cleanup': 'succeeded' });
+    const resumed = await qsadmin(['runs', 'resume', result.runId, '--json', '--state-dir', s2], { env: { QSADMIN_RUNBOOK_MODULES: MODULES, SYNTH_SECRET: SECRET } });
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(d2, 'd.txt'), 'utf8')).toBe('delta-content');
+  }, 60_000);
 
   it('answers --version like oclif does, and --help lists the commands and exit codes', async () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));

@@ -7,6 +7,8 @@ import { runRunbook } from '../src/runbook/runner.js';
 import { acquireLock, lockFile } from '../src/runbook/lock.js';
 import { EXIT } from '../src/runbook/errors.js';
 import { buildSynthetic } from './fixtures/synthetic-runbook.mjs';
+import { parseAge, pruneRuns } from '../src/cli/runs.js';
+import { qsadmin } from './helpers/cli.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
 afterAll(cleanupTempDirs);
@@ -82,6 +84,28 @@ describe('runbook engine', () => {
     await expect(runRunbook(other, { stateDir, renderer: 'silent', resume: 'nope-123' })).rejects.toThrow(/no run nope-123/);
   });
 
+  it('throttles progress without a terminal: not a line per update, but one per tenth when the step knows the fraction', async () => {
+    const lines = async (fraction: boolean) => {
+      const { stateDir, dir } = setup();
+      const rb = await buildSynthetic({ dir, secret: SECRET, progressAt: 'synthetic.a', progressFraction: fraction });
+      const written: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string | Uint8Array) => (written.push(String(chunk)), true)) as typeof process.stderr.write;
+      try {
+        expect((await runRunbook(rb, { stateDir, renderer: 'simple' })).status).toBe('succeeded');
+      } finally {
+        process.stderr.write = write;
+      }
+      return written.join('').split('\n').filter((l) => /progress \d+/.test(l)).length;
+    };
+    const plain = await lines(false);
+    expect(plain).toBeGreaterThanOrEqual(1); // the first update shows
+    expect(plain).toBeLessThanOrEqual(2); // 100 updates in well under PROGRESS_INTERVAL_MS
+    const tenths = await lines(true);
+    expect(tenths).toBeGreaterThanOrEqual(10);
+    expect(tenths).toBeLessThanOrEqual(12);
+  });
+
   it('dry run returns the plan and touches nothing', async () => {
     const { stateDir, dir } = setup();
     const r = await runRunbook(await buildSynthetic({ dir, secret: SECRET }), { stateDir, renderer: 'silent', dryRun: true });
@@ -93,7 +117,8 @@ describe('runbook engine', () => {
 
   it('refuses a second run on a locked site (exit 3) and replaces a stale lock', async () => {
     const { stateDir, dir } = setup();
-    const release = acquireLock(stateDir, 'synthetic-site', 'holder-run');
+    const site = `synthetic-site:${dir}`;
+    const release = acquireLock(site, 'holder-run');
     await expect(runRunbook(await buildSynthetic({ dir, secret: SECRET }), { stateDir, renderer: 'silent' })).rejects.toMatchObject({
       exitCode: EXIT.locked,
       message: expect.stringContaining('locked by run holder-run'),
@@ -103,8 +128,8 @@ describe('runbook engine', () => {
 
     // a lock left by a process that no longer exists
     const dead = spawnSync('true').pid!;
-    const lf = lockFile(stateDir, 'synthetic-site');
-    fs.writeFileSync(lf, JSON.stringify({ pid: dead, host: (await import('node:os')).hostname(), runId: 'dead-run', startedAt: new Date().toISOString(), site: 'synthetic-site' }));
+    const lf = lockFile(site);
+    fs.writeFileSync(lf, JSON.stringify({ pid: dead, host: (await import('node:os')).hostname(), runId: 'dead-run', startedAt: new Date().toISOString(), site }));
     const r = await runRunbook(await buildSynthetic({ dir, secret: SECRET }), { stateDir, renderer: 'silent' });
     expect(r.status).toBe('succeeded');
     expect(fs.readFileSync(path.join(r.runDir!, 'run.log'), 'utf8')).toContain('removing stale lock of run dead-run');
@@ -130,5 +155,34 @@ describe('runbook engine', () => {
     await expect(runRunbook(rb, { stateDir, renderer: 'silent', confirm: async () => false })).rejects.toThrow(/cancelled/);
     const r = await runRunbook(rb, { stateDir, renderer: 'silent', yes: true });
     expect(r.status).toBe('succeeded');
+  });
+
+  it('prunes old runs by rule: keeps resumable ones unless --all, and safety dumps unless told; dry run removes nothing', async () => {
+    const stateDir = tempDir();
+    const ok = await runRunbook(await buildSynthetic({ dir: tempDir(), secret: SECRET }), { stateDir, renderer: 'silent' });
+    const failed = await runRunbook(await buildSynthetic({ dir: tempDir(), secret: SECRET, failAt: 'synthetic.c' }), { stateDir, renderer: 'silent' });
+    const safe = await runRunbook(await buildSynthetic({ dir: tempDir(), secret: SECRET }), { stateDir, renderer: 'silent' });
+    fs.mkdirSync(path.join(safe.runDir!, 'safety'));
+    fs.writeFileSync(path.join(safe.runDir!, 'safety', 'QSR.dump.zst'), 'dump');
+    const later = new Date(Date.now() + 31 * 86_400_000);
+    const exists = (r: { runDir?: string }) => fs.existsSync(r.runDir!);
+
+    expect(pruneRuns(stateDir, { olderThanMs: parseAge('30d') }).removed).toEqual([]); // nothing is 30 days old yet
+    const dry = pruneRuns(stateDir, { olderThanMs: parseAge('30d'), now: later, dryRun: true });
+    expect(dry.removed.map((x) => x.runId)).toEqual([ok.runId]);
+    expect(exists(ok)).toBe(true);
+    const r = pruneRuns(stateDir, { olderThanMs: parseAge('30d'), now: later });
+    expect(r.removed.map((x) => x.runId)).toEqual([ok.runId]);
+    expect(r.kept.map((x) => x.reason).join('\n')).toMatch(/failed: it can be resumed[\s\S]*holds safety dumps|holds safety dumps[\s\S]*failed: it can be resumed/);
+    expect([exists(ok), exists(failed), exists(safe)]).toEqual([false, true, true]);
+    pruneRuns(stateDir, { olderThanMs: parseAge('4w'), now: later, all: true, safetyDumps: true });
+    expect([exists(failed), exists(safe)]).toEqual([false, false]);
+
+    const bad = await qsadmin(['runs', 'prune', '--older-than', '30 days', '--state-dir', stateDir]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/not an age.*\n.*12h, 30d or 8w/);
+    const json = await qsadmin(['runs', 'prune', '--older-than', '30d', '--json', '--state-dir', stateDir]);
+    expect(json.exitCode, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ removed: [], kept: [], dryRun: false });
   });
 });

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WindowsHost, environmentWithoutSecrets, nodeReach } from '../src/host/windows/index.js';
+import { WindowsHost, nodeReach } from '../src/host/windows/index.js';
+import { childEnv } from '../src/runbook/children.js';
 import { WindowsFiles } from '../src/host/windows/files.js';
 import { psLiteral } from '../src/host/windows/quote.js';
 import { SERVICE_CONTROL, SERVICE_LIST } from '../src/host/windows/ps/services.js';
@@ -92,7 +93,7 @@ function site(): SiteConfig {
   };
 }
 
-const env = () => ({ QSADMIN_POWERSHELL: FAKE, QSADMIN_FAKE_PS_STATE: stateFile, QSADMIN_FAKE_PS_LOG: logFile });
+const env = () => ({ QSADMIN_POWERSHELL: FAKE, QSADMIN_EMULATOR_PS_STATE: stateFile, QSADMIN_EMULATOR_PS_LOG: logFile });
 
 beforeAll(async () => {
   dir = tempDir();
@@ -171,7 +172,7 @@ describe('the PowerShell session (recording fake)', () => {
     machine();
     process.env.QSADMIN_TEST_WINRM_USER = 'DOMAIN\\qsadmin';
     process.env.QSADMIN_TEST_WINRM_PASSWORD = "it's a secret";
-    const s = new PsSession('qs-rim1.example.test', { executable: FAKE, reach: { via: 'winrm', usernameEnv: 'QSADMIN_TEST_WINRM_USER', passwordEnv: 'QSADMIN_TEST_WINRM_PASSWORD' }, env: environmentWithoutSecrets() });
+    const s = new PsSession('qs-rim1.example.test', { executable: FAKE, reach: { via: 'winrm', usernameEnv: 'QSADMIN_TEST_WINRM_USER', passwordEnv: 'QSADMIN_TEST_WINRM_PASSWORD' }, env: childEnv() });
     try {
       await s.run(SERVICE_LIST, { Names: ['QlikSenseProxyService'] });
     } finally {
@@ -180,7 +181,7 @@ describe('the PowerShell session (recording fake)', () => {
     const log = recorded();
     expect(log[0]).toMatchObject({ script: 'session.open', args: { ComputerName: 'qs-rim1.example.test', Username: 'DOMAIN\\qsadmin', Password: '<given>' } });
     expect(log[1]).toMatchObject({ script: 'service.list', remote: true });
-    expect(environmentWithoutSecrets()).not.toHaveProperty('QSADMIN_TEST_WINRM_PASSWORD');
+    expect(childEnv()).not.toHaveProperty('QSADMIN_TEST_WINRM_PASSWORD');
   });
 });
 

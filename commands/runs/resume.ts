@@ -8,6 +8,7 @@ export default class RunsResume extends RunbookCommand {
 
 Finished steps are skipped when their check still holds, the failed step is retried, and a step that was
 running when the process died is re-run after its check. The result equals an uninterrupted run.
+A run that already succeeded is not run again: resume says when it finished and exits 0, touching nothing.
 Secrets are not kept in the run: supply them again through the same environment variables.`;
   static override examples = ['<%= config.bin %> runs resume backup-create-20261126T020000Z-1a2b3c --yes'];
   static override help = EXIT_CODES_HELP;
@@ -18,6 +19,7 @@ Secrets are not kept in the run: supply them again through the same environment 
     const { readPlan } = await import('../../src/cli/runs.js');
     const plan = readPlan(this.stateDir, args.id);
     if (flags.resume && flags.resume !== args.id) throw new InputError('give the run id once: as the argument of `runs resume`');
+    await this.refuseReplay(args.id); // a finished run is never replayed: before the runbook is even built
     const { builderFor } = await import('../../src/runbooks/registry.js');
     const build = await builderFor(plan.runbook);
     const rb = await build(plan.inputs, { stateDir: this.stateDir, interactive: this.interactive() });

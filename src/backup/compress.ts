@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { PassThrough, type Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { createPrivateWriteStream, openPrivateSync } from '../host/private-files.js';
+import { childEnv, ownGroup, track } from '../runbook/children.js';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
 
@@ -15,7 +16,7 @@ let zstdFound: boolean | undefined;
 
 /** true when a zstd binary answers on PATH. */
 export function zstdAvailable(): boolean {
-  zstdFound ??= spawnSync('zstd', ['--version'], { stdio: 'ignore' }).status === 0;
+  zstdFound ??= spawnSync('zstd', ['--version'], { stdio: 'ignore', env: childEnv() }).status === 0;
   return zstdFound;
 }
 
@@ -31,8 +32,9 @@ export function defaultCompression(): Compression {
  */
 export function runZstd(args: string[], stdin: 'ignore' | Readable = 'ignore', stdout: 'ignore' | number = 'ignore'): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    // stdout: a file descriptor the caller opened private (zstd -o would create its file 0666 minus the umask).
-    const z = spawn('zstd', args, { stdio: [stdin, stdout, 'pipe'] });
+    // stdout: a file descriptor the caller opened private (zstd -o would create its file 0666 minus the umask);
+    // nothing secret in its environment; a process group of its own (children.ts)
+    const z = track(spawn('zstd', args, { stdio: [stdin, stdout, 'pipe'], env: childEnv(), ...ownGroup() }));
     let stderr = '';
     z.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     z.on('error', (e) => reject(new Error(`zstd could not start (${e.message}): install zstd (Debian: apt-get install zstd) or use --compress gzip`)));

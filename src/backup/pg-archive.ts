@@ -9,6 +9,7 @@ import { toolFile } from '../postgres/bin.js';
 import { pgToolEnv, type PgToolContext } from '../postgres/tools.js';
 import { connArgs, type PgTarget } from '../postgres/args.js';
 import { decompressor, type Compression } from './compress.js';
+import { childEnv, ownGroup, track } from '../runbook/children.js';
 
 /**
  * Run a client tool on a dump; returns stdout. The dump's bytes never pass through this process, whose event loop
@@ -20,10 +21,10 @@ async function runOnDump(tool: PgToolContext, name: 'pg_restore', args: string[]
   let feeder: ChildProcess | undefined;
   let stdin: StdioNull | StdioPipe | Readable = 'ignore';
   if (compression === 'zstd') {
-    feeder = spawn('zstd', ['-dcq', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    feeder = track(spawn('zstd', ['-dcq', '--', file], { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(), ...ownGroup() }));
     stdin = feeder.stdout!;
   } else if (compression === 'gzip') stdin = 'pipe';
-  const child = spawn(toolFile(tool.binDir, name), compression === 'none' ? [...args, file] : args, { env: pgToolEnv(tool), stdio: [stdin, 'pipe', 'pipe'] });
+  const child = track(spawn(toolFile(tool.binDir, name), compression === 'none' ? [...args, file] : args, { env: pgToolEnv(tool), stdio: [stdin, 'pipe', 'pipe'], ...ownGroup() }));
   // Our copy of the pipe's reading end must go, or zstd would block instead of failing if the tool died.
   feeder?.stdout!.destroy();
   let out = '';

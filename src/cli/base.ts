@@ -100,6 +100,13 @@ export abstract class QsadminCommand extends Command {
   /** Map any error to a message, a hint and a documented exit code (JSON with --json). */
   protected override async catch(err: Error & { exitCode?: number; code?: string; oclif?: { exit?: number } }): Promise<unknown> {
     if (err.code === 'EEXIT') throw err; // this.exit()
+    if (err instanceof RunAlreadySucceeded) {
+      const { formatSummary } = await import('../runbook/plan-printer.js');
+      process.exitCode = EXIT.ok;
+      if (this.jsonEnabled()) this.logJson(err.result);
+      else this.log(formatSummary(err.result));
+      return undefined;
+    }
     let exitCode: number = EXIT.stepFailed;
     let hint: string | undefined;
     if (err instanceof QsadminError) {
@@ -126,6 +133,13 @@ export abstract class QsadminCommand extends Command {
  */
 export const nodeFlag = Flags.string({ description: 'act on this node only (name or hostname)', env: 'QSADMIN_NODE', helpGroup: 'RUN' });
 
+/** Not an error: `--resume` of a run that already succeeded ends the command at once, exit 0, nothing touched. */
+export class RunAlreadySucceeded extends Error {
+  constructor(readonly result: RunResult) {
+    super(`run ${result.runId} already succeeded`);
+  }
+}
+
 /** A command that runs a runbook: adds --dry-run, --resume, --yes. */
 export abstract class RunbookCommand extends QsadminCommand {
   static override baseFlags = {
@@ -134,6 +148,25 @@ export abstract class RunbookCommand extends QsadminCommand {
     resume: Flags.string({ description: 'resume an interrupted or failed run by its id', env: 'QSADMIN_RESUME', helpGroup: 'RUN' }),
     yes: Flags.boolean({ char: 'y', description: 'confirm destructive steps without a prompt', env: 'QSADMIN_YES', helpGroup: 'RUN' }),
   };
+
+  /**
+   * Parse as every command does; with --resume of a run that already succeeded, stop here, before the runbook is
+   * built: building it may ask for a password or probe the site, and a finished run must not touch anything.
+   */
+  protected override async parseCommon<T extends typeof Command>(cmd: T): Promise<{ flags: BaseFlags<T>; args: Interfaces.InferredArgs<T['args']> }> {
+    const parsed = await super.parseCommon(cmd);
+    const resume = (parsed.flags as { resume?: string }).resume;
+    if (resume) await this.refuseReplay(resume);
+    if ((parsed.flags as { 'dry-run'?: boolean })['dry-run']) (await import('./secrets.js')).planOnly(true);
+    return parsed;
+  }
+
+  /** Throws RunAlreadySucceeded (exit 0, says when and how it ended) when the run finished. */
+  protected async refuseReplay(runId: string): Promise<void> {
+    const { finishedRunResult } = await import('../runbook/runner.js');
+    const done = finishedRunResult(this.stateDir, runId);
+    if (done) throw new RunAlreadySucceeded(done);
+  }
 
   /** Run a runbook with the common flags and print the plan, the summary or the JSON result. */
   protected async execute<C extends StepContext>(rb: Runbook<C>, flags: { 'dry-run'?: boolean; resume?: string; yes?: boolean }): Promise<RunResult> {
@@ -154,9 +187,17 @@ export abstract class RunbookCommand extends QsadminCommand {
       const { flattenSteps } = await import('../runbook/step.js');
       for (const { step } of flattenSteps(rb.items)) if (step.destructive) destructive.add(step.id);
       this.say(formatPlan(result, { destructive }));
-    } else {
-      if (!this.jsonEnabled()) process.stderr.write(formatSummary(result) + '\n');
+      // what a real run would ask for, that the dry run did not: confirmation, run-time secrets
+      const { secretsNotAsked } = await import('./secrets.js');
+      const asks = secretsNotAsked().map((s) => `  would ask for: the ${s.label} (from ${s.env}${s.flag ? ` or the variable named by ${s.flag}` : ''}, or a prompt on a terminal)`);
+      if (destructive.size && !flags.yes) asks.push('  would ask for: confirmation of the destructive steps (or pass --yes)');
+      if (asks.length) this.say(asks.join('\n'));
+    } else if (!this.jsonEnabled()) {
+      process.stderr.write(formatSummary(result) + '\n');
       if (rb.report) this.say(rb.report(result));
+    } else if (result.status === 'interrupted' || result.exitCode > EXIT.verificationFailed) {
+      // --json keeps stdout for the result; what a signal did and how to go on are for the operator on stderr
+      process.stderr.write(`${result.error?.message ?? 'interrupted'}\n${result.error?.hint ?? `resume with: qsadmin runs resume ${result.runId}`}\n`);
     }
     process.exitCode = result.exitCode;
     return result;

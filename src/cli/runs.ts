@@ -39,7 +39,7 @@ function summarize(stateDir: string, j: RunJournal): RunSummary {
   let status: RunStatus;
   const s = j.runStatus();
   if (s === 'incomplete') {
-    const holder = readLock(lockFile(stateDir, plan.site));
+    const holder = readLock(lockFile(plan.lockKey ?? plan.site));
     status = holder && holder.runId === plan.runId && pidAlive(holder.pid) ? 'running' : 'interrupted';
   } else status = s;
   const done = plan.steps.filter((p) => ['succeeded', 'skipped'].includes(recs.get(p.id)?.status ?? '')).length;
@@ -77,4 +77,68 @@ export function showRun(stateDir: string, runId: string): RunDetails {
     logFile: j.logFile,
     logTail: log.slice(-20),
   };
+}
+
+export interface PruneOptions {
+  /** Remove runs that ended longer ago than this (ms). */
+  olderThanMs: number;
+  /** Also remove failed and interrupted runs (they can still be resumed). */
+  all?: boolean;
+  /** Also remove the safety dumps a run kept (a restore's <run>/safety): they may be the only copy of a database. */
+  safetyDumps?: boolean;
+  dryRun?: boolean;
+  now?: Date;
+}
+
+export interface PruneResult {
+  removed: Array<{ runId: string; status: RunStatus; endedAt: string; bytes: number }>;
+  kept: Array<{ runId: string; reason: string }>;
+  bytes: number;
+  dryRun: boolean;
+}
+
+/** "30d", "12h", "2w" → milliseconds; anything else is bad input. */
+export function parseAge(text: string): number {
+  const m = /^(\d+)\s*([hdw])$/i.exec(text.trim());
+  if (!m || Number(m[1]) === 0) throw new InputError(`--older-than ${JSON.stringify(text)} is not an age`, 'give a number and a unit: 12h, 30d or 8w');
+  return Number(m[1]) * { h: 3_600_000, d: 86_400_000, w: 604_800_000 }[m[2].toLowerCase() as 'h' | 'd' | 'w'];
+}
+
+function treeBytes(p: string): number {
+  const st = fs.lstatSync(p);
+  if (!st.isDirectory()) return st.size;
+  return fs.readdirSync(p).reduce((n, e) => n + treeBytes(path.join(p, e)), 0);
+}
+
+/**
+ * Remove old run folders by rule. Kept whatever the age: a run still going, a run that can be resumed (failed,
+ * interrupted) unless `all`, and a run holding safety dumps unless `safetyDumps`.
+ */
+export function pruneRuns(stateDir: string, o: PruneOptions): PruneResult {
+  const cutoff = (o.now ?? new Date()).getTime() - o.olderThanMs;
+  const out: PruneResult = { removed: [], kept: [], bytes: 0, dryRun: !!o.dryRun };
+  for (const r of listRuns(stateDir)) {
+    const dir = runDir(stateDir, r.runId);
+    const j = new RunJournal(dir, new Redactor());
+    const endedAt = j.events().at(-1)?.ts ?? r.createdAt;
+    if (Date.parse(endedAt) > cutoff) continue;
+    if (r.status === 'running') {
+      out.kept.push({ runId: r.runId, reason: 'still running' });
+      continue;
+    }
+    if (r.status !== 'succeeded' && !o.all) {
+      out.kept.push({ runId: r.runId, reason: `${r.status}: it can be resumed (qsadmin runs resume ${r.runId}); --all removes it` });
+      continue;
+    }
+    const safety = path.join(dir, 'safety');
+    if (fs.existsSync(safety) && fs.readdirSync(safety).length && !o.safetyDumps) {
+      out.kept.push({ runId: r.runId, reason: `it holds safety dumps (${safety}); --safety-dumps removes them` });
+      continue;
+    }
+    const bytes = treeBytes(dir);
+    if (!o.dryRun) fs.rmSync(dir, { recursive: true, force: true });
+    out.removed.push({ runId: r.runId, status: r.status, endedAt, bytes });
+    out.bytes += bytes;
+  }
+  return out;
 }

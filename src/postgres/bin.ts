@@ -5,6 +5,7 @@ import { constants as fsc } from 'node:fs';
 import { access, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { childEnv } from '../runbook/children.js';
 import { parsePgVersion, type PgVersion } from './version.js';
 
 export interface PgBinDir extends PgVersion {
@@ -93,7 +94,7 @@ async function hasTool(dir: string, tool: string, platform: NodeJS.Platform): Pr
 // Version of a client tool in a folder, from `<tool> --version`.
 export async function clientVersion(dir: string, tool = 'pg_dump', platform: NodeJS.Platform = process.platform): Promise<PgVersion> {
   const file = toolFile(dir, tool, platform);
-  const r = await execa(file, ['--version'], { reject: false, timeout: 15_000, stdin: 'ignore' });
+  const r = await execa(file, ['--version'], { reject: false, timeout: 15_000, stdin: 'ignore', env: childEnv(), extendEnv: false });
   if (r.exitCode !== 0) throw new Error(`${file} --version failed (exit ${r.exitCode}): ${String(r.stderr || r.stdout).trim()}`);
   return parsePgVersion(String(r.stdout));
 }

@@ -8,6 +8,7 @@ import { findServerBinDir, toolFile } from './bin.js';
 import type { PgConn } from './client.js';
 import { makeOwnedDir, serverEnv, serverIdentity, type OsIdentity } from './osuser.js';
 import { ephemeralPort, pickFreePort } from './port.js';
+import { ownGroup, track } from '../runbook/children.js';
 
 export type PgAuthMethod = 'scram-sha-256' | 'md5';
 export type PgStopMode = 'smart' | 'fast' | 'immediate';
@@ -116,15 +117,18 @@ export class PgCluster {
   // Run a server program (initdb, pg_ctl) as the server account.
   private async runServerTool(tool: string, args: string[], timeoutMs = 120_000) {
     const who = await this.who();
-    return execa(toolFile(this.binDir, tool), args, {
-      reject: false,
-      stdin: 'ignore',
-      cwd: '/',
-      env: serverEnv(),
-      extendEnv: false,
-      timeout: timeoutMs,
-      ...(who ? { uid: who.uid, gid: who.gid } : {}),
-    });
+    return track(
+      execa(toolFile(this.binDir, tool), args, {
+        reject: false,
+        stdin: 'ignore',
+        cwd: '/',
+        env: serverEnv(),
+        extendEnv: false,
+        timeout: timeoutMs,
+        ...ownGroup(),
+        ...(who ? { uid: who.uid, gid: who.gid } : {}),
+      }),
+    );
   }
 
   // Create the data directory with initdb: UTF8, password authentication, and our listen settings.

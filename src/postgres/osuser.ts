@@ -2,6 +2,7 @@
 import { chmod, chown, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { childEnv } from '../runbook/children.js';
 
 export interface OsIdentity {
   uid: number;
@@ -16,8 +17,8 @@ export async function serverIdentity(osUser: string): Promise<OsIdentity | null>
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
   const cached = known.get(osUser);
   if (cached) return cached;
-  const uid = await execa('id', ['-u', osUser], { reject: false });
-  const gid = await execa('id', ['-g', osUser], { reject: false });
+  const uid = await execa('id', ['-u', osUser], { reject: false, env: childEnv(), extendEnv: false });
+  const gid = await execa('id', ['-g', osUser], { reject: false, env: childEnv(), extendEnv: false });
   if (uid.exitCode !== 0 || gid.exitCode !== 0) {
     throw new Error(`PostgreSQL server programs refuse to run as root and there is no "${osUser}" account to run them as: create it (e.g. apt-get install postgresql) or pass osUser`);
   }

@@ -8,6 +8,7 @@ import {
 } from './args.js';
 import { toolFile } from './bin.js';
 import { withClient, type PgConn } from './client.js';
+import { childEnv, ownGroup, track } from '../runbook/children.js';
 
 export * from './args.js';
 export { writePgpass, pgpassLine, type PgpassEntry } from './pgpass.js';
@@ -50,10 +51,10 @@ interface RunMeta {
   file?: string;
 }
 
-// Environment for a client tool: ours minus any inherited PG* variable, plus the password or pgpass file.
+// Environment for a client tool: the essentials only (children.ts: no inherited secret, no PG* variable of ours),
+// plus the password or pgpass file, which only PostgreSQL's tools get.
 export function pgToolEnv(ctx: Pick<PgToolContext, 'password' | 'pgpassFile' | 'env'>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^PG/i.test(k)) env[k] = v;
+  const env = childEnv();
   env.PGCONNECT_TIMEOUT = '15';
   if (ctx.pgpassFile) env.PGPASSFILE = ctx.pgpassFile;
   else if (ctx.password !== undefined) env.PGPASSWORD = ctx.password;
@@ -80,13 +81,16 @@ function toolError(tool: string, meta: RunMeta, r: { exitCode?: number; stderr?:
 // Run one client tool to completion and return its output; throws PgToolError on failure.
 export async function runPgTool(ctx: PgToolContext, tool: string, args: string[], meta: RunMeta = {}, input?: string): Promise<PgToolResult> {
   const file = toolFile(ctx.binDir, tool, ctx.platform);
-  const r = await execa(file, args, {
-    reject: false,
-    env: pgToolEnv(ctx),
-    extendEnv: false,
-    timeout: ctx.timeoutMs,
-    ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
-  });
+  const r = await track(
+    execa(file, args, {
+      reject: false,
+      env: pgToolEnv(ctx),
+      extendEnv: false,
+      timeout: ctx.timeoutMs,
+      ...ownGroup(),
+      ...(input !== undefined ? { input } : { stdin: 'ignore' as const }),
+    }),
+  );
   if (r.failed) throw toolError(tool, meta, r as never, file);
   return { stdout: String(r.stdout), stderr: String(r.stderr) };
 }
@@ -141,14 +145,17 @@ export interface PgDumpStream {
 export function spawnPgDump(ctx: PgToolContext, o: Omit<PgDumpArgs, 'file'>): PgDumpStream {
   if (o.format === 'directory') throw new Error(`pg_dump of "${o.db}": the directory format cannot be streamed`);
   const file = toolFile(ctx.binDir, 'pg_dump', ctx.platform);
-  const child = execa(file, pgDumpArgs(o), {
-    reject: false,
-    env: pgToolEnv(ctx),
-    extendEnv: false,
-    timeout: ctx.timeoutMs,
-    stdin: 'ignore',
-    buffer: { stdout: false, stderr: true },
-  });
+  const child = track(
+    execa(file, pgDumpArgs(o), {
+      reject: false,
+      env: pgToolEnv(ctx),
+      extendEnv: false,
+      timeout: ctx.timeoutMs,
+      stdin: 'ignore',
+      buffer: { stdout: false, stderr: true },
+      ...ownGroup(),
+    }),
+  );
   const done = child.then((r) => {
     if (r.failed) throw toolError('pg_dump', { db: o.db, target: o }, r as never, file);
   });

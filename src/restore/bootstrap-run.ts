@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Host } from '../host/types.js';
+import { childEnv, ownGroup, track } from '../runbook/children.js';
 
 export const STARTUP_LINE = '[INFO] Entering main startup phase...';
 export const TERMINATED_LINE = 'Bootstrap mode has terminated. Press ENTER to exit..';
@@ -18,7 +19,7 @@ export interface BootstrapOptions {
 }
 
 /** The program and environment to run a node's Repository.exe with (emulated: a Node script, as EmulatedHost.exec does). */
-function commandFor(host: Host): { command: string; args: string[]; cwd: string; env: NodeJS.ProcessEnv } {
+function commandFor(host: Host): { command: string; args: string[]; cwd: string; env: Record<string, string> } {
   const h = host as Host & { site?: unknown; node?: { name: string; root?: string } };
   if (!h.node?.root || !h.site) throw new Error(`running Repository.exe interactively is implemented for emulated nodes only (node ${host.name})`);
   const exe = host.files.resolve(host.paths.repositoryExe);
@@ -27,14 +28,15 @@ function commandFor(host: Host): { command: string; args: string[]; cwd: string;
     command: process.execPath,
     args: [exe, ...BOOTSTRAP_ARGS],
     cwd: host.files.resolve(host.paths.repositoryExe.replace(/\\[^\\]+$/, '')),
-    env: { ...process.env, QSADMIN_EMULATOR_SITE_JSON: JSON.stringify(h.site), QSADMIN_EMULATOR_NODE: h.node.name, QSADMIN_EMULATOR_NODE_ROOT: h.node.root },
+    // Repository.exe reads the database password from its own config, not from our environment (children.ts)
+    env: childEnv({ QSADMIN_EMULATOR_SITE_JSON: JSON.stringify(h.site), QSADMIN_EMULATOR_NODE: h.node.name, QSADMIN_EMULATOR_NODE_ROOT: h.node.root }),
   };
 }
 
 /** Run the hostname restore to its end; resolves with the console lines, rejects with the reason and the last lines. */
 export async function runRestoreHostname(host: Host, o: BootstrapOptions): Promise<string[]> {
   const { command, args, cwd, env } = commandFor(host);
-  const child = spawn(command, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = track(spawn(command, args, { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], ...ownGroup() }));
   const lines: string[] = [];
   let stage: 'started' | 'startup' | 'terminated' = 'started';
   const tail = () => lines.slice(-8).join(' | ');

@@ -6,6 +6,10 @@ export const EXIT = {
   badInput: 2,
   locked: 3,
   verificationFailed: 4,
+  /** Stopped by a signal (128 + its number): SIGHUP, SIGINT (Ctrl-C), SIGTERM; the run can be resumed. */
+  hangup: 129,
+  interrupted: 130,
+  terminated: 143,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -17,6 +17,8 @@ export interface Plan {
   runId: string;
   runbook: string;
   site: string;
+  /** The site lock's key (lock.ts); absent in plans written before it existed: then the site. */
+  lockKey?: string;
   createdAt: string;
   /** Inputs of the run with secrets removed; resume rebuilds the runbook from them. */
   inputs: Record<string, unknown>;
@@ -26,7 +28,10 @@ export interface Plan {
   toolVersion?: string;
 }
 
-export type JournalEventType = 'run-start' | 'run-finish' | 'run-fail' | 'start' | 'finish' | 'fail' | 'skip' | 'undo';
+// interrupt: a signal came (the steps in hand go on); run-interrupt: the run ended because of it, between steps;
+// run-abort: a second signal ended it at once, mid-step.
+export type JournalEventType =
+  | 'run-start' | 'run-finish' | 'run-fail' | 'run-interrupt' | 'run-abort' | 'interrupt' | 'start' | 'finish' | 'fail' | 'skip' | 'undo';
 
 export interface JournalEvent {
   ts: string;
@@ -131,11 +136,13 @@ export class RunJournal {
     return m;
   }
 
-  /** succeeded / failed / running (or interrupted when nobody holds it) from the run-level events. */
-  runStatus(): 'succeeded' | 'failed' | 'incomplete' {
-    const ev = this.events().filter((e) => e.event === 'run-start' || e.event === 'run-finish' || e.event === 'run-fail');
+  /** succeeded / failed / interrupted (by a signal) / incomplete (running, or killed) from the run-level events. */
+  runStatus(): 'succeeded' | 'failed' | 'interrupted' | 'incomplete' {
+    const runLevel = new Set<JournalEventType>(['run-start', 'run-finish', 'run-fail', 'run-interrupt', 'run-abort']);
+    const ev = this.events().filter((e) => runLevel.has(e.event));
     const last = ev[ev.length - 1];
     if (!last || last.event === 'run-start') return 'incomplete';
-    return last.event === 'run-finish' ? 'succeeded' : 'failed';
+    if (last.event === 'run-finish') return 'succeeded';
+    return last.event === 'run-fail' ? 'failed' : 'interrupted';
   }
 }

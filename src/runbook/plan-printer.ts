@@ -19,18 +19,32 @@ export function formatPlan(result: Pick<RunResult, 'runbook' | 'site' | 'notes' 
   return lines.join('\n');
 }
 
-/** One line per step with its status and duration, for the end of a run. */
+/**
+ * The end of a run: the outcome and, for a failure, the reason and the fix first; then the steps that ran, one line
+ * each, and the skipped or not-run ones counted (a page of them would bury the line that matters).
+ */
 export function formatSummary(result: RunResult): string {
-  const mark: Record<string, string> = { succeeded: 'ok  ', failed: 'FAIL', skipped: 'skip', 'not-run': '--  ', planned: '    ' };
-  const lines = result.steps.map((s) => {
-    const d = s.durationMs !== undefined ? ` ${(s.durationMs / 1000).toFixed(1)}s` : '';
-    const why = s.error ? `: ${s.error}` : s.reason ? ` (${s.reason})` : '';
-    return `  ${mark[s.status] ?? s.status} ${s.id}${d}${why}`;
-  });
-  lines.unshift(`${result.runbook} run ${result.runId}: ${result.status}`);
+  if (result.alreadyFinished) {
+    const at = result.alreadyFinished.finishedAt ? ` at ${result.alreadyFinished.finishedAt}` : '';
+    return `${result.runbook} run ${result.runId} already succeeded${at}: nothing to resume, nothing was changed`;
+  }
+  const lines = [`${result.runbook} run ${result.runId}: ${result.status}`];
   if (result.error) {
     lines.push(`error: ${result.error.message}`);
     if (result.error.hint) lines.push(`hint: ${result.error.hint}`);
   }
+  const mark: Record<string, string> = { succeeded: 'ok  ', failed: 'FAIL', skipped: 'skip' };
+  const notRun = new Map<string, number>();
+  for (const s of result.steps) {
+    if (s.status === 'not-run' || s.status === 'planned') {
+      const why = s.reason ?? 'not reached';
+      notRun.set(why, (notRun.get(why) ?? 0) + 1);
+      continue;
+    }
+    const d = s.durationMs !== undefined ? ` ${(s.durationMs / 1000).toFixed(1)}s` : '';
+    const why = s.error ? `: ${s.error}` : s.reason ? ` (${s.reason})` : '';
+    lines.push(`  ${mark[s.status]} ${s.id}${d}${why}`);
+  }
+  for (const [why, n] of notRun) lines.push(`  ${n} step${n > 1 ? 's' : ''} not run (${why})`);
   return lines.join('\n');
 }

@@ -9,8 +9,11 @@ export interface StepContext {
   outputs: Outputs;
   /** Write a line to the run log (redacted) and, with --verbose, to the task list. */
   log(message: string): void;
-  /** Update the current task's output line (progress). */
-  progress(message: string): void;
+  /**
+   * Update the step's progress line. Throttled: on a terminal a few times a second; elsewhere (CI, a log file) a line
+   * every few seconds, or when `fraction` (0..1, if the step knows it) crosses a tenth.
+   */
+  progress(message: string, fraction?: number): void;
   redactor: Redactor;
 }
 
@@ -38,6 +41,13 @@ export interface Step<C extends StepContext = StepContext> {
   destructive?: boolean;
   /** Runs even after an earlier step failed (e.g. "start the services again"); the run still fails. */
   always?: boolean;
+  /**
+   * What a signal (Ctrl-C, SIGTERM, SIGHUP) means for this step when it has not started yet. By default it does not
+   * run: the run stops between steps. 'run': it still runs, because it puts the site back (start the services).
+   * { after: id }: it belongs to a section that must not be left half done (remove certificates ... import them,
+   * swap the databases ... swap the share): it still runs once the section's first step `id` has started.
+   */
+  onInterrupt?: 'run' | { after: string };
 }
 
 /** Steps that belong together, e.g. one per node; run in parallel when the runbook says so. */
@@ -53,8 +63,13 @@ export type RunbookItem<C extends StepContext> = Step<C> | StepGroup<C>;
 export interface Runbook<C extends StepContext = StepContext> {
   /** Registry name, e.g. "backup.create"; resume rebuilds the runbook from it and the inputs. */
   name: string;
-  /** What the lock protects: the site config path or name. */
+  /** The site, as the operator knows it (its config path or name). */
   site: string;
+  /**
+   * What identifies the site for its lock, when it is more than the config path (the central hostname and the
+   * database endpoint): two config files or state dirs for one site must exclude each other. Default: site.
+   */
+  lockKey?: string;
   /** Inputs that rebuild this runbook on resume (secrets are removed before they are written). */
   inputs: Record<string, unknown>;
   /** Secret values to redact everywhere (passwords from env or prompts). */

@@ -39,7 +39,7 @@ import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { hashFile } from '../backup/hashcopy.js';
 import { reapStaleTemp } from '../backup/reap.js';
 import { checkTargetReadOnly, prepareTarget } from '../backup/target-probe.js';
-import { hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, mapSteps, serviceItems, siteLockKey, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 import { mkdirPrivateSync, openPrivateSync, writePrivateSync } from '../host/private-files.js';
 
@@ -133,7 +133,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const site = loadSiteConfig(inputs.sitePath);
   const password = await databasePassword(site, env?.interactive);
   const certPasswordEnv = inputs.certPasswordEnv ?? DEFAULT_CERT_PASSWORD_ENV;
-  const certPassword = await readSecret({ label: 'password for the exported certificate PFX files', env: certPasswordEnv, flag: '--cert-password-env' }, env?.interactive);
+  const certPassword = await readSecret({ label: 'password for the exported certificate PFX files', env: certPasswordEnv, flag: '--cert-password-env', runTimeOnly: true }, env?.interactive);
   if (certPassword.length < 8) throw new InputError(`the certificate password in ${certPasswordEnv} is shorter than 8 characters`, 'use a longer password: it protects the private keys of the site');
   const conn = superuserConn(site, password);
   const discovery = await discoverForBackup(site, conn);
@@ -379,6 +379,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   return {
     name: 'backup.create',
     site: path.resolve(inputs.sitePath),
+    lockKey: siteLockKey(site),
     inputs: { ...inputs, to, compress, parallel },
     secrets: [password, certPassword],
     notes,

@@ -21,7 +21,7 @@ import { loadSiteConfig } from '../site/config.js';
 import { centralNode, findNode, type NodeConfig, type SiteConfig } from '../site/model.js';
 import { ALL_QLIK_SERVICES, QRS_API_PORT } from '../site/services.js';
 import type { BuildEnv } from './registry.js';
-import { hostPool, startNodeOrder, startServiceSteps, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, siteLockKey, startNodeOrder, startServiceSteps, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
 
 export const DEFAULT_PASSWORD_ENV = 'QSADMIN_CERT_PASSWORD';
 const MIN_PASSWORD = 8;
@@ -67,7 +67,7 @@ interface ImportContext extends CertsContext {
 
 // Read the PFX password from its variable (or a prompt on a terminal); too short a password is refused.
 export async function readCertPassword(env: string, interactive: boolean): Promise<string> {
-  const password = await readSecret({ label: 'certificate (PFX) password', env, flag: '--password-env' }, interactive);
+  const password = await readSecret({ label: 'certificate (PFX) password', env, flag: '--password-env', runTimeOnly: true }, interactive);
   if (password.length < MIN_PASSWORD) {
     throw new InputError(`the certificate password in ${env} is shorter than ${MIN_PASSWORD} characters`, 'it protects the private keys of the site: choose a longer one');
   }
@@ -180,6 +180,7 @@ export async function buildCertsExport(inputs: CertsExportInputs, env: BuildEnv)
   return {
     name: 'certs.export',
     site: inputs.sitePath,
+    lockKey: siteLockKey(site),
     inputs: { ...inputs, to },
     secrets: [password],
     notes,
@@ -349,9 +350,13 @@ export async function buildCertsImport(inputs: CertsImportInputs, env: BuildEnv)
   };
   const items: Step<ImportContext>[] = [validateStep(n, inputs, setDir)];
   if (start) items.push(...stopServiceSteps<ImportContext>(n, { timeoutMs: inputs.timeoutMs }));
-  if (inputs.replace) items.push(...replaceSteps(n));
-  items.push(...importSteps(n));
-  if (start) items.push(...startServiceSteps<ImportContext>(n, { timeoutMs: inputs.timeoutMs }), waitRepositoryStep<ImportContext>(n, { timeoutMs: inputs.timeoutMs }), verifyQrsStep(n));
+  // Removing and importing is one section: a signal once it began lets it finish; the services start after a signal.
+  const section = [...(inputs.replace ? replaceSteps(n) : []), ...importSteps(n)];
+  items.push(...section.map((s) => ({ ...s, onInterrupt: { after: section[0].id } })));
+  if (start) {
+    const back = [...startServiceSteps<ImportContext>(n, { timeoutMs: inputs.timeoutMs }), waitRepositoryStep<ImportContext>(n, { timeoutMs: inputs.timeoutMs })];
+    items.push(...back.map((s) => ({ ...s, onInterrupt: 'run' as const })), verifyQrsStep(n));
+  }
   const notes = [
     `set: ${setDir}`,
     start ? `the Qlik services of ${n.name} are stopped before and started after the import` : `--no-start: the Qlik services of ${n.name} must be stopped and stay stopped (as a restore needs)`,
@@ -361,6 +366,7 @@ export async function buildCertsImport(inputs: CertsImportInputs, env: BuildEnv)
   return {
     name: 'certs.import',
     site: inputs.sitePath,
+    lockKey: siteLockKey(site),
     inputs: { ...inputs, source: path.resolve(inputs.source) },
     secrets: [password],
     notes,

@@ -8,6 +8,8 @@ export interface BuildEnv {
   stateDir: string;
   /** Prompts are allowed (a TTY is attached). */
   interactive: boolean;
+  /** --dry-run: a refusal that only a run-time flag (--yes) would lift becomes a note on the plan. */
+  dryRun?: boolean;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -69,7 +69,7 @@ import { copyPlainFolder, newShareFolders, nodesIn, shareFoldersAre, shareRootIn
 import { describeSource, detectSource, type RestoreSource } from '../restore/source.js';
 import { splitDumpall } from '../restore/dumpall.js';
 import type { BuildEnv } from './registry.js';
-import { DEFAULT_START_TIMEOUT_MS, hostPool, mapSteps, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { DEFAULT_START_TIMEOUT_MS, hostPool, mapSteps, serviceItems, siteLockKey, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import { qlikHostnameOf } from './certs.js';
 
 export type RestorePart = 'db' | 'share' | 'certs' | 'config';
@@ -328,7 +328,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
       certPassword = await readSecret({ label: 'password of the backup\'s certificate PFX files', env: envName, flag: '--cert-password-env' }, env.interactive);
       certSet = (await requireValidSet(certDir, certPassword, { expectHostname: targetHostname, allowOtherHost: newHost, requireRootKey: true })).set;
       conflicts = await findConflicts(host, certSet, site.serviceAccount);
-      if (conflicts.length && !inputs.yes) {
+      if (conflicts.length && !inputs.yes && !env.dryRun) {
         throw new InputError(
           `${targetHostname} already holds ${conflicts.length} Qlik certificate(s) that are not the backup's; QRS deletes duplicate client and server certificates and stops on a second root; nothing was changed:\n${conflicts.map((c) => `  - ${c.subject} (${c.thumbprint}) in ${storeLabelWithUser(c.store)}`).join('\n')}`,
           'pass --yes to export them into the run\'s safety folder and remove them (and empty Exported Certificates)',
@@ -336,7 +336,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
       }
     }
     const running = await runningServices(site, pool.host);
-    if (running.length && !inputs.yes) {
+    if (running.length && !inputs.yes && !env.dryRun) {
       throw new InputError(`Qlik services are running on the target; nothing was changed:\n${running.map((r) => `  - ${r}`).join('\n')}`, 'stop them (qsadmin services stop), or pass --yes to let the restore stop them (rims first)');
     }
     const shareParts = parts.has('share');
@@ -374,6 +374,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
     return {
       name: 'restore',
       site: path.resolve(inputs.sitePath),
+      lockKey: siteLockKey(site),
       inputs: { ...inputs, source: path.resolve(inputs.source), ...(inputs.shareRoot ? { shareRoot: inputs.shareRoot } : {}) },
       secrets: [password, certPassword],
       notes,
@@ -505,11 +506,13 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
     run: async (ctx) => ctx.outputs.set(SERVICES_BEFORE, await qlikServicesUp(ctx.site, ctx.host)),
   }));
   for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(serviceItems<RestoreContext>(n, 'stop', { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop' }), guard));
-  if (o.certSet) items.push(...certSteps(c).map(guard));
-  items.push(...swapSteps(o).map(guard));
-  if (o.parts.has('share')) items.push(...shareSteps(o).map(guard));
+  // The part with the services down is one section: a signal that comes once it began lets it finish (the services
+  // then start on the restored state); one that comes before it lets the services start on the untouched live state.
+  const critical: Step<RestoreContext>[] = [...(o.certSet ? certSteps(c) : []), ...swapSteps(o), ...(o.parts.has('share') ? shareSteps(o) : [])];
+  const section = (s: Step<RestoreContext>): Step<RestoreContext> => (critical.length ? { ...s, onInterrupt: { after: critical[0].id } } : s);
+  items.push(...critical.map((s) => guard(section(s))));
   if (o.parts.has('config') && o.manifest) {
-    items.push(guard({
+    items.push(guard(section({
       id: 'restore.config',
       title: `Restore the local configuration files of ${c} (same host, same Qlik version)`,
       node: c,
@@ -520,20 +523,22 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
         ctx.log(`restored ${written.join(', ')}; the files they replaced are in ${path.join(ctx.safetyDir, 'config')}`);
         ctx.outputs.set('config.restored', written);
       },
-    }));
+    })));
   }
-  if (o.newHost) items.push(guard(hostnameStep(o.central, o.inputs.bootstrapTimeoutMs ?? 300_000)));
+  if (o.newHost) items.push(guard(section(hostnameStep(o.central, o.inputs.bootstrapTimeoutMs ?? 300_000))));
   // Every change is in place once the first service starts: a failure from here on leaves the restored state.
-  const starting = (s: Step<RestoreContext>): Step<RestoreContext> => ({
+  // After a signal the services still start (on whichever state the section left: all old or all restored).
+  const starting = (s: Step<RestoreContext>): Step<RestoreContext> => guard({
     ...s,
+    onInterrupt: 'run',
     run: async (ctx) => {
       if (!ctx.outputs.get(CHANGES_DONE)) ctx.outputs.set(CHANGES_DONE, new Date().toISOString());
       await s.run(ctx);
     },
   });
   for (const n of startNodesOf(o)) {
-    items.push(...mapSteps(serviceItems<RestoreContext>(n, 'start', { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), (s) => guard(starting(s))));
-    if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) items.push(guard(waitRepositoryStep<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' })));
+    items.push(...mapSteps(serviceItems<RestoreContext>(n, 'start', { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), starting));
+    if ((n.services ?? ALL_QLIK_SERVICES).includes('QlikSenseRepositoryService')) items.push(guard({ ...waitRepositoryStep<RestoreContext>(n, { timeoutMs: o.inputs.startTimeoutMs, idPrefix: 'restore.start' }), onInterrupt: 'run' }));
   }
   items.push(guard(verifyQrsStep(o.central)));
   if (o.roots.length) {

@@ -13,6 +13,14 @@ export interface HostsContext extends StepContext {
 export const DEFAULT_STOP_TIMEOUT_MS = 60_000;
 export const DEFAULT_START_TIMEOUT_MS = 120_000; // guide §8.9: QRS may need ServicesPipeTimeout=120000
 
+/**
+ * The site's identity for its lock: the central node's Qlik hostname and the repository database's endpoint. Two
+ * config files (or state dirs) that describe one site get one lock; two emulated sites on one machine get two.
+ */
+export function siteLockKey(site: SiteConfig): string {
+  return `qlik-site:${centralNode(site).hostname.toLowerCase()}|db:${site.database.host.toLowerCase()}:${site.database.port}`;
+}
+
 /** Nodes in stop order: rims first, then central (inferred from the guide's QPI procedure §2.6, not stated in §5). */
 export function stopNodeOrder(site: SiteConfig): NodeConfig[] {
   return [...rimNodes(site), centralNode(site)];

@@ -4,7 +4,7 @@ import { InputError } from '../runbook/errors.js';
 import { findNode, type NodeConfig, type SiteConfig } from '../site/model.js';
 import { ALL_QLIK_SERVICES, resolveServiceNames, type QlikServiceName } from '../site/services.js';
 import type { Runbook, RunbookItem } from '../runbook/step.js';
-import { hostPool, serviceItems, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, serviceItems, siteLockKey, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 
 export interface ServicesInputs {
@@ -71,6 +71,7 @@ export async function buildServicesStart(inputs: ServicesInputs, _env?: BuildEnv
   return {
     name: 'services.start',
     site: inputs.sitePath,
+    lockKey: siteLockKey(site),
     inputs: { ...inputs },
     items,
     context,
@@ -101,6 +102,7 @@ export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv)
   return {
     name: 'services.stop',
     site: inputs.sitePath,
+    lockKey: siteLockKey(site),
     inputs: { ...inputs },
     items,
     context,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { SITE_ENV } from './site-env.js';
+import { childEnv } from '../../runbook/children.js';
 
 export { SITE_ENV };
 
@@ -30,14 +31,12 @@ export function entryCommand(entry: string): { command: string; args: string[] }
   return { command: process.execPath, args: [...NODE_FLAGS, '--import', tsxLoader, file] };
 }
 
-// The environment of a service process: ours without secrets or test-runner options, plus the site config.
-// NODE_EXTRA_CA_CERTS goes too: Node reads and parses that bundle at every boot (about 40 ms of CPU for a
-// 200 KB system bundle), and a service never checks a public server's certificate (it talks to the local
-// database without TLS and serves TLS with the site's own CA).
-function serviceEnv(site: SiteConfig): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, [SITE_ENV]: JSON.stringify(site) };
-  for (const key of ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'PGPASSWORD', 'PGPASSFILE', site.database.passwordEnv]) if (key) delete env[key];
-  return env;
+// The environment of a service process: the essentials only (children.ts builds it: no secret of qsadmin's, no
+// test-runner option such as NODE_OPTIONS), plus the site config. NODE_EXTRA_CA_CERTS stays out too: Node reads and
+// parses that bundle at every boot (about 40 ms of CPU for a 200 KB system bundle), and a service never checks a
+// public server's certificate (it talks to the local database without TLS and serves TLS with the site's own CA).
+function serviceEnv(site: SiteConfig): Record<string, string> {
+  return childEnv({ [SITE_ENV]: JSON.stringify(site) });
 }
 
 // Spawn an entry module (service-main, db-watchdog) detached, stdio to a log file, with the site config in the environment.

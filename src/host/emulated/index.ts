@@ -9,6 +9,7 @@ import { databasePassword } from '../../emulator/services/database.js';
 import { SITE_ENV } from '../../emulator/services/spawn.js';
 import { EmulatedCertStore } from './certstore.js';
 import { EmulatedFiles } from './files.js';
+import { childEnv, ownGroup, track } from '../../runbook/children.js';
 import { EmulatedServiceControl } from './services.js';
 
 export { EmulatedCertStore } from './certstore.js';
@@ -44,18 +45,23 @@ export class EmulatedHost implements Host {
     }
     const command = fake ? process.execPath : local;
     const argv = fake ? [local, ...args] : args;
-    const r = await execa(command, argv, {
-      reject: false,
-      cwd: opts.cwd ? this.files.resolve(opts.cwd) : this.node.root,
-      env: {
-        ...opts.env,
-        [SITE_ENV]: JSON.stringify(this.site),
-        QSADMIN_EMULATOR_NODE: this.node.name,
-        QSADMIN_EMULATOR_NODE_ROOT: this.node.root!,
-      },
-      ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
-      ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
-    });
+    // Only what the caller names reaches the program (children.ts): none of our secrets by inheritance.
+    const r = await track(
+      execa(command, argv, {
+        reject: false,
+        cwd: opts.cwd ? this.files.resolve(opts.cwd) : this.node.root,
+        env: childEnv({
+          ...opts.env,
+          [SITE_ENV]: JSON.stringify(this.site),
+          QSADMIN_EMULATOR_NODE: this.node.name,
+          QSADMIN_EMULATOR_NODE_ROOT: this.node.root!,
+        }),
+        extendEnv: false,
+        ...ownGroup(),
+        ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+        ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
+      }),
+    );
     return { exitCode: r.exitCode ?? (r.timedOut ? 1460 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
   }
 

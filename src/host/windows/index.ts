@@ -2,6 +2,7 @@
 // node (remoting for other nodes), files through node:fs (admin shares for other nodes), programs through execa.
 import os from 'node:os';
 import { execa } from 'execa';
+import { childEnv } from '../../runbook/children.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
 import type { CertStore, ExecOptions, ExecResult, Host, SitePaths } from '../types.js';
@@ -26,13 +27,6 @@ export function nodeReach(node: NodeConfig): NodeReach {
   return name === here || name.split('.')[0] === here.split('.')[0] ? { via: 'local' } : { via: 'winrm' };
 }
 
-/**
- * The environment PowerShell and our programs start with: ours without secrets (passwords reach a program only
- * through the variable that program reads, set by the caller for that one call).
- */
-export function environmentWithoutSecrets(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !/PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|PGPASS/i.test(k)));
-}
 
 export class WindowsHost implements Host {
   readonly name: string;
@@ -53,7 +47,7 @@ export class WindowsHost implements Host {
     this.session = new PsSession(node.hostname, {
       executable: opts.powershell ?? process.env.QSADMIN_POWERSHELL ?? 'powershell',
       reach: this.reach,
-      env: environmentWithoutSecrets(),
+      env: childEnv(),
     });
     this.services = new WindowsServiceControl(site, node, this.session);
     this.files = new WindowsFiles(this.reach.via === 'local' ? undefined : node.hostname, this.session);
@@ -75,7 +69,7 @@ export class WindowsHost implements Host {
     const r = await execa(file, args, {
       reject: false,
       cwd: opts.cwd,
-      env: { ...environmentWithoutSecrets(), ...opts.env },
+      env: childEnv(opts.env),
       extendEnv: false,
       windowsHide: true,
       ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
