@@ -1,0 +1,93 @@
+// The crash matrix: every runbook of the catalog, killed with SIGKILL at the start and in the middle of every step of
+// its plan and at every named crash point on its path, then resumed with `qsadmin runs resume`; the end state must
+// equal an uninterrupted run's (test/reliability/scenarios.ts says what is compared). `npm test` runs a fast subset;
+// `npm run test:crash` (QSADMIN_CRASH_MATRIX=full) runs all of it and prints the summary line.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { builtinRunbooks } from '../../src/runbooks/registry.js';
+import { destroySites, makeSite } from '../helpers/site.js';
+import { cleanupTempDirs, tempDir } from '../helpers/tmp.js';
+import { diffState, journal, killAndResume, killPoints, lastLine, planSteps, runCli, runIds, stepDurations, summaryLine, type CaseResult, type KillPoint } from './harness.js';
+import { CERT_PASSWORD, SCENARIOS, type CrashFixture } from './scenarios.js';
+
+const FULL = process.env.QSADMIN_CRASH_MATRIX === 'full';
+// QSADMIN_CRASH_RUNBOOKS=a,b limits a full run to some runbooks (while working on one).
+const ONLY = (process.env.QSADMIN_CRASH_RUNBOOKS ?? '').split(',').filter(Boolean);
+const RUNBOOKS = await builtinRunbooks();
+
+// The fast subset in `npm test` (~40 s): a stop killed as QRS stops, a backup killed at its named point (a table archive
+// written, the next not yet); QSADMIN_CRASH_FAST_LONGEST=1 adds a kill in the middle of the backup's longest step.
+const FAST: Record<string, (p: KillPoint, longest: string) => boolean> = {
+  'services.stop': (p) => p.kind === 'start' && p.step === 'services.stop.central.QRS',
+  'backup.create': (p, longest) => p.kind === 'point' || (!!process.env.QSADMIN_CRASH_FAST_LONGEST && p.kind === 'mid' && p.step === longest),
+};
+
+const results: CaseResult[] = [];
+let stepsTotal = 0;
+let runbooksRun = 0;
+const began = Date.now();
+let f: CrashFixture;
+
+beforeAll(async () => {
+  const site = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 47000, baseAddress: '127.0.0.220', hostnames: ['qs-crash.matrix.test'], startServices: true });
+  f = { site, work: tempDir('qsadmin-crash-'), env: { QSADMIN_CERT_PASSWORD: CERT_PASSWORD } };
+});
+
+afterAll(async () => {
+  if (results.length) console.log(summaryLine(results, stepsTotal, runbooksRun, Date.now() - began));
+  for (const r of results.filter((x) => !x.passed || !x.counted)) console.log(`  ${r.counted ? 'FAILED' : 'not landed'}: ${r.runbook} ${r.point.label}: ${r.why}`);
+  await destroySites();
+  cleanupTempDirs();
+});
+
+describe('crash matrix', () => {
+  it('has a scenario for every runbook of the catalog', () => {
+    expect(RUNBOOKS.length).toBeGreaterThan(0);
+    expect(RUNBOOKS.filter((n) => !SCENARIOS[n]), 'add a scenario to test/reliability/scenarios.ts').toEqual([]);
+  });
+
+  const chosen = RUNBOOKS.filter((n) => SCENARIOS[n] && (FULL ? !ONLY.length || ONLY.includes(n) : n in FAST));
+  for (const name of chosen) {
+    it(`${name}: a run killed at any step and resumed ends as an uninterrupted run`, { timeout: 4 * 3_600_000 }, async () => {
+      const sc = SCENARIOS[name];
+      await sc.setup?.(f);
+      // the reference: an uninterrupted run, which also gives the plan and each step's duration
+      const refDir = tempDir('qsadmin-crash-ref-');
+      const refState = path.join(refDir, 'state');
+      const ref = await runCli(await sc.prepare(f, refDir), { ...f.env, QSADMIN_STATE_DIR: refState });
+      expect(ref.exitCode, lastLine(ref.stderr)).toBe(0);
+      const refId = runIds(refState)[0];
+      const expected = await sc.endState(f, refDir);
+      const steps = planSteps(refState, refId);
+      const durations = stepDurations(journal(refState, refId));
+      const longest = [...durations].sort((a, b) => b[1] - a[1])[0][0];
+      let { points } = killPoints(steps, durations);
+      if (!FULL) points = points.filter((p) => FAST[name](p, longest));
+      stepsTotal += steps.length;
+      runbooksRun++;
+
+      const failures: string[] = [];
+      for (const point of points) {
+        const t = Date.now();
+        const caseDir = tempDir('qsadmin-crash-case-');
+        const args = await sc.prepare(f, caseDir);
+        const k = await killAndResume(args, f.env, path.join(caseDir, 'state'), point);
+        const result: CaseResult = { runbook: name, point, counted: k.landed, passed: false, ms: 0 };
+        if (!k.landed) result.why = k.why;
+        else if (k.resumed && k.resumed.exitCode !== 0) result.why = `resume exit ${k.resumed.exitCode}: ${lastLine(k.resumed.stderr)}`;
+        else {
+          const diff = diffState(expected, await sc.endState(f, caseDir));
+          result.passed = diff.length === 0;
+          if (!result.passed) result.why = diff.slice(0, 8).join('; ');
+        }
+        result.ms = Date.now() - t;
+        results.push(result);
+        if (result.counted && !result.passed) failures.push(`${point.label}: ${result.why}`);
+        if (!result.counted && (FULL ? point.kind !== 'start' : true)) failures.push(`${point.label} did not land: ${result.why}`);
+        fs.rmSync(caseDir, { recursive: true, force: true });
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+});
