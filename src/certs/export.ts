@@ -101,9 +101,15 @@ export async function mkdirPrivate(dir: string): Promise<void> {
 // Write a file readable only by the caller (0600) through a temporary name and a rename.
 export async function writePrivate(file: string, data: Buffer | string): Promise<void> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
+  try {
+    await writeFile(tmp, data, { mode: 0o600 });
+    await chmod(tmp, 0o600);
+    await rename(tmp, file);
+  } catch (err) {
+    // A failed write (a full disk) must not leave its temporary file where a set's files are checked.
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
 }
 
 // The one certificate of a list, null for none, a CertError naming the duplicates for more than one.
