@@ -261,12 +261,13 @@ export async function serviceStates(site: SiteConfig): Promise<Record<string, st
   return out;
 }
 
-// Files of a site that change by themselves while services run (logs, PostgreSQL's data folder, service pids and states).
+// Files of a site that change by themselves while services run: logs, PostgreSQL's data folder, and the emulated
+// service control's state files (.emulator/services/*.json: pids and start times).
 function volatile(site: SiteConfig, siteDir: string): (rel: string) => boolean {
   const dataDir = site.database.dataDir ? path.relative(siteDir, site.database.dataDir) : undefined;
   return (rel) =>
     (dataDir !== undefined && (rel === dataDir || rel.startsWith(dataDir + path.sep))) ||
-    /(^|\/)(Log|ArchivedLogs|archived-logs|run|state)(\/|$)/.test(rel) ||
+    /(^|\/)(Log|ArchivedLogs|archived-logs|\.emulator)(\/|$)/.test(rel) ||
     /\.(log|pid|lock)$/.test(rel);
 }
 

@@ -32,10 +32,22 @@ export interface Scenario {
 // Run a CLI command that must succeed (fixture set-up between cases).
 async function must(f: CrashFixture, args: string[]): Promise<void> {
   const r = await runCli([...args, '--site', f.site.siteFile], { ...f.env, QSADMIN_STATE_DIR: path.join(f.work, 'setup-state') });
-  if (r.exitCode !== 0) throw new Error(`qsadmin ${args.join(' ')} failed (exit ${r.exitCode}): ${lastLine(r.stderr)}`);
+  if (r.exitCode !== 0) throw new Error(`qsadmin ${args.join(' ')} failed (exit ${r.exitCode}): ${failureText(r.stderr)}`);
 }
 
 const startAll = (f: CrashFixture) => must(f, ['services', 'start']);
+
+/** The lines of a failed run's output that say what failed (the task list marks them FAILED), else its last line. */
+export function failureText(stderr: string): string {
+  const failed = stderr.split('\n').filter((l) => /FAILED|Error:|error:/.test(l) && !/not run: an earlier step failed/.test(l));
+  return failed.length ? failed.slice(0, 3).join(' | ').slice(0, 1500) : lastLine(stderr);
+}
+
+/** After a case that left the site unable to start: stop what is left and start it again (between cases only). */
+export async function repairSite(f: CrashFixture): Promise<void> {
+  await must(f, ['services', 'stop']).catch(() => undefined);
+  await startAll(f);
+}
 
 /** A certificate export folder by content: each PFX's certificate thumbprint and key digest, the PEM copies, the index without per-export digests. */
 export function certExportState(dir: string, password = CERT_PASSWORD): Record<string, unknown> {
