@@ -218,6 +218,19 @@ describe.skipIf(!LONG)('injected faults (QSADMIN_RELIABILITY_LONG=1: npm run tes
     expect(await allRunning()).toEqual(before);
   });
 
+  it('QRS with a wrong repository password: the start fails naming the database; resume once it is right', async () => {
+    expect((await runCli(['services', 'stop', '--site', s.siteFile], env(tempDir()))).exitCode).toBe(0);
+    editSite(s, (site) => ((site.emulator as Record<string, unknown>).faults = { wrongRepositoryPassword: true }));
+    const stateDir = tempDir();
+    const r = await runCli(['services', 'start', '--site', s.siteFile, '--timeout', '20', '--json'], env(stateDir));
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(result(r).error.message).toMatch(/Repository Service|QRS/);
+    expect(result(r).error.message).toMatch(/password authentication failed|repository database/);
+    editSite(s, (site) => ((site.emulator as Record<string, unknown>).faults = {}));
+    await resumeOnly(stateDir);
+    expect(Object.values(await allRunning()).every((v) => v === 'running')).toBe(true);
+  });
+
   it('a port in use: the start fails naming the port; resume once it is free', async () => {
     expect((await runCli(['services', 'stop', '--site', s.siteFile], env(tempDir()))).exitCode).toBe(0);
     const node = s.site.nodes[0];
