@@ -1,7 +1,7 @@
 // Export a node's Qlik certificate set from its stores (guide §5.1): password-protected PFX files with their private keys,
 // a certs.json index and the PEM copies; the same layout is used inside backup sets (certs/<node>/).
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Host, StoreRef, StoredCert } from '../host/types.js';
 import { issuedBy, sameName } from './classify.js';
@@ -96,6 +96,23 @@ export function sha256(data: Buffer | string): string {
 export async function mkdirPrivate(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
+}
+
+// The temporary names writePrivate uses: <file>.<pid>.<8 hex>.tmp.
+const PRIVATE_TMP = /^.+\.\d+\.[0-9a-f]{8}\.tmp$/;
+
+// Remove writePrivate's temporary files that a killed run left in a folder (and its pem/ folder): its resume writes
+// the files again, and a set checked against its index or manifest must hold nothing else.
+export async function removeStaleTemps(dir: string): Promise<void> {
+  for (const d of [dir, path.join(dir, SET_PEM_DIR)]) {
+    let names: string[];
+    try {
+      names = await readdir(d);
+    } catch {
+      continue;
+    }
+    for (const n of names.filter((x) => PRIVATE_TMP.test(x))) await rm(path.join(d, n), { force: true });
+  }
 }
 
 // Write a file readable only by the caller (0600) through a temporary name and a rename.
@@ -212,6 +229,7 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
   const isCentral = opts.isCentral ?? ownsCa(set);
   const dir = path.resolve(destDir);
   await mkdirPrivate(dir);
+  await removeStaleTemps(dir);
   const files: ExportedFile[] = [];
   const index: CertSetIndex = [];
   const warnings = [...set.warnings];
