@@ -66,6 +66,9 @@ describe('crash matrix', () => {
       const longest = [...durations].sort((a, b) => b[1] - a[1])[0][0];
       let { points } = killPoints(steps, durations);
       if (!FULL) points = points.filter((p) => FAST[name](p, longest));
+      // QSADMIN_CRASH_FROM=<step id> starts a full run at that step's kill points (while chasing one failure)
+      const from = process.env.QSADMIN_CRASH_FROM ? points.findIndex((p) => p.step === process.env.QSADMIN_CRASH_FROM) : -1;
+      if (from > 0) points = points.slice(from);
       stepsTotal += steps.length;
       runbooksRun++;
 
@@ -86,7 +89,7 @@ describe('crash matrix', () => {
         }
         const k = await killAndResume(args, f.env, path.join(caseDir, 'state'), point);
         const result: CaseResult = { runbook: name, point, counted: k.landed, passed: false, ms: 0 };
-        if (!k.landed) result.why = k.why;
+        if (!k.landed || !k.resumed) result.why = k.why;
         else if (k.resumed && k.resumed.exitCode !== 0) result.why = `resume exit ${k.resumed.exitCode}: ${failureText(k.resumed.stderr)}`;
         else {
           const diff = diffState(expected, await sc.endState(f, caseDir));

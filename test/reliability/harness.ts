@@ -167,8 +167,12 @@ export async function killAndResume(
   const before = new Set(runIds(stateDir));
   const killed = await runCli(args, { ...env, QSADMIN_STATE_DIR: stateDir, QSADMIN_FAULT: point.fault });
   const runId = runIds(stateDir).find((id) => !before.has(id));
+  if (killed.signal !== 'SIGKILL' && killed.exitCode !== 0) {
+    // the run failed by itself before it got to the kill: that is a failure of the case, not a kill that missed
+    return { runId, landed: true, killed, why: `the run failed before the kill (exit ${killed.exitCode}): ${failureLines(killed.stderr)}` };
+  }
   if (killed.signal !== 'SIGKILL') {
-    return { runId, landed: false, killed, why: `not killed (exit ${killed.exitCode}): ${point.kind === 'point' ? 'the point was not reached' : 'the step did not run'}; ${lastLine(killed.stderr)}` };
+    return { runId, landed: false, killed, why: `not killed (exit 0): ${point.kind === 'point' ? 'the point was not reached' : 'the step did not run (skipped: its check held)'}` };
   }
   if (!runId) return { landed: true, killed, why: 'killed before the run folder was written: nothing to resume' };
   const open = unfinishedSteps(journal(stateDir, runId));
@@ -188,6 +192,12 @@ export async function waitForStepStart(stateDir: string, step: string | RegExp, 
     if (Date.now() > end) throw new Error(`no run in ${stateDir} started step ${step} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The lines of a failed run's output that say what failed (the task list marks them FAILED), else its last line. */
+export function failureLines(stderr: string): string {
+  const failed = stderr.split('\n').filter((l) => /FAILED|Error:|error:/.test(l) && !/not run: an earlier step failed/.test(l));
+  return failed.length ? failed.slice(0, 3).join(' | ').slice(0, 1500) : lastLine(stderr);
 }
 
 /** The last non-empty line of a text (the one that matters in a failure). */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { readPfx } from '../../src/certs/pfx.js';
 import { thumbprintOf } from '../../src/certs/inspect.js';
 import type { EmulatedSite } from '../../src/emulator/site.js';
-import { databaseState, lastLine, runCli, serviceStates, siteState, treeHashes } from './harness.js';
+import { databaseState, failureLines, lastLine, runCli, serviceStates, siteState, treeHashes } from './harness.js';
 
 export const CERT_PASSWORD = 'crash-matrix-pfx-password';
 
@@ -32,16 +32,12 @@ export interface Scenario {
 // Run a CLI command that must succeed (fixture set-up between cases).
 async function must(f: CrashFixture, args: string[]): Promise<void> {
   const r = await runCli([...args, '--site', f.site.siteFile], { ...f.env, QSADMIN_STATE_DIR: path.join(f.work, 'setup-state') });
-  if (r.exitCode !== 0) throw new Error(`qsadmin ${args.join(' ')} failed (exit ${r.exitCode}): ${failureText(r.stderr)}`);
+  if (r.exitCode !== 0) throw new Error(`qsadmin ${args.join(' ')} failed (exit ${r.exitCode}): ${failureLines(r.stderr)}`);
 }
 
 const startAll = (f: CrashFixture) => must(f, ['services', 'start']);
 
-/** The lines of a failed run's output that say what failed (the task list marks them FAILED), else its last line. */
-export function failureText(stderr: string): string {
-  const failed = stderr.split('\n').filter((l) => /FAILED|Error:|error:/.test(l) && !/not run: an earlier step failed/.test(l));
-  return failed.length ? failed.slice(0, 3).join(' | ').slice(0, 1500) : lastLine(stderr);
-}
+export { failureLines as failureText };
 
 /** After a case that left the site unable to start: stop what is left and start it again (between cases only). */
 export async function repairSite(f: CrashFixture): Promise<void> {
