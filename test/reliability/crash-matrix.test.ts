@@ -89,12 +89,15 @@ describe('crash matrix', () => {
         }
         const k = await killAndResume(args, f.env, path.join(caseDir, 'state'), point);
         const result: CaseResult = { runbook: name, point, counted: k.landed, passed: false, ms: 0 };
-        if (!k.landed || !k.resumed) result.why = k.why;
-        else if (k.resumed && k.resumed.exitCode !== 0) result.why = `resume exit ${k.resumed.exitCode}: ${failureText(k.resumed.stderr)}`;
+        if (!k.resumed) result.why = k.why;
         else {
-          const diff = diffState(expected, await sc.endState(f, caseDir));
+          const diff = k.resumed.exitCode !== 0 ? [`resume exit ${k.resumed.exitCode}: ${failureText(k.resumed.stderr)}`] : diffState(expected, await sc.endState(f, caseDir));
           result.passed = diff.length === 0;
-          if (!result.passed) result.why = diff.slice(0, 8).join('; ');
+          if (!result.passed) {
+            // a kill that landed elsewhere and then failed to resume is a failure all the same
+            result.counted = true;
+            result.why = [k.why, ...diff.slice(0, 8)].filter(Boolean).join('; ');
+          } else if (!k.landed) result.why = k.why;
         }
         result.ms = Date.now() - t;
         results.push(result);
