@@ -68,6 +68,9 @@ export async function dumpArchiveSet(o: {
     ...toDump.map((t) => ({ stored: rel(`${db}.tables/${tableFileName(t)}.dump${ext}`), table: t, select: { dataOnly: true, tables: [exactTablePattern(t)] } })),
   ];
   const counting = countTables(snap.client, new Set(Object.keys(reusedCounts)));
+  // Awaited after the dumps; when a dump fails first (the server went away), the count's own failure must not be an
+  // unhandled rejection that kills the process before the step can fail and the run be journaled.
+  counting.catch(() => undefined);
   const dumped = await mapLimit(jobs, o.parallel, async (j) => {
     const file = path.join(o.dir, ...j.stored.split('/'));
     const r = await dumpArchive({ tool: o.tool, target: o.target, db, snapshot: snap.snapshot, file, compress: o.compress, select: j.select });

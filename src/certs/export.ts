@@ -1,7 +1,7 @@
 // Export a node's Qlik certificate set from its stores (guide §5.1): password-protected PFX files with their private keys,
 // a certs.json index and the PEM copies; the same layout is used inside backup sets (certs/<node>/).
 import { X509Certificate, createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Host, StoreRef, StoredCert } from '../host/types.js';
 import { issuedBy, sameName } from './classify.js';
@@ -90,6 +90,23 @@ export function qlikStores(serviceAccount: string): StoreRef[] {
 // SHA-256 hex of bytes.
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+// The temporary names the private writer uses (src/host/private-files.ts): <file>.<pid>.<8 hex>.tmp.
+const PRIVATE_TMP = /^.+\.\d+\.[0-9a-f]{8}\.tmp$/;
+
+// Remove the private writer's temporary files that a killed run left in a folder (and its pem/ folder): its resume
+// writes the files again, and a set checked against its index or manifest must hold nothing else.
+export async function removeStaleTemps(dir: string): Promise<void> {
+  for (const d of [dir, path.join(dir, SET_PEM_DIR)]) {
+    let names: string[];
+    try {
+      names = await readdir(d);
+    } catch {
+      continue;
+    }
+    for (const n of names.filter((x) => PRIVATE_TMP.test(x))) await rm(path.join(d, n), { force: true });
+  }
 }
 
 // The one certificate of a list, null for none, a CertError naming the duplicates for more than one.
@@ -193,6 +210,7 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
   const isCentral = opts.isCentral ?? ownsCa(set);
   const dir = path.resolve(destDir);
   await host.files.mkdirPrivate(dir);
+  await removeStaleTemps(dir);
   const files: ExportedFile[] = [];
   const index: CertSetIndex = [];
   const warnings = [...set.warnings];

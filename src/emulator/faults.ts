@@ -12,12 +12,19 @@ export interface FaultConfig {
   slowDatabaseMs?: number;
   /** The database stops (immediate shutdown) this long after its service starts. */
   databaseGoesAwayAfterMs?: number;
+  /**
+   * QRS stays below servicestate 2 this long after its start-up work is done (its API and ports are up, /status/servicestate
+   * says 0, "initializing"): a repository that never comes up within a run's timeout, and does later.
+   */
+  qrsStuckInitializingMs?: number;
+  /** QRS connects to QSR with a wrong password (a changed qliksenserepository password not updated in its config). */
+  wrongRepositoryPassword?: boolean;
 }
 
 // Read and check the fault configuration of a site; an unknown key is an error so that a typo does not silently disable a fault.
 export function readFaults(site: SiteConfig): FaultConfig {
   const raw = (site.emulator?.faults ?? {}) as Record<string, unknown>;
-  const known = ['hangOnStop', 'failToStart', 'slowDatabaseMs', 'databaseGoesAwayAfterMs'];
+  const known = ['hangOnStop', 'failToStart', 'slowDatabaseMs', 'databaseGoesAwayAfterMs', 'qrsStuckInitializingMs', 'wrongRepositoryPassword'];
   for (const key of Object.keys(raw)) {
     if (!known.includes(key)) throw new Error(`site ${site.name}: unknown emulator fault "${key}": known faults are ${known.join(', ')}`);
   }
@@ -26,6 +33,11 @@ export function readFaults(site: SiteConfig): FaultConfig {
   if (raw.failToStart !== undefined) faults.failToStart = serviceList(site, 'failToStart', raw.failToStart);
   if (raw.slowDatabaseMs !== undefined) faults.slowDatabaseMs = milliseconds(site, 'slowDatabaseMs', raw.slowDatabaseMs);
   if (raw.databaseGoesAwayAfterMs !== undefined) faults.databaseGoesAwayAfterMs = milliseconds(site, 'databaseGoesAwayAfterMs', raw.databaseGoesAwayAfterMs);
+  if (raw.qrsStuckInitializingMs !== undefined) faults.qrsStuckInitializingMs = milliseconds(site, 'qrsStuckInitializingMs', raw.qrsStuckInitializingMs);
+  if (raw.wrongRepositoryPassword !== undefined) {
+    if (typeof raw.wrongRepositoryPassword !== 'boolean') throw new Error(`site ${site.name}: emulator fault "wrongRepositoryPassword" must be true or false`);
+    faults.wrongRepositoryPassword = raw.wrongRepositoryPassword;
+  }
   return faults;
 }
 

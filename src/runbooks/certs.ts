@@ -4,7 +4,7 @@ import path from 'node:path';
 import { readSecret } from '../cli/secrets.js';
 import { checkCertificates, findSiteCa, hasErrors, type Finding, type NodeCertStores } from '../certs/check.js';
 import { daysUntil, qlikContext, qlikRoleOf } from '../certs/classify.js';
-import { exportCertificateSet, exportMatchesStores, qlikStores } from '../certs/export.js';
+import { exportCertificateSet, exportMatchesStores, qlikStores, removeStaleTemps } from '../certs/export.js';
 import {
   conflictsError, exportSafetyCopy, findConflicts, importIntoStores, localCopiesMatch, removeCertificates, requireValidSet,
   safetyCopyComplete, setInstalled, writeLocalCopies, type LoadedSet,
@@ -149,6 +149,7 @@ function exportViaQrsStep(site: SiteConfig, nodes: NodeConfig[], to: string): St
         for (const m of machineNames) {
           const src = path.win32.join(base, m);
           await host.files.mkdirPrivate(path.join(to, m));
+          await removeStaleTemps(path.join(to, m));
           for await (const f of host.files.walk(src)) {
             const rel = path.win32.relative(src, f.path).split('\\').join('/');
             await host.files.writePrivate(path.join(to, m, rel), await host.files.read(f.path));

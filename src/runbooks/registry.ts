@@ -25,6 +25,12 @@ export function registerRunbook(name: string, loader: Loader): void {
   BUILTIN[name] = loader;
 }
 
+/** The names of the built-in runbooks (the reliability suite's crash matrix covers each one). */
+export async function builtinRunbooks(): Promise<string[]> {
+  await import('./catalog.js');
+  return Object.keys(BUILTIN).sort();
+}
+
 /** Extra runbook modules named in QSADMIN_RUNBOOK_MODULES (comma-separated paths), e.g. test fixtures. */
 async function extraModules(): Promise<Record<string, RunbookBuilder>> {
   const out: Record<string, RunbookBuilder> = {};

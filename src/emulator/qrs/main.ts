@@ -33,6 +33,14 @@ export async function runRepositoryService(rt: ServiceRuntime): Promise<void> {
   const listeners = createApiListeners(rt, checked, checked.tls, opts);
   await initializing;
   for (const l of listeners) await rt.listen(l.server, l.port);
+  const stuckMs = rt.faults.qrsStuckInitializingMs ?? 0;
+  if (stuckMs > 0) {
+    // Emulated fault: the service is up, but its state port keeps saying "initializing" for a while.
+    rt.log.warn(`servicestate stays 0 (initializing) for ${stuckMs} ms (emulated fault qrsStuckInitializingMs)`);
+    setTimeout(() => (state = SERVICE_STATE.running), stuckMs).unref();
+    rt.running(`Service started, still initializing: REST API on https://${rt.node.address}:${ports.api}, state on ${ports.state}`);
+    return;
+  }
   state = SERVICE_STATE.running;
   rt.running(`Service started: REST API on https://${rt.node.address}:${ports.api} (server certificate ${checked.tls.serverThumbprint}), state on ${ports.state}`);
 }

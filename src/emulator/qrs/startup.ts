@@ -70,6 +70,7 @@ async function connectRepository(rt: ServiceRuntime): Promise<Qsr> {
   } catch (err) {
     rt.fail(`Cannot read the QSR connection string from ${repositoryConfigFile(rt.root)}: ${(err as Error).message}`);
   }
+  if (rt.faults.wrongRepositoryPassword) conn = { ...conn, password: `${conn.password}-wrong` }; // emulated fault
   const qsr = new Qsr(conn, rt.faults.slowDatabaseMs ?? 0);
   rt.onStop(() => qsr.close());
   try {

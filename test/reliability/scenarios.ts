@@ -1,0 +1,141 @@
+// How the crash matrix runs each runbook of the catalog on an emulated site: the command, the state it starts from,
+// and the end state that must equal an uninterrupted run's. A runbook added to src/runbooks/catalog.ts without a
+// scenario here makes the matrix fail, naming it: no runbook goes uncovered silently.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { readPfx } from '../../src/certs/pfx.js';
+import { thumbprintOf } from '../../src/certs/inspect.js';
+import type { EmulatedSite } from '../../src/emulator/site.js';
+import { databaseState, failureLines, lastLine, runCli, serviceStates, siteState, treeHashes } from './harness.js';
+
+export const CERT_PASSWORD = 'crash-matrix-pfx-password';
+
+/** The site and folders one matrix run shares between its cases. */
+export interface CrashFixture {
+  site: EmulatedSite;
+  /** Scratch folder for targets of this matrix (sets, exports). */
+  work: string;
+  /** Environment of every command (secrets through variables, as users give them). */
+  env: Record<string, string>;
+}
+
+export interface Scenario {
+  /** Bring the site to the state the runbook starts from and return the command for one case (a fresh target each time). */
+  prepare(f: CrashFixture, caseDir: string): Promise<string[]>;
+  /** The end state that must equal an uninterrupted run's. */
+  endState(f: CrashFixture, caseDir: string): Promise<unknown>;
+  /** Made once before the cases (e.g. the set a restore restores). */
+  setup?(f: CrashFixture): Promise<void>;
+}
+
+// Run a CLI command that must succeed (fixture set-up between cases).
+async function must(f: CrashFixture, args: string[]): Promise<void> {
+  const r = await runCli([...args, '--site', f.site.siteFile], { ...f.env, QSADMIN_STATE_DIR: path.join(f.work, 'setup-state') });
+  if (r.exitCode !== 0) throw new Error(`qsadmin ${args.join(' ')} failed (exit ${r.exitCode}): ${failureLines(r.stderr)}`);
+}
+
+const startAll = (f: CrashFixture) => must(f, ['services', 'start']);
+
+export { failureLines as failureText };
+
+/** After a case that left the site unable to start: stop what is left and start it again (between cases only). */
+export async function repairSite(f: CrashFixture): Promise<void> {
+  await must(f, ['services', 'stop']).catch(() => undefined);
+  await startAll(f);
+}
+
+/** A certificate export folder by content: each PFX's certificate thumbprint and key digest, the PEM copies, the index without per-export digests. */
+export function certExportState(dir: string, password = CERT_PASSWORD): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [rel, digest] of Object.entries(treeHashes(dir))) {
+    const file = path.join(dir, rel);
+    if (rel.endsWith('.pfx')) {
+      const c = readPfx(fs.readFileSync(file), password, file);
+      out[rel] = { thumbprint: thumbprintOf(c.certPem), key: c.keyPem ? createHash('sha256').update(c.keyPem).digest('hex') : null, chain: c.chainPems.map((p) => thumbprintOf(p)) };
+    } else if (path.basename(rel) === 'certs.json') {
+      out[rel] = (JSON.parse(fs.readFileSync(file, 'utf8')) as Array<Record<string, unknown>>).map(({ sha256: _ignored, ...rest }) => rest);
+    } else out[rel] = digest;
+  }
+  return out;
+}
+
+/** A backup set by content: strays and missing files against its manifest, dumps by row counts, certificates by thumbprint and key, share and configs by sha256, and `backup verify`. */
+async function backupSetState(f: CrashFixture, target: string): Promise<unknown> {
+  const sets = fs.readdirSync(target).filter((n) => !n.startsWith('.'));
+  const hidden = fs.readdirSync(target).filter((n) => n.startsWith('.'));
+  if (sets.length !== 1) return { targetEntries: fs.readdirSync(target) };
+  const set = path.join(target, sets[0]);
+  const m = JSON.parse(fs.readFileSync(path.join(set, 'manifest.json'), 'utf8')) as {
+    files: Array<{ path: string; sha256: string; kind: string }>;
+    databases: Array<{ name: string; dumped: boolean; rowCounts?: Record<string, number> }>;
+  };
+  const onDisk = Object.keys(treeHashes(set)).filter((p) => p !== 'manifest.json' && p !== 'verified.json');
+  const listed = new Set(m.files.map((x) => x.path));
+  const content: Record<string, unknown> = {};
+  for (const x of m.files) if (x.kind === 'share' || x.kind === 'share-outside' || x.kind === 'config' || x.kind === 'custom-data') content[x.path] = x.sha256;
+  const verify = await runCli(['backup', 'verify', set, '--json'], { ...f.env, QSADMIN_STATE_DIR: path.join(f.work, 'setup-state') });
+  const certDir = path.join(set, 'certs');
+  return {
+    hiddenInTarget: hidden,
+    strays: onDisk.filter((p) => !listed.has(p)),
+    missing: [...listed].filter((p) => !fs.existsSync(path.join(set, p))),
+    rows: Object.fromEntries(m.databases.filter((d) => d.dumped).map((d) => [d.name, d.rowCounts])),
+    content,
+    certs: fs.existsSync(certDir) ? certExportState(certDir) : null,
+    verify: verify.exitCode === 0 ? 'ok' : `exit ${verify.exitCode}: ${lastLine(verify.stderr)}`,
+    services: await serviceStates(f.site.site),
+    workingDatabases: (await databaseState(f.site.site)).working,
+  };
+}
+
+export const SCENARIOS: Record<string, Scenario> = {
+  'services.stop': {
+    prepare: async (f) => {
+      await startAll(f);
+      return ['services', 'stop', '--site', f.site.siteFile];
+    },
+    endState: async (f) => ({ services: await serviceStates(f.site.site), workingDatabases: (await databaseState(f.site.site)).working }),
+  },
+  'services.start': {
+    prepare: async (f) => {
+      await must(f, ['services', 'stop']);
+      return ['services', 'start', '--site', f.site.siteFile];
+    },
+    endState: async (f) => ({ services: await serviceStates(f.site.site), workingDatabases: (await databaseState(f.site.site)).working }),
+  },
+  'backup.create': {
+    prepare: async (f, caseDir) => {
+      await startAll(f);
+      const target = path.join(caseDir, 'sets');
+      fs.mkdirSync(target, { recursive: true });
+      // every table counts as big, so that table archives and their crash point are exercised
+      return ['backup', 'create', '--site', f.site.siteFile, '--to', target, '--table-archive-min-size', '1'];
+    },
+    endState: (f, caseDir) => backupSetState(f, path.join(caseDir, 'sets')),
+  },
+  restore: {
+    setup: async (f) => {
+      await startAll(f);
+      await must(f, ['backup', 'create', '--to', path.join(f.work, 'restore-source')]);
+    },
+    prepare: async (f) => {
+      await startAll(f);
+      const sets = fs.readdirSync(path.join(f.work, 'restore-source'));
+      return ['restore', path.join(f.work, 'restore-source', sets[0]), '--site', f.site.siteFile, '--yes'];
+    },
+    endState: (f) => siteState(f.site.site, f.site.dir),
+  },
+  'certs.export': {
+    prepare: async (f, caseDir) => ['certs', 'export', '--site', f.site.siteFile, '--to', path.join(caseDir, 'export')],
+    endState: async (f, caseDir) => ({ export: certExportState(path.join(caseDir, 'export')), services: await serviceStates(f.site.site) }),
+  },
+  'certs.import': {
+    setup: async (f) => must(f, ['certs', 'export', '--to', path.join(f.work, 'import-source')]),
+    prepare: async (f) => {
+      await startAll(f);
+      return ['certs', 'import', path.join(f.work, 'import-source'), '--site', f.site.siteFile, '--node', f.site.site.nodes[0].name, '--replace', '--yes'];
+    },
+    endState: (f) => siteState(f.site.site, f.site.dir),
+  },
+};
