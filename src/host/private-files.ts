@@ -103,14 +103,17 @@ export async function writePrivate(file: string, data: Buffer | string): Promise
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const h = await fs.promises.open(tmp, 'wx', PRIVATE_FILE_MODE);
   try {
-    await h.writeFile(data);
+    try {
+      await h.writeFile(data);
+    } finally {
+      await h.close();
+    }
+    await fs.promises.rename(tmp, file);
   } catch (e) {
-    await h.close();
+    // A failed write (a full disk, a folder in the way) must not leave its temporary file where a set is checked.
     await fs.promises.rm(tmp, { force: true });
     throw e;
   }
-  await h.close();
-  await fs.promises.rename(tmp, file);
 }
 
 /** Sync form of writePrivate (for writers that are synchronous). */
@@ -119,14 +122,16 @@ export function writePrivateSync(file: string, data: Buffer | string): void {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fd = fs.openSync(tmp, 'wx', PRIVATE_FILE_MODE);
   try {
-    fs.writeFileSync(fd, data);
+    try {
+      fs.writeFileSync(fd, data);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
   } catch (e) {
-    fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
 }
 
 /**

@@ -4,7 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { exportCertificateSet, verifyExportedSet, writePrivate } from '../../src/certs/export.js';
+import { exportCertificateSet, verifyExportedSet } from '../../src/certs/export.js';
+import { writePrivate, writePrivateSync } from '../../src/host/private-files.js';
 import { generateQlikCertSet } from '../../src/certs/generate.js';
 import { installQlikCertSet, writeLocalCertificatePems } from '../../src/certs/install.js';
 import { EmulatedCertStore } from '../../src/host/emulated/certstore.js';
@@ -43,11 +44,12 @@ describe('temporary files of a killed certificate export', () => {
 
   it('is not left behind by a write that fails', async () => {
     const dir = tempDir();
-    const file = path.join(dir, 'sub', 'x.pfx'); // its folder is missing: the write itself fails
-    await expect(writePrivate(file, 'data')).rejects.toThrow();
+    fs.writeFileSync(path.join(dir, 'file'), 'x');
+    await expect(writePrivate(path.join(dir, 'file', 'x.pfx'), 'data')).rejects.toThrow(/is a file, not a folder/); // no folder can be made
     const full = path.join(dir, 'full.pfx');
     fs.mkdirSync(full); // rename onto a folder fails after the temporary file was written
     await expect(writePrivate(full, 'data')).rejects.toThrow();
+    expect(() => writePrivateSync(full, 'data')).toThrow();
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 });
