@@ -123,6 +123,7 @@ describe('site check', () => {
     expect(out.ok).toBe(true);
     expect(out.findings.map((f) => f.key)).toEqual(['nodes[0]', 'database', 'shareRoot']);
     expect(out.findings[0].message).toMatch(/7 of 7 services running/);
+    expect(out.findings[1].message).toMatch(/^PostgreSQL \d+\.\d+/);
   });
 
   it('names the key that is wrong: a hostname, the share root, the database port', async () => {

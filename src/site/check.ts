@@ -61,7 +61,7 @@ export async function checkSite(site: SiteConfig, openHost: OpenHost, opts: { in
   if (password !== undefined) {
     const conn = superuserConn(site, password);
     try {
-      const version = await within(withClient(conn, async (c) => (await c.query<{ v: string }>('SHOW server_version')).rows[0].v), 'the database');
+      const version = await within(withClient(conn, async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v), 'the database');
       add('database', true, `PostgreSQL ${version} at ${site.database.host}:${site.database.port}`);
       const qsrNodes = await within(withClient({ ...conn, database: 'QSR' }, async (c) => (await c.query<{ HostName: string; IsCentral: boolean }>('SELECT "HostName", "IsCentral" FROM "ServerNodeConfigurations"')).rows), 'QSR');
       const configured = new Set(site.nodes.map((n) => n.hostname.toLowerCase()));
