@@ -1,5 +1,7 @@
 // Errors of service control on every driver, worded as Windows words them (with the Win32 error number) plus the fix.
 
+import { serviceFact } from '../site/services.js';
+
 export type ServiceErrorCode = 'DEPENDENCY' | 'START_TIMEOUT' | 'STOP_TIMEOUT' | 'TERMINATED' | 'NOT_INSTALLED' | 'PENDING';
 
 /** Win32 error numbers the service control manager reports. */
@@ -26,6 +28,12 @@ export class ServiceControlError extends Error {
     this.name = 'ServiceControlError';
     this.windowsError = WIN32[code];
   }
+}
+
+/** "Qlik Sense Repository Service (QlikSenseRepositoryService)", as Windows names a service in its messages. */
+export function serviceLabel(name: string): string {
+  const display = serviceFact(name)?.display ?? name;
+  return display === name ? name : `${display} (${name})`;
 }
 
 // Seconds for messages: "30s", "0.5s".

@@ -6,7 +6,7 @@ import { ALL_QLIK_SERVICES, isDatabaseService, serviceFact, type ServiceName } f
 import type { ServiceControl, ServiceState, ServiceStatus } from '../types.js';
 import { fetchRepositoryState } from '../repository-state.js';
 import { DatabaseService, portAccepts } from '../../emulator/services/database.js';
-import { ServiceControlError, seconds } from '../../emulator/services/errors.js';
+import { ServiceControlError, seconds, serviceLabel } from '../service-errors.js';
 import { consoleLogFile } from '../../emulator/services/log.js';
 import { emulatorOptions } from '../../emulator/services/options.js';
 import { repositoryPorts } from '../../emulator/services/ports.js';
@@ -18,12 +18,6 @@ const POLL_MS = 10;
 // Wait a while.
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-// "Qlik Sense Repository Service (QlikSenseRepositoryService)", as Windows names a service in its messages.
-export function serviceLabel(name: string): string {
-  const display = serviceFact(name)?.display ?? name;
-  return display === name ? name : `${display} (${name})`;
 }
 
 // The last lines of a service's console log, for an error message.

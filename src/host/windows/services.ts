@@ -1,8 +1,8 @@
 // ServiceControl of a Windows node: the service control manager through PowerShell (ServiceController), with the
 // Win32 errors mapped to the same ServiceControlError the emulator raises, so runbooks see one behaviour.
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
-import { ALL_QLIK_SERVICES, QRS_STATE_PORT, serviceFact, type ServiceName } from '../../site/services.js';
-import { ServiceControlError, type ServiceErrorCode } from '../service-errors.js';
+import { ALL_QLIK_SERVICES, QRS_STATE_PORT, type ServiceName } from '../../site/services.js';
+import { ServiceControlError, serviceLabel, type ServiceErrorCode } from '../service-errors.js';
 import { fetchRepositoryState } from '../repository-state.js';
 import type { ServiceControl, ServiceState, ServiceStatus } from '../types.js';
 import { SERVICE_CONTROL, SERVICE_LIST } from './ps/services.js';
@@ -73,10 +73,9 @@ export class WindowsServiceControl implements ServiceControl {
   private async control(name: ServiceName, verb: 'start' | 'stop', timeoutMs: number): Promise<void> {
     const r = await this.session.run<{ ok: boolean; win32?: number; timeout?: boolean; state?: string; message?: string }>(SERVICE_CONTROL, { Name: name, Verb: verb, TimeoutMs: timeoutMs });
     if (r.ok) return;
-    const label = serviceFact(name)?.display ? `${serviceFact(name)!.display} (${name})` : name;
     const code: ServiceErrorCode = r.timeout ? (verb === 'start' ? 'START_TIMEOUT' : 'STOP_TIMEOUT') : (BY_WIN32[r.win32 ?? 0] ?? (verb === 'start' ? 'START_TIMEOUT' : 'STOP_TIMEOUT'));
     const what = r.timeout ? `did not reach ${verb === 'start' ? 'Running' : 'Stopped'} within ${timeoutMs / 1000}s (state ${r.state})` : `could not be ${verb === 'start' ? 'started' : 'stopped'}: ${r.message}`;
-    throw new ServiceControlError(code, name, `${label} on ${this.node.hostname} ${what} (Windows error ${r.win32 ?? 1053})`);
+    throw new ServiceControlError(code, name, `${serviceLabel(name)} on ${this.node.hostname} ${what} (Windows error ${r.win32 ?? 1053})`);
   }
 
   async repositoryState(): Promise<number | null> {
