@@ -76,7 +76,7 @@ function machine(overrides: Record<string, object> = {}) {
     QlikSensePrintingService: running(106, ['QlikSenseRepositoryService']),
     ...overrides,
   };
-  fs.writeFileSync(stateFile, JSON.stringify({ services }, null, 2));
+  fs.writeFileSync(stateFile, JSON.stringify({ services, identity: { user: 'DOMAIN\\admin', elevated: true, computer: 'QS-WIN' } }, null, 2));
   fs.writeFileSync(logFile, '');
 }
 
@@ -312,8 +312,9 @@ describe('WindowsHost certificate stores', () => {
     fs.writeFileSync(stateFile, JSON.stringify(m));
     const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
     try {
-      expect(await h.identity()).toMatchObject({ user: 'DOMAIN\\operator', elevated: false });
-      expect(await h.rebootPending()).toEqual(['Windows Update: RebootRequired']);
+      expect(await h.machine.identity()).toMatchObject({ user: 'DOMAIN\\operator', elevated: false });
+      expect(await h.machine.rebootPending()).toEqual(['Windows Update: RebootRequired']);
+      expect(await h.certs.reachable({ location: 'LocalMachine', name: 'My' })).toMatch(/needs an elevated process.*DOMAIN\\operator/);
       await expect(h.certs.list({ location: 'LocalMachine', name: 'Root' })).rejects.toThrow(/Access is denied/);
     } finally {
       await h.close();
@@ -334,29 +335,60 @@ describe('the repository database service command line', () => {
 });
 
 describe('WindowsHost share capture', () => {
-  it('takes a shadow copy of a local NTFS share (UNC of its own SMB share too), copies another server\'s while down', async () => {
+  it('plans a shadow copy for a local NTFS share (UNC of its own SMB share too), a copy while down otherwise', async () => {
     machine();
     const m = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
     Object.assign(m, { identity: { user: 'DOMAIN\\admin', elevated: true, computer: 'QS-WIN' }, smbShares: { QlikShare: 'D:\\QlikShare' }, volumes: { 'D:\\': 'NTFS', 'E:\\': 'FAT32' } });
     fs.writeFileSync(stateFile, JSON.stringify(m));
     const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
     try {
-      expect(await h.shareCapture('\\\\qs-win.example.test\\QlikShare\\Apps')).toMatchObject({ mode: 'vss', local: 'D:\\QlikShare\\Apps', volume: 'D:\\' });
-      expect(await h.shareCapture('D:\\QlikShare\\StaticContent')).toMatchObject({ mode: 'vss' });
-      expect(await h.shareCapture('\\\\fs01\\QlikShare\\Apps')).toMatchObject({ mode: 'copy-while-down', reason: expect.stringMatching(/another file server/) });
-      expect(await h.shareCapture('E:\\Share')).toMatchObject({ mode: 'copy-while-down', reason: expect.stringMatching(/FAT32, not NTFS or ReFS/) });
-      const copy = await h.createShadowCopy('D:\\', 'C:\\ProgramData\\qsadmin\\shadow\\run-1');
-      expect(copy.device).toMatch(/HarddiskVolumeShadowCopy1$/);
-      expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).shadows).toHaveLength(1);
-      await h.deleteShadowCopy(copy.id, copy.link);
-      await h.deleteShadowCopy(copy.id, copy.link); // twice: the undo and the reaper may both try
-      expect(JSON.parse(fs.readFileSync(stateFile, 'utf8')).shadows).toEqual([]);
+      expect(await h.shares.plan('\\\\qs-win.example.test\\QlikShare\\Apps')).toMatchObject({ mode: 'vss', reason: expect.stringMatching(/NTFS volume D:\\/) });
+      expect(await h.shares.plan('D:\\QlikShare\\StaticContent')).toMatchObject({ mode: 'vss' });
+      expect(await h.shares.plan('\\\\fs01\\QlikShare\\Apps')).toMatchObject({ mode: 'copy-while-down', reason: expect.stringMatching(/another file server/) });
+      expect(await h.shares.plan('E:\\Share')).toMatchObject({ mode: 'copy-while-down', reason: expect.stringMatching(/FAT32, not NTFS or ReFS/) });
     } finally {
       await h.close();
     }
     const remote = new WindowsHost(site(), { ...site().nodes[0], reach: { via: 'winrm' } }, { powershell: FAKE });
-    expect(await remote.shareCapture('D:\\QlikShare')).toMatchObject({ mode: 'copy-while-down' });
+    expect(await remote.shares.plan('D:\\QlikShare')).toMatchObject({ mode: 'copy-while-down', reason: expect.stringMatching(/another machine/) });
     await remote.close();
+  });
+
+  it('takes, finds, releases and reaps shadow copies: the view keeps the files as they were at capture', async () => {
+    machine();
+    const drives = path.join(dir, 'drives-vss');
+    const live = path.join(drives, 'D', 'QlikShare', 'Apps');
+    fs.mkdirSync(live, { recursive: true });
+    fs.writeFileSync(path.join(live, 'app1'), 'version 1');
+    const m = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    Object.assign(m, { identity: { user: 'DOMAIN\\admin', elevated: true, computer: 'QS-WIN' }, smbShares: { QlikShare: 'D:\\QlikShare' }, volumes: { 'D:\\': 'NTFS' } });
+    fs.writeFileSync(stateFile, JSON.stringify(m));
+    process.env.QSADMIN_EMULATOR_WINDOWS_ROOT = drives;
+    const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    const folder = '\\\\qs-win.example.test\\QlikShare\\Apps';
+    const shadows = () => JSON.parse(fs.readFileSync(stateFile, 'utf8')).shadows.map((c: { id: string }) => c.id);
+    try {
+      const old = await h.shares.take(folder, { runId: 'run-old', captureId: 'c0', baseId: null }); // a killed run's
+      const v = await h.shares.take(folder, { runId: 'run-1', captureId: 'c1', baseId: null });
+      expect(v.shadowId).toMatch(/^\{0+-0+-0+-0+-0+2\}$/);
+      fs.writeFileSync(path.join(live, 'app1'), 'version 2 written after the capture');
+      expect(fs.readFileSync(path.join(v.dir, 'app1'), 'utf8')).toBe('version 1');
+      expect(await h.shares.find(folder, 'run-1', 'c1')).toMatchObject({ shadowId: v.shadowId, dir: v.dir });
+      expect(await h.shares.find(folder, 'run-1', 'another capture')).toBeNull();
+      expect(shadows()).toEqual([old.shadowId, v.shadowId]);
+      expect(await h.shares.reap(folder, 'run-1')).toEqual([expect.stringContaining(old.shadowId!)]);
+      expect(shadows()).toEqual([v.shadowId]);
+      await h.shares.release(folder, 'run-1');
+      await h.shares.release(folder, 'run-1'); // twice: the copy step, the undo and the reaper may all try
+      expect(shadows()).toEqual([]);
+      expect(await h.shares.find(folder, 'run-1', 'c1')).toBeNull();
+      expect(fs.readdirSync(path.join(drives, 'C', 'ProgramData', 'qsadmin', 'shadows'))).toEqual([]);
+      const sent = recorded().map((r) => r.script).filter((n) => n?.startsWith('shadow.'));
+      expect(sent).toEqual(['shadow.locate', 'shadow.create', 'shadow.locate', 'shadow.create', 'shadow.delete', 'shadow.delete']);
+    } finally {
+      delete process.env.QSADMIN_EMULATOR_WINDOWS_ROOT;
+      await h.close();
+    }
   });
 });
 

@@ -29,7 +29,7 @@ export interface Discovery {
 }
 
 /** Connect to the site's database (never assuming localhost) and find everything the backup will touch. */
-export async function discoverForBackup(site: SiteConfig, conn: DbConn): Promise<Discovery> {
+export async function discoverForBackup(site: SiteConfig, conn: DbConn, binHint: string | undefined = site.database.binDir): Promise<Discovery> {
   let server;
   try {
     server = await serverVersion(conn);
@@ -41,7 +41,7 @@ export async function discoverForBackup(site: SiteConfig, conn: DbConn): Promise
   }
   // Independent lookups, at once: each is a connection or a child process.
   const [clientFound, allFound, shareFound] = await Promise.allSettled([
-    findPgBinDir({ hint: site.database.binDir, serverMajor: server.major }),
+    findPgBinDir({ hint: binHint, serverMajor: server.major }),
     listDatabases(conn),
     readShareFolders(conn),
   ]);

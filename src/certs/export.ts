@@ -1,5 +1,6 @@
 // Export a node's Qlik certificate set from its stores (guide §5.1): password-protected PFX files with their private keys,
 // a certs.json index and the PEM copies; the same layout is used inside backup sets (certs/<node>/).
+import { localPrivateFiles } from '../host/private-files.js';
 import { X509Certificate, createHash } from 'node:crypto';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -183,10 +184,11 @@ function entryOf(file: string, role: QlikCertRole, store: StoreRef, cert: Stored
 }
 
 // Write one file of the set and record it.
-// Through the host's private-file writer: 0600 here and on the emulated node, an ACL for the caller and SYSTEM on Windows.
+// Through the local private writer: the set is written on the machine qsadmin runs on, whichever node's stores it
+// comes from (0600 files in 0700 folders; on Windows a folder ACL for the caller and SYSTEM that its files inherit).
 async function record(host: Host, dir: string, rel: string, data: Buffer, files: ExportedFile[]): Promise<void> {
   const file = path.join(dir, ...rel.split('/'));
-  await host.files.writePrivate(file, data);
+  await localPrivateFiles.writePrivate(file, data);
   files.push({ path: file, rel, bytes: data.length, sha256: sha256(data) });
 }
 
@@ -197,7 +199,7 @@ async function copyLocalPems(host: Host, dir: string, files: ExportedFile[]): Pr
     const present = [];
     for (const name of LOCAL_CERTIFICATE_FILES) if (await host.files.exists(path.win32.join(folder, name))) present.push(name);
     if (present.length === 0) continue;
-    await host.files.mkdirPrivate(path.join(dir, SET_PEM_DIR));
+    await localPrivateFiles.mkdirPrivate(path.join(dir, SET_PEM_DIR));
     for (const name of present) await record(host, dir, `${SET_PEM_DIR}/${name}`, await host.files.read(path.win32.join(folder, name)), files);
     return folder;
   }
@@ -209,7 +211,7 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
   const set = await locateQlikSet(host, serviceAccount);
   const isCentral = opts.isCentral ?? ownsCa(set);
   const dir = path.resolve(destDir);
-  await host.files.mkdirPrivate(dir);
+  await localPrivateFiles.mkdirPrivate(dir);
   await removeStaleTemps(dir);
   const files: ExportedFile[] = [];
   const index: CertSetIndex = [];

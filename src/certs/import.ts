@@ -1,5 +1,6 @@
 // Import a Qlik certificate set into a node's stores (guide §5.1): everything is validated first, existing Qlik
 // certificates are refused (or, with replace, exported to a safety folder and removed), then the set is imported.
+import { localPrivateFiles } from '../host/private-files.js';
 import { X509Certificate } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, readFile, readdir, stat } from 'node:fs/promises';
@@ -272,17 +273,17 @@ function safetyName(c: StoredCert): string {
 
 // Export certificates about to be replaced into a 0700 folder (0600 files, with keys where they have them) and an index.
 export async function exportSafetyCopy(host: Host, certs: StoredCert[], password: string, dir: string): Promise<SafetyExport> {
-  await host.files.mkdirPrivate(dir);
+  await localPrivateFiles.mkdirPrivate(dir);
   const files: string[] = [];
   const index: CertSetIndex = [];
   for (const c of certs) {
     const bytes = c.hasPrivateKey ? await host.certs.exportPfx(c.store, c.thumbprint, password) : writePfx({ certPem: describeCert(c.der).pem, keyPem: null }, password);
     const name = safetyName(c);
-    await host.files.writePrivate(path.join(dir, name), bytes);
+    await localPrivateFiles.writePrivate(path.join(dir, name), bytes);
     files.push(path.join(dir, name));
     index.push({ file: name, role: qlikRoleOf(c, c.store, qlikContext(host.name)) ?? 'server', store: c.store, subject: c.subject, issuer: c.issuer, thumbprint: c.thumbprint, notAfter: c.notAfter.toISOString(), hasPrivateKey: c.hasPrivateKey, qlikExtension: c.qlikExtension, sha256: sha256(bytes) });
   }
-  await host.files.writePrivate(path.join(dir, 'replaced.json'), JSON.stringify(index, null, 2) + '\n');
+  await localPrivateFiles.writePrivate(path.join(dir, 'replaced.json'), JSON.stringify(index, null, 2) + '\n');
   files.push(path.join(dir, 'replaced.json'));
   return { dir, files };
 }

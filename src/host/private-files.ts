@@ -5,10 +5,13 @@
 // the folders this creates get the mode: an existing folder the user named (a --to of /tmp, say) is never changed.
 // Files written into the site do not come here: they take their destination's permissions.
 //
-// The Windows driver does the same with an ACL set at creation (src/host/windows/ps/private.ts).
+// On Windows a new folder gets an ACL for the caller and SYSTEM (icacls, while it is still empty) that every file
+// created in it inherits; files on another node are written by the Windows driver with their ACL set at creation
+// (src/host/windows/ps/private.ts).
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { InputError } from '../runbook/errors.js';
 
 export const PRIVATE_FILE_MODE = 0o600;
@@ -83,12 +86,31 @@ export function mkdirPrivateSync(dir: string): void {
   for (const p of missing) {
     try {
       fs.mkdirSync(p, { mode: PRIVATE_DIR_MODE });
+      if (process.platform === 'win32') restrictFolderAcl(p);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       // A concurrent run may have made it in between: a folder is fine, anything else is not.
       if (err.code === 'EEXIST' && fs.statSync(p).isDirectory()) continue;
       throw targetError(dir, err, p);
     }
+  }
+}
+
+/**
+ * The icacls call that makes a new, still empty folder private on Windows (mode bits mean nothing there): inherited
+ * entries removed, full control for the caller and SYSTEM, inherited by everything later created inside. A file
+ * needs no call of its own: it is created in such a folder and inherits the two entries.
+ */
+export function privateAclArgs(dir: string, user: string): string[] {
+  return [dir, '/inheritance:r', '/grant:r', `${user}:(OI)(CI)F`, '*S-1-5-18:(OI)(CI)F', '/q'];
+}
+
+function restrictFolderAcl(dir: string): void {
+  const user = process.env.USERDOMAIN ? `${process.env.USERDOMAIN}\\${process.env.USERNAME}` : String(process.env.USERNAME);
+  const r = spawnSync('icacls.exe', privateAclArgs(dir, user), { windowsHide: true, encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw Object.assign(new Error(`icacls could not make ${dir} private: ${(r.stderr || r.stdout || r.error?.message || '').trim()}`), { code: 'EPERM' });
   }
 }
 

@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream';
 import type { ServiceName } from '../site/services.js';
 import type { PrivateFiles } from './private-files.js';
+import type { ListedFile } from '../backup/tree.js';
 
 export type ServiceState = 'running' | 'stopped' | 'start_pending' | 'stop_pending' | 'absent';
 
@@ -88,6 +89,8 @@ export interface CertStore {
   /** Import a PFX into a store, key marked exportable, service account granted access to the key. */
   importPfx(store: StoreRef, pfx: Buffer, password: string): Promise<StoredCert>;
   remove(store: StoreRef, thumbprint: string): Promise<void>;
+  /** Why qsadmin cannot open a store here (not elevated, not the service account and no password), or null. */
+  reachable(store: StoreRef): Promise<string | null>;
 }
 
 /** Windows locations of one node, in Windows form; resolve them with HostFiles.resolve. */
@@ -104,6 +107,76 @@ export interface SitePaths {
   configFiles: string[]; // Repository.exe.config, Proxy.exe.config, Scheduler.exe.config, services.conf, Settings.ini
 }
 
+/** How a share folder is captured while the services are down (the plan names the choice). */
+export type ShareCaptureMode = 'hardlink' | 'vss' | 'copy-while-down';
+
+export interface ShareCapturePlan {
+  mode: ShareCaptureMode;
+  /** Why this mode: the plan prints it. */
+  reason: string;
+}
+
+/** A point-in-time view of a share folder, readable after the services start again. */
+export interface ShareView {
+  /** The live folder (as QSR names it). */
+  source: string;
+  /** A folder node:fs opens that holds the folder's content as it was at capture. */
+  dir: string;
+  captureId: string;
+  /** The base set whose unchanged files the view left out (hard links), null for a full view. */
+  baseId: string | null;
+  /** The files at capture time, when the view made the listing (hard links); else the copy lists `dir`. */
+  listing?: ListedFile[];
+  /** A Volume Shadow Copy's id: the run records it in its outputs, so that nothing can forget to delete it. */
+  shadowId?: string;
+  /** One line for the log. */
+  summary: string;
+}
+
+/**
+ * Share capture on the machine qsadmin runs on: a hard-link tree (emulator, same filesystem), a Volume Shadow Copy
+ * (Windows, a local NTFS/ReFS volume), or neither (the caller copies while the services are down).
+ */
+export interface ShareCapture {
+  plan(folder: string): Promise<ShareCapturePlan>;
+  /** Take the view (the services are down). `unchanged` files may be left out: the base set already holds them. */
+  take(folder: string, o: { runId: string; captureId: string; baseId: string | null; unchanged?: (f: ListedFile) => boolean }): Promise<ShareView>;
+  /** The view this run took for this capture, if it is still complete. */
+  find(folder: string, runId: string, captureId: string): Promise<ShareView | null>;
+  /** Drop this run's view (the live folder is untouched); dropping twice is fine. */
+  release(folder: string, runId: string): Promise<void>;
+  /** Drop the views that other (killed) runs left of this folder; the caller holds the site lock. */
+  reap(folder: string, keepRunId: string): Promise<string[]>;
+}
+
+export interface Identity {
+  /** DOMAIN\user as Windows names the account qsadmin runs as. */
+  user: string;
+  /** An administrator token (UAC elevation). */
+  elevated: boolean;
+  computer: string;
+}
+
+/** The machine state that runbooks and preflights check before they start. */
+export interface MachineState {
+  identity(): Promise<Identity>;
+  /** Why the machine waits for a reboot (the registry keys administrators check); empty when it does not. */
+  rebootPending(): Promise<string[]>;
+}
+
+/** Where the repository database's PostgreSQL lives on a node that runs its service. */
+export interface DatabaseLocation {
+  service: string;
+  /** The server's own bin folder, as node:fs opens it; only on the node qsadmin runs on (its tools run here). */
+  binDir?: string;
+  /** The data folder (postgresql.conf, pg_hba.conf), as node:fs opens it. */
+  dataDir?: string;
+  /** The data folder as the node names it (for the manifest). */
+  dataDirWindows?: string;
+  /** The account the service runs as. */
+  account?: string;
+}
+
 export interface Host {
   /** The node's hostname as Qlik knows it. */
   name: string;
@@ -112,6 +185,10 @@ export interface Host {
   files: HostFiles;
   certs: CertStore;
   paths: SitePaths;
+  shares: ShareCapture;
+  machine: MachineState;
+  /** The repository database's service on this node, or null when this node runs none. */
+  database(): Promise<DatabaseLocation | null>;
   /** Release sessions and handles (PowerShell, sockets). */
   close(): Promise<void>;
 }

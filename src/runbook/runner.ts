@@ -102,6 +102,14 @@ class JournalOutputs implements Outputs {
 
 /** Run (or resume, or only plan) a runbook. Never throws for a failed step: the result says so. */
 export async function runRunbook<C extends StepContext>(rb: Runbook<C>, opts: RunOptions): Promise<RunResult> {
+  try {
+    return await runOrPlan(rb, opts);
+  } finally {
+    await rb.close?.().catch(() => undefined);
+  }
+}
+
+async function runOrPlan<C extends StepContext>(rb: Runbook<C>, opts: RunOptions): Promise<RunResult> {
   const redactor = new Redactor(rb.secrets ?? []);
   const runId = opts.resume ?? newRunId(rb.name);
   const dir = runDir(opts.stateDir, runId);

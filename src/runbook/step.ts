@@ -83,6 +83,8 @@ export interface Runbook<C extends StepContext = StepContext> {
   report?(result: import('./runner.js').RunResult): string;
   /** Release what the context opened (connections, sessions), success or not. */
   dispose?(ctx: C): Promise<void>;
+  /** Release what building the runbook opened (host sessions it planned with); called once, dry runs included. */
+  close?(): Promise<void>;
 }
 
 export function isGroup<C extends StepContext>(item: RunbookItem<C>): item is StepGroup<C> {

@@ -10,6 +10,8 @@
 // Resume: dumps and the share copy belong to one capture. If the process dies before they are all written, the
 // exported snapshots die with it; the resumed run captures again (a second short downtime) and redoes the dumps, so
 // that every database and the share come from the same moment.
+import { requireElevated, requireStores } from './operator-checks.js';
+import { qlikStores } from '../certs/export.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +19,7 @@ import type { Runbook, Step, StepContext, RunbookItem } from '../runbook/step.js
 import { InputError, VerificationError } from '../runbook/errors.js';
 import { writeFileAtomic } from '../runbook/fsutil.js';
 import { loadSiteConfig } from '../site/config.js';
-import { databasePassword, superuserConn, type DbConn } from '../site/database.js';
+import { databaseBinHint, databasePassword, superuserConn, type DbConn } from '../site/database.js';
 import { centralNode, type NodeConfig, type SiteConfig } from '../site/model.js';
 import { ALL_QLIK_SERVICES, serviceFact } from '../site/services.js';
 import type { PgToolContext } from '../postgres/tools.js';
@@ -28,7 +30,8 @@ import { openSessions, releaseSnapshots, takeSnapshots, type DbSnapshot } from '
 import { dumpArchiveSet } from '../backup/db-archives.js';
 import { DEFAULT_SPLIT_MIN_BYTES, type DbStamp } from '../backup/db-tables.js';
 import { copyTree, indexBase, listTree, unchangedSince, type BaseIndex, type ListedFile } from '../backup/tree.js';
-import { canHardlink, hardlinkSnapshot, readSnapshot, removeSnapshot, snapshotDirFor, SNAPSHOT_MARKER, type ShareCaptureMode } from '../backup/share-snapshot.js';
+import { SNAPSHOT_MARKER } from '../backup/share-snapshot.js';
+import type { Host, ShareCapturePlan } from '../host/types.js';
 import { IN_PROGRESS, FORMAT, MANIFEST, VERIFIED, readManifest, readVerified, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
 import { manifestPathProblems } from '../backup/manifest-check.js';
 import { PARTS_DIR, readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
@@ -80,7 +83,10 @@ export interface BackupContext extends HostsContext {
   tool: PgToolContext;
   certPassword: string;
   discovery: Discovery;
-  shareModes: ShareCaptureMode[];
+  /** How each share folder is captured, as the central node's host chose it. */
+  sharePlans: ShareCapturePlan[];
+  /** The host of the node qsadmin captures the share from (central). */
+  shareHost: () => Promise<Host>;
   base: BaseIndex | null;
   baseId: string | null;
   /** The base set's manifest and folder, for reusing table archives. */
@@ -105,18 +111,23 @@ function dumpsDone(ctx: BackupContext): boolean {
 }
 
 /** The share of the current capture is copied, or its snapshot is still complete on disk. */
-function shareReady(ctx: BackupContext, i: number): boolean {
+async function shareReady(ctx: BackupContext, i: number): Promise<boolean> {
   const id = currentCapture(ctx);
   if (!id) return false;
   if (readPart(ctx.setDir, `share.${i}`, id)) return true;
-  return ctx.shareModes[i] === 'hardlink' && readSnapshot(snapshotDirFor(ctx.discovery.share[i].path, ctx.runId), id)?.baseId === ctx.baseId;
+  if (ctx.sharePlans[i].mode === 'copy-while-down') return false;
+  const view = await (await ctx.shareHost()).shares.find(ctx.discovery.share[i].path, ctx.runId, id);
+  return view?.baseId === ctx.baseId;
 }
 
 /** The captured state can still be written: its sessions are open in this process, or everything that needs them is done. */
-function captureUsable(ctx: BackupContext): boolean {
+async function captureUsable(ctx: BackupContext): Promise<boolean> {
   const id = currentCapture(ctx);
   if (id && ctx.live.captureId === id) return true;
-  return dumpsDone(ctx) && ctx.discovery.share.every((_, i) => ctx.in.skipShare || shareReady(ctx, i));
+  if (!dumpsDone(ctx)) return false;
+  if (ctx.in.skipShare) return true;
+  for (let i = 0; i < ctx.discovery.share.length; i++) if (!(await shareReady(ctx, i))) return false;
+  return true;
 }
 
 function splitMinBytes(ctx: BackupContext): number {
@@ -136,7 +147,14 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const certPassword = await readSecret({ label: 'password for the exported certificate PFX files', env: certPasswordEnv, flag: '--cert-password-env', runTimeOnly: true }, env?.interactive);
   if (certPassword.length < 8) throw new InputError(`the certificate password in ${certPasswordEnv} is shorter than 8 characters`, 'use a longer password: it protects the private keys of the site');
   const conn = superuserConn(site, password);
-  const discovery = await discoverForBackup(site, conn);
+  const pool = hostPool(site, async (s, n) => (await import('../host/index.js')).openHost(s, n));
+  let discovery: Discovery;
+  try {
+    discovery = await discoverForBackup(site, conn, await databaseBinHint(site, () => pool.host(site.database.node!)));
+  } catch (e) {
+    await pool.closeAll();
+    throw e;
+  }
   const compress = inputs.compress ?? defaultCompression();
   const to = path.resolve(inputs.to);
   await checkTargetReadOnly(to);
@@ -144,14 +162,22 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   for (const f of discovery.share) {
     if (isUnder(f.path, to)) throw new InputError(`the backup target ${to} is inside the share folder ${f.path}`, 'choose a target outside the share: a backup must not back itself up');
   }
-  const shareModes: ShareCaptureMode[] = discovery.share.map((f) =>
-    site.driver === 'windows' ? 'vss' : fs.existsSync(f.path) && canHardlink(f.path) ? 'hardlink' : 'copy-while-down',
-  );
   const baseFound = inputs.singleFile ? null : incrementalBase(to, inputs.backupId);
   const base = baseFound ? indexBase(baseFound.dir, baseFound.manifest.files) : null;
   const tool: PgToolContext = { binDir: discovery.client.dir, password };
-  const pool = hostPool(site, async (s, n) => (await import('../host/index.js')).openHost(s, n));
+  const shareHost = () => pool.host(centralNode(site).name);
   const parallel = inputs.parallel ?? 4;
+  // The driver picks the capture (hard links, a shadow copy, or a copy while down); the plan names its choice.
+  let sharePlans: ShareCapturePlan[];
+  try {
+    sharePlans = inputs.skipShare ? [] : await Promise.all(discovery.share.map(async (f) => (await shareHost()).shares.plan(f.path)));
+    await requireElevated(pool.host, site.nodes, 'qsadmin backup create');
+    await requireStores(pool.host, site.nodes, qlikStores(site.serviceAccount), 'qsadmin backup create');
+  } catch (e) {
+    await pool.closeAll();
+    throw e;
+  }
+  const shareModes = sharePlans.map((p) => p.mode);
 
   const notes = [
     `target ${setDir}${inputs.singleFile ? ' (packed into one .tar at the end)' : ''}`,
@@ -161,7 +187,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     'database capture: one exported snapshot (REPEATABLE READ) per database while services are stopped; dumps run after the restart',
     ...(inputs.skipShare
       ? ['share: skipped (--skip-share)']
-      : discovery.share.map((f, i) => `share ${f.role} ${f.path}${f.outsideRoot ? ' (outside the share root)' : ''}: ${describeMode(shareModes[i])}`)),
+      : discovery.share.map((f, i) => `share ${f.role} ${f.path}${f.outsideRoot ? ' (outside the share root)' : ''}: ${describeMode(sharePlans[i])}`)),
     base ? `incremental: unchanged files are hard-linked from verified set ${baseFound!.id}` : 'full: no earlier verified set in the target to link unchanged files from',
     `dump compression: ${compress}; share files are stored as they are`,
     'stop order rims first, then central; start order central first, then rims: inferred from the guide\'s QPI procedure (§2.6), §5 does not state it',
@@ -195,7 +221,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   });
   for (const n of stopNodeOrder(site)) {
     const steps = serviceItems<BackupContext>(n, 'stop', { timeoutMs: inputs.stopTimeoutMs, idPrefix: 'backup.stop' });
-    items.push(...mapSteps(steps, (s) => ({ ...s, check: async (ctx) => captureUsable(ctx) || (await s.check!(ctx)) })));
+    items.push(...mapSteps(steps, (s) => ({ ...s, check: async (ctx) => (await captureUsable(ctx)) || (await s.check!(ctx)) })));
   }
   items.push({
     id: 'backup.capture.databases',
@@ -218,19 +244,24 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     discovery.share.forEach((f, i) => {
       shareCapture.push({
         id: `backup.capture.share.${i}`,
-        title: shareModes[i] === 'hardlink' ? `Snapshot the share folder ${f.path} (hard links)` : `Copy the share folder ${f.path} while services are down`,
+        title: shareModes[i] === 'hardlink' ? `Snapshot the share folder ${f.path} (hard links)` : shareModes[i] === 'vss' ? `Take a Volume Shadow Copy of the share folder ${f.path}` : `Copy the share folder ${f.path} while services are down`,
         check: async (ctx) => shareReady(ctx, i),
         run: async (ctx) => {
           const id = currentCapture(ctx)!;
-          if (shareModes[i] === 'hardlink') {
+          const h = await ctx.shareHost();
+          if (shareModes[i] !== 'copy-while-down') {
             const stored = storedShare(f);
-            const snap = await hardlinkSnapshot(f.path, snapshotDirFor(f.path, ctx.runId), id, {
-              unchanged: (x) => unchangedSince(ctx.base?.byPath.get(`${stored}/${x.rel}`), x),
+            const view = await h.shares.take(f.path, {
+              runId: ctx.runId,
+              captureId: id,
               baseId: ctx.baseId,
+              unchanged: (x) => unchangedSince(ctx.base?.byPath.get(`${stored}/${x.rel}`), x),
             });
-            ctx.log(`share snapshot of ${f.path}: ${snap.files} files, ${snap.bytes} bytes; ${snap.linked} linked into ${snap.dir}, the others unchanged since set ${ctx.baseId}`);
+            // Recorded at once: whatever happens next, the run's outputs name the shadow copy to delete.
+            if (view.shadowId) ctx.outputs.set(`share.${i}.shadow`, view.shadowId);
+            ctx.log(`share view of ${f.path}: ${view.summary}`);
           } else {
-            await copySharePart(ctx, i, f.path);
+            await copySharePart(ctx, i, h.files.resolve(f.path));
           }
         },
       });
@@ -293,10 +324,10 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   );
   if (!inputs.skipShare) {
     discovery.share.forEach((f, i) => {
-      if (shareModes[i] !== 'hardlink') return;
+      if (shareModes[i] === 'copy-while-down') return;
       write.push({
         id: `backup.share.copy.${i}`,
-        title: `Copy the share folder ${f.path} from its snapshot${base ? ' (unchanged files linked from the base set)' : ''}`,
+        title: `Copy the share folder ${f.path} from its ${shareModes[i] === 'vss' ? 'shadow copy' : 'snapshot'}, then release it${base ? ' (unchanged files linked from the base set)' : ''}`,
         check: async (ctx) => !!readPart(ctx.setDir, `share.${i}`, currentCapture(ctx)),
         run: async (ctx) => copyFromSnapshot(ctx, i),
       });
@@ -360,11 +391,11 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   });
   items.push({
     id: 'backup.release',
-    title: 'Remove the share snapshots (the live share is untouched)',
+    title: 'Release the database snapshots and any share view left (the live share is untouched)',
     run: async (ctx) => {
       await releaseSnapshots(ctx.live.snaps);
       ctx.live.snaps = [];
-      for (const f of discovery.share) removeSnapshot(snapshotDirFor(f.path, ctx.runId));
+      await releaseShareViews(ctx);
     },
   });
   if (inputs.singleFile) {
@@ -395,7 +426,8 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       tool,
       certPassword,
       discovery,
-      shareModes,
+      sharePlans,
+      shareHost,
       base,
       baseId: baseFound?.id ?? null,
       baseSet: baseFound ? { dir: baseFound.dir, manifest: baseFound.manifest } : null,
@@ -403,15 +435,27 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     }),
     dispose: async (ctx) => {
       await releaseSnapshots([...ctx.live.snaps, ...ctx.live.sessions]);
+      // The undo of a run that stopped: a shadow copy is a system resource and goes (a resume captures again); a
+      // hard-link view costs only links and stays for the resume.
+      if (sharePlans.some((p) => p.mode === 'vss')) await releaseShareViews(ctx, 'vss').catch((e) => ctx.log(`warning: ${(e as Error).message}`));
       await pool.closeAll();
     },
+    close: () => pool.closeAll(),
   };
 }
 
-function describeMode(m: ShareCaptureMode): string {
-  if (m === 'hardlink') return 'hard-link snapshot while services are down, copied after the restart';
-  if (m === 'vss') return 'Volume Shadow Copy while services are down, copied after the restart';
-  return 'copied while services are down (no snapshot possible here: another filesystem or a remote share)';
+/** Drop this run's share views (of one mode, or all). */
+async function releaseShareViews(ctx: BackupContext, only?: ShareCapturePlan['mode']): Promise<void> {
+  const h = await ctx.shareHost();
+  for (const [i, f] of ctx.discovery.share.entries()) {
+    if (ctx.sharePlans[i] && (!only || ctx.sharePlans[i].mode === only)) await h.shares.release(f.path, ctx.runId);
+  }
+}
+
+function describeMode(p: ShareCapturePlan): string {
+  if (p.mode === 'hardlink') return `hard-link snapshot while services are down, copied after the restart (${p.reason})`;
+  if (p.mode === 'vss') return `${p.reason} while services are down, copied after the restart`;
+  return `copied while services are down (no snapshot possible: ${p.reason})`;
 }
 
 function isUnder(dir: string, p: string): boolean {
@@ -431,6 +475,15 @@ async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
   const { freeBytes: free } = await prepareTarget(ctx.in.to);
   const reaped = await reapStaleTemp();
   if (reaped.length) ctx.log(`removed temp folders of killed runs: ${reaped.join(', ')}`);
+  // Share views that killed runs left (hard-link trees, shadow copies): this run holds the site lock, so no other
+  // run of the site is using them; a resume of such a run captures the site again.
+  if (!ctx.in.skipShare) {
+    const h = await ctx.shareHost();
+    for (const f of ctx.discovery.share) {
+      const gone = await h.shares.reap(f.path, ctx.runId);
+      if (gone.length) ctx.log(`removed share views of killed runs: ${gone.join(', ')}`);
+    }
+  }
   if (setComplete(ctx)) {
     if (!ctx.outputs.get('preflight')) throw new InputError(`backup set ${ctx.setDir} already exists`, 'it is complete: nothing to do');
     ctx.log(`preflight: ${ctx.setDir} is complete (it has its manifest): nothing is written into it again`);
@@ -441,7 +494,7 @@ async function preflight(ctx: BackupContext, site: SiteConfig): Promise<void> {
   if (!ctx.in.skipShare) {
     for (const f of ctx.discovery.share) {
       const stored = storedShare(f);
-      for (const x of listTree(f.path)) {
+      for (const x of listTree((await ctx.shareHost()).files.resolve(f.path))) {
         const prev = ctx.base?.byPath.get(`${stored}/${x.rel}`);
         if (!unchangedSince(prev, x)) estimate += x.size;
       }
@@ -535,9 +588,13 @@ async function dumpGlobals(ctx: BackupContext): Promise<void> {
 /** Copy a share folder from its hard-link snapshot, using the listing made at capture time. */
 async function copyFromSnapshot(ctx: BackupContext, i: number): Promise<void> {
   const f = ctx.discovery.share[i];
-  const snap = readSnapshot(snapshotDirFor(f.path, ctx.runId), currentCapture(ctx)!);
-  if (!snap) throw new Error(`the snapshot of ${f.path} is gone: resume the run; it captures the site again`);
-  await copySharePart(ctx, i, snap.dir, snap.listing);
+  const h = await ctx.shareHost();
+  const view = await h.shares.find(f.path, ctx.runId, currentCapture(ctx)!);
+  if (!view) throw new Error(`the snapshot of ${f.path} is gone: resume the run; it captures the site again`);
+  await copySharePart(ctx, i, view.dir, view.listing);
+  // Copied and recorded: the view is not needed again (a shadow copy is deleted here, the step after the copy).
+  await h.shares.release(f.path, ctx.runId);
+  if (view.shadowId) ctx.log(`deleted shadow copy ${view.shadowId}`);
 }
 
 /** Copy one share folder (from its snapshot or live while services are down) into the set. */
@@ -580,8 +637,12 @@ async function copyConfig(ctx: BackupContext, site: SiteConfig, n: NodeConfig): 
     files.push({ path: stored, bytes: w.bytes, sha256: w.sha256, kind: 'config', source: win, node: n.name });
   };
   for (const s of sources) await add(s, local(s));
-  if (site.database.service && site.database.node === n.name && site.database.dataDir) {
-    for (const f of ['postgresql.conf', 'pg_hba.conf']) await add(path.join(site.database.dataDir, f), path.join(site.database.dataDir, f));
+  // The database's own configuration, where this node runs its service (the data folder from the service's command line).
+  const db = await h.database();
+  if (db?.dataDir) {
+    const named = db.dataDirWindows ?? db.dataDir;
+    const join = /^([A-Za-z]:|\\\\)/.test(named) ? path.win32.join : path.join;
+    for (const f of ['postgresql.conf', 'pg_hba.conf']) await add(join(named, f), path.join(db.dataDir, f));
   }
   writePart(ctx.setDir, `config.${n.name}`, { files });
 }
@@ -655,7 +716,7 @@ function assembleManifest(ctx: BackupContext, site: SiteConfig): Manifest {
     downtimeMs: Date.parse(to) - Date.parse(from),
     capture: {
       database: 'exported snapshot per database (REPEATABLE READ), taken while services were stopped',
-      share: ctx.in.skipShare ? 'skipped' : ctx.shareModes.join(', '),
+      share: ctx.in.skipShare ? 'skipped' : ctx.sharePlans.map((p) => p.mode).join(', '),
       downtimeFrom: from,
       downtimeTo: to,
     },

@@ -1,4 +1,6 @@
 // `qsadmin certs export|import|check`: the site's certificate sets out of and into the stores (guide §5.1), and the checks of §6.1.
+import { localPrivateFiles } from '../host/private-files.js';
+import { checkedBuild, requireElevated, requireStores } from './operator-checks.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readSecret } from '../cli/secrets.js';
@@ -115,7 +117,7 @@ function exportNodeStep(n: NodeConfig, to: string): Step<CertsContext> {
     },
     run: async (ctx) => {
       const host = await ctx.host(n.name);
-      await host.files.mkdirPrivate(to);
+      await localPrivateFiles.mkdirPrivate(to);
       const r = await exportCertificateSet(host, ctx.site.serviceAccount, ctx.password, dir, { isCentral: n.role === 'central' });
       for (const w of r.warnings) ctx.log(`warning: ${w}`);
       ctx.outputs.set(`certs.export.${n.name}`, { dir: r.dir, files: r.files.map((f) => ({ rel: f.rel, bytes: f.bytes, sha256: f.sha256 })), warnings: r.warnings });
@@ -144,15 +146,15 @@ function exportViaQrsStep(site: SiteConfig, nodes: NodeConfig[], to: string): St
         const machineNames = nodes.map((n) => n.hostname);
         const folder = await qrs.post<string>('/qrs/certificatedistribution/exportcertificates', { machineNames, certificatePassword: ctx.password, includeSecretsKey: true, exportFormat: 0 });
         const base = typeof folder === 'string' && folder ? folder.replace(/^"|"$/g, '') : host.paths.exportedCertificates;
-        await host.files.mkdirPrivate(to);
+        await localPrivateFiles.mkdirPrivate(to);
         const copied: string[] = [];
         for (const m of machineNames) {
           const src = path.win32.join(base, m);
-          await host.files.mkdirPrivate(path.join(to, m));
+          await localPrivateFiles.mkdirPrivate(path.join(to, m));
           await removeStaleTemps(path.join(to, m));
           for await (const f of host.files.walk(src)) {
             const rel = path.win32.relative(src, f.path).split('\\').join('/');
-            await host.files.writePrivate(path.join(to, m, rel), await host.files.read(f.path));
+            await localPrivateFiles.writePrivate(path.join(to, m, rel), await host.files.read(f.path));
             copied.push(`${m}/${rel}`);
           }
         }
@@ -175,6 +177,7 @@ export async function buildCertsExport(inputs: CertsExportInputs, env: BuildEnv)
   const password = await readCertPassword(inputs.passwordEnv, env.interactive);
   const { pool, context } = await certsContext(site, password);
   const via = inputs.via ?? 'stores';
+  if (via === 'stores') await checkedBuild(pool, () => requireStores(pool.host, nodes, qlikStores(site.serviceAccount), 'qsadmin certs export'));
   const notes = via === 'qrs'
     ? [NOT_A_BACKUP]
     : [`certificates are exported from the stores as ${site.serviceAccount} with their private keys into ${to}/<node>/ (folders 0700, files 0600)`, 'keep the password apart from the files: without these certificates every encrypted data-connection password is lost'];
@@ -188,6 +191,7 @@ export async function buildCertsExport(inputs: CertsExportInputs, env: BuildEnv)
     items: via === 'qrs' ? [exportViaQrsStep(site, nodes, to)] : nodes.map((n) => exportNodeStep(n, to)),
     context,
     dispose: () => pool.closeAll(),
+    close: () => pool.closeAll(),
   };
 }
 
@@ -336,6 +340,10 @@ export async function buildCertsImport(inputs: CertsImportInputs, env: BuildEnv)
   const setDir = await resolveSetDir(inputs.source, n);
   const password = await readCertPassword(inputs.passwordEnv, env.interactive);
   const base = await certsContext(site, password);
+  await checkedBuild(base.pool, async () => {
+    await requireElevated(base.pool.host, [n], 'qsadmin certs import');
+    await requireStores(base.pool.host, [n], qlikStores(site.serviceAccount), 'qsadmin certs import');
+  });
   const start = inputs.start !== false;
   let loaded: Promise<LoadedSet> | undefined;
   const context = (b: StepContext): ImportContext => {
@@ -374,6 +382,7 @@ export async function buildCertsImport(inputs: CertsImportInputs, env: BuildEnv)
     items,
     context,
     dispose: () => base.pool.closeAll(),
+    close: () => base.pool.closeAll(),
   };
 }
 

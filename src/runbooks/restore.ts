@@ -24,6 +24,8 @@
 // live changed) or the restored one (every change made). In between they stay stopped and the hint says how to
 // finish (resume) or roll back.
 import { createPrivateKey } from 'node:crypto';
+import { requireElevated, requireStores } from './operator-checks.js';
+import { qlikStores } from '../certs/export.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { archiveEntries, archivesOf } from '../backup/db-load.js';
@@ -46,7 +48,7 @@ import { QrsClient } from '../qrs/client.js';
 import { InputError, QsadminError, VerificationError, EXIT, errorMessage } from '../runbook/errors.js';
 import type { Runbook, RunbookItem, Step, StepContext } from '../runbook/step.js';
 import { loadSiteConfig } from '../site/config.js';
-import { databasePassword, superuserConn, type DbConn } from '../site/database.js';
+import { databaseBinHint, databasePassword, superuserConn, type DbConn } from '../site/database.js';
 import { centralNode, rimNodes, type NodeConfig, type SiteConfig } from '../site/model.js';
 import { ALL_QLIK_SERVICES, QRS_API_PORT, startOrder, type QlikServiceName } from '../site/services.js';
 import { readShareFolders } from '../site/share.js';
@@ -281,15 +283,23 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
   } catch (e) {
     throw new InputError(`cannot reach the target's repository database at ${conn.host}:${conn.port}: ${errorMessage(e)}`, `start the ${site.database.service ?? 'database'} service (the restore needs it running, guide §5 step 3)`);
   }
-  const client = await findPgBinDir({ hint: site.database.binDir, serverMajor: server.major });
-  const tool: PgToolContext = { binDir: client.dir, password };
-  const src = await detectSource(inputs.source, path.join(env.stateDir, 'restore-sources'));
-  const manifest = manifestOf(src);
   const pool = hostPool(site, async (s, n) => (await import('../host/index.js')).openHost(s, n));
+  let client;
+  try {
+    client = await findPgBinDir({ hint: await databaseBinHint(site, () => pool.host(site.database.node!)), serverMajor: server.major });
+  } catch (e) {
+    await pool.closeAll();
+    throw e;
+  }
+  const tool: PgToolContext = { binDir: client.dir, password };
   const central = centralNode(site);
   try {
+    const src = await detectSource(inputs.source, path.join(env.stateDir, 'restore-sources'));
+    const manifest = manifestOf(src);
     const host = await pool.host(central.name);
     await requireQlikNode(host, central);
+    await requireElevated(pool.host, [central], 'qsadmin restore');
+    if (parts.has('certs')) await requireStores(pool.host, [central], qlikStores(site.serviceAccount), 'qsadmin restore');
     const { hostname: targetHostname } = await qlikHostnameOf(host, central);
     const fromHost = sourceHostname(src);
     if (inputs.hostname && !sameName(inputs.hostname, targetHostname)) {
@@ -385,6 +395,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
         await Promise.allSettled(ctx.pending);
         await pool.closeAll();
       },
+      close: () => pool.closeAll(),
     };
   } catch (e) {
     await pool.closeAll();

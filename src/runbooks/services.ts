@@ -1,4 +1,5 @@
 // `qsadmin services start|stop`: the Qlik services in the guide's order, on every node or one.
+import { checkedBuild, requireElevated } from './operator-checks.js';
 import { loadSiteConfig } from '../site/config.js';
 import { InputError } from '../runbook/errors.js';
 import { findNode, type NodeConfig, type SiteConfig } from '../site/model.js';
@@ -68,6 +69,7 @@ export async function buildServicesStart(inputs: ServicesInputs, _env?: BuildEnv
     }
     return steps;
   });
+  await checkedBuild(pool, () => requireElevated(pool.host, nodes, 'qsadmin services start'));
   return {
     name: 'services.start',
     site: inputs.sitePath,
@@ -76,6 +78,7 @@ export async function buildServicesStart(inputs: ServicesInputs, _env?: BuildEnv
     items,
     context,
     dispose: () => pool.closeAll(),
+    close: () => pool.closeAll(),
   };
 }
 
@@ -99,6 +102,7 @@ export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv)
     }
     return steps;
   });
+  await checkedBuild(pool, () => requireElevated(pool.host, nodes, 'qsadmin services stop'));
   return {
     name: 'services.stop',
     site: inputs.sitePath,
@@ -107,5 +111,6 @@ export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv)
     items,
     context,
     dispose: () => pool.closeAll(),
+    close: () => pool.closeAll(),
   };
 }

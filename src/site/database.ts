@@ -1,5 +1,7 @@
 // The repository database as the site describes it: where it is, who connects, and the superuser password.
 import fs from 'node:fs';
+import path from 'node:path';
+import type { Host } from '../host/types.js';
 import type { SiteConfig } from './model.js';
 import { readSecret } from '../cli/secrets.js';
 
@@ -28,4 +30,23 @@ export async function databasePassword(site: SiteConfig, interactive?: boolean):
 /** Connection settings for the superuser, to a given database (default postgres). */
 export function superuserConn(site: SiteConfig, password: string, database = 'postgres'): DbConn {
   return { host: site.database.host, port: site.database.port, user: site.database.superuser, password, database };
+}
+
+/**
+ * The folder of the client tools to try first: the database service's own bin folder when qsadmin runs on the node
+ * that has the service (bundled 9.6/12.5/14, or QPI's postgresql-x64-14, from its command line), else the site's
+ * database.binDir; undefined lets findPgBinDir search (%ProgramFiles%\Qlik\Sense\Repository\PostgreSQL\<version>\bin,
+ * %ProgramFiles%\PostgreSQL\<version>\bin, PATH).
+ */
+export async function databaseBinHint(site: SiteConfig, dbHost: () => Promise<Host> | undefined): Promise<string | undefined> {
+  const open = site.database.service && site.database.node ? dbHost() : undefined;
+  if (open) {
+    try {
+      const dir = (await (await open).database())?.binDir;
+      if (dir && (fs.existsSync(path.join(dir, 'pg_dump.exe')) || fs.existsSync(path.join(dir, 'pg_dump')))) return dir;
+    } catch {
+      // the service cannot be read (stopped session, no rights): the config and the search still apply
+    }
+  }
+  return site.database.binDir;
 }

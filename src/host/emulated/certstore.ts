@@ -1,4 +1,5 @@
 // The emulated Windows certificate store: one folder per store and user, <THUMBPRINT>.crt/.key/.json per certificate (DESIGN.md, emulated site).
+import { EmulatedMachine } from './machine.js';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -40,6 +41,13 @@ export class EmulatedCertStore implements CertStore {
     readonly nodeRoot: string,
     readonly serviceAccount: string,
   ) {}
+
+  // The emulated stores refuse what Windows refuses an unelevated caller: LocalMachine (the node's machine.json).
+  async reachable(store: StoreRef): Promise<string | null> {
+    if (store.location !== 'LocalMachine') return null;
+    const me = await new EmulatedMachine(this.nodeRoot, 'node').identity();
+    return me.elevated ? null : `LocalMachine\\${store.name} needs an elevated process and ${me.user} runs qsadmin without an administrator token`;
+  }
 
   // The store with its CurrentUser account filled in (the service account when none is given).
   resolveStore(store: StoreRef): StoreRef {

@@ -3,12 +3,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
-import type { ExecOptions, ExecResult, Host, SitePaths } from '../types.js';
+import type { DatabaseLocation, ExecOptions, ExecResult, Host, MachineState, ShareCapture, SitePaths } from '../types.js';
 import { defaultSitePaths } from '../paths.js';
 import { databasePassword } from '../../emulator/services/database.js';
 import { SITE_ENV } from '../../emulator/services/spawn.js';
 import { EmulatedCertStore } from './certstore.js';
 import { EmulatedFiles } from './files.js';
+import { EmulatedMachine } from './machine.js';
+import { HardlinkShares } from './shares.js';
 import { childEnv, ownGroup, track } from '../../runbook/children.js';
 import { EmulatedServiceControl } from './services.js';
 
@@ -22,6 +24,8 @@ export class EmulatedHost implements Host {
   readonly files: EmulatedFiles;
   readonly certs: EmulatedCertStore;
   readonly paths: SitePaths;
+  readonly shares: ShareCapture = new HardlinkShares();
+  readonly machine: MachineState;
 
   // A host for one node of an emulated site; the database password comes from database.passwordEnv or, for the demo, site.emulator.passwordFile.
   constructor(
@@ -34,6 +38,7 @@ export class EmulatedHost implements Host {
     this.certs = new EmulatedCertStore(node.root, site.serviceAccount);
     this.paths = defaultSitePaths();
     this.services = new EmulatedServiceControl(site, node, () => databasePassword(site));
+    this.machine = new EmulatedMachine(node.root, node.hostname);
   }
 
   // Run a program on the node: Windows paths map into the node; a .exe is one of the emulator's fake executables (a Node script).
@@ -63,6 +68,13 @@ export class EmulatedHost implements Host {
       }),
     );
     return { exitCode: r.exitCode ?? (r.timedOut ? 1460 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+  }
+
+  // The emulated database service is the site's own cluster: its folders are in the config.
+  async database(): Promise<DatabaseLocation | null> {
+    const db = this.site.database;
+    if (!db.service || db.node !== this.node.name) return null;
+    return { service: db.service, binDir: db.binDir, dataDir: db.dataDir, dataDirWindows: db.dataDir, account: db.service === 'postgresql-x64-14' ? 'NT AUTHORITY\\NetworkService' : 'LocalSystem' };
   }
 
   // Nothing to release: the emulated driver holds no sessions between calls.

@@ -67,6 +67,15 @@ export class WindowsCertStore implements CertStore {
     });
   }
 
+  async reachable(store: StoreRef): Promise<string | null> {
+    const s = this.resolve(store);
+    this.identity ??= this.session.run<{ user: string; elevated: boolean }>(IDENTITY);
+    const me = await this.identity;
+    if (s.location === 'LocalMachine') return me.elevated ? null : `LocalMachine\\${s.name} needs an elevated process and ${me.user} runs qsadmin without an administrator token`;
+    if (sameAccount(me.user, s.user!) || process.env[this.passwordEnv]) return null;
+    return `the CurrentUser\\${s.name} store of ${s.user} is open only to a process running as ${s.user} (qsadmin runs as ${me.user}): run as ${s.user}, or set ${this.passwordEnv} to its password`;
+  }
+
   private toStored(store: StoreRef, r: Row): StoredCert {
     const info = describeCert(Buffer.from(r.der, 'base64'));
     return {

@@ -7,6 +7,7 @@ import type { Readable } from 'node:stream';
 import type { FileInfo, HostFiles } from '../types.js';
 import { MKDIR_PRIVATE, WRITE_PRIVATE } from './ps/private.js';
 import type { PsSession } from './session.js';
+import { onThisMachine } from './drive-root.js';
 
 const win = path.win32;
 
@@ -46,6 +47,11 @@ export class WindowsFiles implements HostFiles {
   }
 
   resolve(windowsPath: string): string {
+    return onThisMachine(this.windowsForm(windowsPath));
+  }
+
+  /** The path as Windows on the machine qsadmin runs on opens it: local, a UNC share, or the node's admin share. */
+  windowsForm(windowsPath: string): string {
     if (windowsPath.startsWith('\\\\')) return windowsPath; // already a UNC path (a share on a file server)
     const m = /^([A-Za-z]):[\\/]?(.*)$/.exec(windowsPath);
     if (!m) throw new Error(`not an absolute Windows path: ${windowsPath}`);
@@ -67,7 +73,7 @@ export class WindowsFiles implements HostFiles {
 
   async write(p: string, data: Buffer | string, opts: { mode?: number } = {}): Promise<void> {
     const file = this.resolve(p);
-    await fs.promises.mkdir(win.dirname(file), { recursive: true });
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
     await fs.promises.writeFile(file, data, { mode: opts.mode });
   }
 
@@ -81,7 +87,7 @@ export class WindowsFiles implements HostFiles {
     while (stack.length) {
       const d = stack.pop()!;
       for (const e of await fs.promises.readdir(d, { withFileTypes: true })) {
-        const full = win.join(d, e.name);
+        const full = path.join(d, e.name);
         if (e.isDirectory()) stack.push(full);
         else if (e.isFile()) {
           const st = await fs.promises.stat(full);

@@ -5,15 +5,15 @@ import { execa } from 'execa';
 import { childEnv } from '../../runbook/children.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
-import type { CertStore, ExecOptions, ExecResult, Host, SitePaths } from '../types.js';
+import type { CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, MachineState, ShareCapture, SitePaths } from '../types.js';
 import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
 import { PROCESS_RUN } from './ps/process.js';
-import { SHADOW_CREATE, SHADOW_DELETE, SHARE_LOCATION } from './ps/shadow.js';
 import { WindowsCertStore } from './certstore.js';
 import { WindowsFiles } from './files.js';
 import { PsSession, type NodeReach } from './session.js';
 import { joinCommandLine, postgresServiceInfo, type PostgresServiceInfo } from './service-command.js';
 import { WindowsServiceControl } from './services.js';
+import { VssShares } from './shares.js';
 
 export { WindowsCertStore } from './certstore.js';
 export { WindowsFiles } from './files.js';
@@ -34,6 +34,8 @@ export class WindowsHost implements Host {
   readonly files: WindowsFiles;
   readonly certs: CertStore;
   readonly paths: SitePaths;
+  readonly shares: ShareCapture;
+  readonly machine: MachineState;
   private readonly session: PsSession;
   private readonly reach: NodeReach;
 
@@ -53,6 +55,12 @@ export class WindowsHost implements Host {
     this.files = new WindowsFiles(this.reach.via === 'local' ? undefined : node.hostname, this.session);
     this.certs = new WindowsCertStore(this.session, site.serviceAccount);
     this.paths = defaultSitePaths(process.env.SystemDrive ?? 'C:');
+    const programData = process.env.ProgramData ?? `${process.env.SystemDrive ?? 'C:'}\\ProgramData`;
+    this.shares = new VssShares(this.session, this.reach.via === 'local', node.hostname, programData, (p) => this.files.resolve(p));
+    this.machine = {
+      identity: (): Promise<Identity> => this.session.run(IDENTITY),
+      rebootPending: (): Promise<string[]> => this.session.run(REBOOT_PENDING),
+    };
   }
 
   async exec(file: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -90,36 +98,19 @@ export class WindowsHost implements Host {
     return info ? { ...info, service: svc, account: st.account } : null;
   }
 
-  /**
-   * How a share folder can be captured while the services are down: a Volume Shadow Copy when it is on a local
-   * NTFS/ReFS volume of this node (a UNC path of this machine's own SMB share counts), else a copy while down.
-   */
-  async shareCapture(folder: string): Promise<{ mode: 'vss' | 'copy-while-down'; local?: string; volume?: string; reason: string }> {
-    if (this.reach.via !== 'local') return { mode: 'copy-while-down', reason: `qsadmin runs on another machine than ${this.node.hostname}` };
-    const loc = await this.session.run<{ local: string | null; volume?: string; fileSystem?: string }>(SHARE_LOCATION, { Folder: folder });
-    if (!loc.local) return { mode: 'copy-while-down', reason: `${folder} is on another file server: no shadow copy can be taken of it from here` };
-    if (!/^(NTFS|ReFS)$/i.test(loc.fileSystem ?? '')) return { mode: 'copy-while-down', local: loc.local, volume: loc.volume, reason: `volume ${loc.volume} is ${loc.fileSystem || 'of an unknown file system'}, not NTFS or ReFS` };
-    return { mode: 'vss', local: loc.local, volume: loc.volume, reason: `local ${loc.fileSystem} volume ${loc.volume}` };
-  }
-
-  /** Take a shadow copy of a volume, reachable through a directory link at `linkPath`; record its id to delete it. */
-  createShadowCopy(volume: string, linkPath: string): Promise<{ id: string; device: string; link: string }> {
-    return this.session.run(SHADOW_CREATE, { Volume: volume, LinkPath: linkPath });
-  }
-
-  /** Delete a shadow copy and its link (already gone is fine: the undo and the next run's reaper call it too). */
-  async deleteShadowCopy(id: string, linkPath: string): Promise<void> {
-    await this.session.run(SHADOW_DELETE, { Id: id, LinkPath: linkPath });
-  }
-
-  /** The account qsadmin runs as on this node, and whether it is elevated (an administrator token). */
-  identity(): Promise<{ user: string; elevated: boolean; computer: string }> {
-    return this.session.run(IDENTITY);
-  }
-
-  /** Why Windows waits for a reboot (the registry keys administrators check); empty when none. */
-  rebootPending(): Promise<string[]> {
-    return this.session.run(REBOOT_PENDING);
+  /** The database service's folders as node:fs opens them; the config's dataDir when the command line has none. */
+  async database(): Promise<DatabaseLocation | null> {
+    const svc = this.site.database.service;
+    if (!svc || this.site.database.node !== this.node.name) return null;
+    const info = await this.databaseService();
+    const dataDir = info?.dataDir ?? this.site.database.dataDir;
+    return {
+      service: svc,
+      binDir: info && this.reach.via === 'local' ? this.files.resolve(info.binDir) : undefined,
+      dataDir: dataDir ? this.files.resolve(dataDir) : undefined,
+      dataDirWindows: dataDir,
+      account: info?.account,
+    };
   }
 
   async close(): Promise<void> {
