@@ -5,10 +5,12 @@
 // commands the runbook's steps send, in order, and the end state.
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateQlikCertSet, type QlikCertSet } from '../src/certs/generate.js';
+import { describeCert } from '../src/certs/inspect.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import type { SiteConfig } from '../src/site/model.js';
 import { qsadmin, ROOT } from './helpers/cli.js';
@@ -29,6 +31,7 @@ let stateFile: string;
 let logFile: string;
 let siteFile: string;
 let qrs: http.Server;
+let qrsApi: https.Server;
 let certSet: QlikCertSet;
 
 type Entry = { script: string; args: Record<string, unknown>; as?: string };
@@ -60,7 +63,7 @@ function windowsSite(): SiteConfig {
 
 // The machine: Win32_Service rows for the seven Qlik services (the database's command line names the emulated
 // cluster's folders), the emulated node's certificates in the fake's stores, an elevated administrator.
-async function machine(identity = { user: 'DOMAIN\\admin', elevated: true }) {
+async function machine(identity = { user: 'DOMAIN\\admin', elevated: true }, inStores: QlikCertSet = certSet) {
   const major = path.basename(emu.site.database.dataDir!);
   const running = (pid: number, deps: string[] = []) => ({ State: 'Running', ProcessId: pid, StartName: SERVICE_ACCOUNT, PathName: '"C:\\Program Files\\Qlik\\Sense\\x.exe"', DependsOn: deps });
   const services = {
@@ -74,10 +77,10 @@ async function machine(identity = { user: 'DOMAIN\\admin', elevated: true }) {
   };
   const pair = (p: { certPem: string; keyPem: string }, key = true) => ({ certPem: p.certPem, keyPem: key ? p.keyPem : null, exportable: true });
   const certs = {
-    'LocalMachine\\Root': [pair(certSet.root)],
-    'LocalMachine\\My': [pair(certSet.server), pair(certSet.serviceCluster)],
-    [`CurrentUser:${SERVICE_ACCOUNT.toLowerCase()}\\Root`]: [pair(certSet.root, false)],
-    [`CurrentUser:${SERVICE_ACCOUNT.toLowerCase()}\\My`]: [pair(certSet.client)],
+    'LocalMachine\\Root': [pair(inStores.root)],
+    'LocalMachine\\My': [pair(inStores.server), pair(inStores.serviceCluster)],
+    [`CurrentUser:${SERVICE_ACCOUNT.toLowerCase()}\\Root`]: [pair(inStores.root, false)],
+    [`CurrentUser:${SERVICE_ACCOUNT.toLowerCase()}\\My`]: [pair(inStores.client)],
   };
   fs.writeFileSync(stateFile, JSON.stringify({
     services,
@@ -116,16 +119,26 @@ beforeAll(async () => {
   // QRS's state port answers 2 (running), as a started QRS does.
   qrs = http.createServer((_, res) => res.end(JSON.stringify({ value: 2 })));
   await new Promise<void>((r) => qrs.listen(4444 + OFFSET, emu.site.nodes[0].address, r));
+  // QRS's API over mutual TLS as the node's certificates make it: the server certificate, client certificates of the
+  // site CA only (the restore checks /qrs/about with the certificate it restored).
+  qrsApi = https.createServer({ key: certSet.server.keyPem, cert: certSet.server.certPem, ca: certSet.root.certPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    res.setHeader('content-type', 'application/json');
+    if (req.url?.startsWith('/qrs/about')) res.end(JSON.stringify({ buildVersion: '14.173.4.0', databaseProvider: 'Devart.Data.PostgreSql' }));
+    else res.writeHead(404).end('{}');
+  });
+  await new Promise<void>((r) => qrsApi.listen(4242 + OFFSET, emu.site.nodes[0].address, r));
 }, 180_000);
 
 afterAll(async () => {
   await new Promise((r) => qrs?.close(r));
+  await new Promise((r) => qrsApi?.close(r));
   await destroySites();
   cleanupTempDirs();
 });
 
+let setDir: string;
+
 describe('backup create on the Windows driver', () => {
-  let setDir: string;
 
   it('stops in the guide order, takes a shadow copy of the local share, starts, exports the certificates as the service account, and deletes the copy', async () => {
     await machine();
@@ -194,4 +207,68 @@ describe('backup create on the Windows driver', () => {
     expect(plan.stdout + plan.stderr).toMatch(/copied while services are down \(no snapshot possible: .*another file server/);
     expect(recorded().some((e) => e.script === 'shadow.create' || e.script === 'service.control')).toBe(false);
   }, 60_000);
+});
+
+describe('certificates on the Windows driver', () => {
+  it('exports the set from the four stores, CurrentUser as the service account, into private folders here', async () => {
+    await machine();
+    const to = path.join(dir, 'certs-out');
+    const r = await qsadmin(['certs', 'export', '--site', siteFile, '--to', to, '--state-dir', path.join(dir, 'state'), '--json'], { env: env() });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const log = recorded();
+    const lists = log.filter((e) => e.script === 'cert.list').map((e) => `${e.args.Location}\\${e.args.Name}${e.as ? ` as ${e.as}` : ''}`);
+    expect(new Set(lists)).toEqual(new Set(['LocalMachine\\Root', 'LocalMachine\\My', `CurrentUser\\Root as ${SERVICE_ACCOUNT}`, `CurrentUser\\My as ${SERVICE_ACCOUNT}`]));
+    expect(log.filter((e) => e.script === 'cert.export' && e.args.Location === 'CurrentUser').map((e) => e.as)).toEqual([SERVICE_ACCOUNT]);
+    expect(controls(log)).toEqual([]); // an export leaves the services alone
+    expect(fs.readdirSync(path.join(to, 'central')).sort()).toEqual(expect.arrayContaining(['client.pfx', 'root.pfx', 'server.pfx', 'certs.json']));
+    expect(fs.statSync(path.join(to, 'central', 'server.pfx')).mode & 0o777).toBe(0o600);
+  }, 60_000);
+
+  it('imports a set with --replace: the old certificates are exported first, removed, the set imported, the key granted', async () => {
+    const own = generateQlikCertSet(emu.site.nodes[0].hostname); // the node made certificates of its own
+    await machine(undefined, own);
+    const s = state();
+    for (const svc of Object.keys(s.services)) if (svc !== 'QlikSenseRepositoryDatabase') Object.assign(s.services[svc], { State: 'Stopped', ProcessId: 0 });
+    fs.writeFileSync(stateFile, JSON.stringify(s));
+    const r = await qsadmin(['certs', 'import', path.join(dir, 'certs-out', 'central'), '--site', siteFile, '--no-start', '--replace', '--yes', '--state-dir', path.join(dir, 'state'), '--json'], { env: env() });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const log = recorded().map((e) => e.script).filter((n) => n.startsWith('cert.'));
+    const firstRemove = log.indexOf('cert.remove');
+    expect(firstRemove).toBeGreaterThan(log.indexOf('cert.export')); // the safety copy comes before any removal
+    expect(log.indexOf('cert.import')).toBeGreaterThan(log.lastIndexOf('cert.remove'));
+    const lm = state().certs['LocalMachine\\My'] as Array<{ certPem: string; keyAcl?: string[] }>;
+    const tp = (pem: string) => describeCert(pem).thumbprint;
+    expect(lm.map((c) => tp(c.certPem))).toContain(tp(certSet.server.certPem));
+    expect(lm.map((c) => tp(c.certPem))).not.toContain(tp(own.server.certPem));
+    expect(state().certs['LocalMachine\\Root'].map((c: { certPem: string }) => tp(c.certPem))).toEqual([tp(certSet.root.certPem)]);
+    expect(lm.find((c) => tp(c.certPem) === tp(certSet.server.certPem))!.keyAcl).toEqual([SERVICE_ACCOUNT]);
+    expect(controls(recorded())).toEqual([]); // --no-start: stopped before, stopped after
+  }, 60_000);
+});
+
+describe('restore on the Windows driver', () => {
+  it('restores the backup set: services stopped in order, certificates replaced, databases swapped, share swapped, services started', async () => {
+    await machine(undefined, generateQlikCertSet(emu.site.nodes[0].hostname)); // certificates changed since the backup
+    // The site changes after the backup: the restore must bring back the backed-up app file.
+    const apps = path.join(drives, 'D', 'QlikShare', 'Apps');
+    const app = fs.readdirSync(apps).find((n) => fs.statSync(path.join(apps, n)).isFile())!;
+    const before = fs.readFileSync(path.join(apps, app));
+    fs.writeFileSync(path.join(apps, app), 'changed after the backup');
+    const r = await qsadmin(['restore', setDir, '--site', siteFile, '--yes', '--state-dir', path.join(dir, 'state'), '--json'], { env: env() });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const log = recorded();
+    const c = controls(log);
+    expect(c.slice(0, 4).sort()).toEqual(['stop EngineService', 'stop PrintingService', 'stop ProxyService', 'stop SchedulerService']);
+    expect(c.slice(4, 6)).toEqual(['stop RepositoryService', 'stop ServiceDispatcher']);
+    expect(c.slice(6, 8)).toEqual(['start ServiceDispatcher', 'start RepositoryService']);
+    expect(c.slice(8).sort()).toEqual(['start EngineService', 'start PrintingService', 'start ProxyService', 'start SchedulerService']);
+    const names = log.map((e) => e.script);
+    const lastStop = log.findIndex((e) => e.script === 'service.control' && e.args.Name === 'QlikSenseServiceDispatcher' && e.args.Verb === 'stop');
+    const firstStart = log.findIndex((e) => e.script === 'service.control' && e.args.Verb === 'start');
+    const imports = names.map((n, i) => (n === 'cert.import' ? i : -1)).filter((i) => i >= 0);
+    expect(imports.length).toBeGreaterThanOrEqual(4);
+    expect(imports.every((i) => i > lastStop && i < firstStart)).toBe(true); // certificates change only while down
+    expect(fs.readFileSync(path.join(apps, app))).toEqual(before);
+    expect(Object.values(state().services).every((x) => (x as { State: string }).State === 'Running')).toBe(true);
+  }, 240_000);
 });
