@@ -272,3 +272,20 @@ describe('restore on the Windows driver', () => {
     expect(Object.values(state().services).every((x) => (x as { State: string }).State === 'Running')).toBe(true);
   }, 240_000);
 });
+
+describe('site init on the Windows driver', () => {
+  it('reads Host.cfg, the services (database port from its postgresql.conf, the service account) and QSR, and writes the config', async () => {
+    await machine();
+    const out = path.join(dir, 'init-site.json');
+    const r = await qsadmin(['site', 'init', '--out', out, '--name', 'win-runbooks', '--db-host', emu.site.database.host, '--json'], { env: env() });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const expected = windowsSite();
+    delete expected.database.binDir; // found at run time from the service's command line
+    delete expected.nodes[0].portOffset; // the emulator's own
+    expected.nodes[0].address = expected.nodes[0].hostname; // Qlik nodes reach each other by hostname
+    expect(JSON.parse(fs.readFileSync(out, 'utf8'))).toEqual(expected);
+    const sent = recorded().map((e) => e.script);
+    expect(sent).toContain('service.list');
+    expect(sent.some((n) => n === 'service.control' || n.startsWith('cert.') || n.startsWith('shadow.'))).toBe(false); // read-only
+  }, 60_000);
+});

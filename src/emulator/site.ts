@@ -6,6 +6,7 @@
 // (0600; named in site.emulator.passwordFile), which the emulated host reads when that variable is not set, and writes
 // <dir>/secrets/pgpass (0600, PostgreSQL's pgpass format: the superuser and qliksenserepository lines) for PGPASSFILE.
 // The qliksenserepository password is otherwise only in each node's Repository.exe.config, encrypted (emulated DPAPI).
+import { writeSiteConfig } from '../site/writer.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -147,9 +148,7 @@ function shareFolders(dir: string, site: SiteConfig, outside: boolean): { apps: 
 
 // Write site.json.
 export function writeSiteFile(dir: string, site: SiteConfig): string {
-  const file = path.join(dir, 'site.json');
-  fs.writeFileSync(file, JSON.stringify(site, null, 2) + '\n');
-  return file;
+  return writeSiteConfig(path.join(dir, 'site.json'), site);
 }
 
 // Read site.json of an emulated site directory.

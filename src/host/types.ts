@@ -157,11 +157,24 @@ export interface Identity {
   computer: string;
 }
 
-/** The machine state that runbooks and preflights check before they start. */
+/** A Windows service installed on the machine, as Win32_Service shows it. */
+export interface InstalledService {
+  name: string;
+  /** The logon account (StartName). */
+  account?: string;
+  /** The command line (PathName). */
+  commandLine?: string;
+}
+
+/** The machine state that runbooks and preflights check before they start, and that `site init` reads. */
 export interface MachineState {
   identity(): Promise<Identity>;
   /** Why the machine waits for a reboot (the registry keys administrators check); empty when it does not. */
   rebootPending(): Promise<string[]>;
+  /** Which Qlik and repository database services are installed here (whatever the site config says). */
+  installedServices(): Promise<InstalledService[]>;
+  /** The address the node's services answer on, for a hostname of the site (DNS, or the hosts file). */
+  addressOf(hostname: string): Promise<string>;
 }
 
 /** Where the repository database's PostgreSQL lives on a node that runs its service. */

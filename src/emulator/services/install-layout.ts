@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defaultSitePaths, windowsToEmulated } from '../../host/paths.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
-import { QLIK_SERVICES } from '../../site/services.js';
+import { DATABASE_SERVICES, QLIK_SERVICES, type QlikServiceName } from '../../site/services.js';
 import { writeHostCfg } from '../qrs/host-cfg.js';
 import { repositoryConfigXml } from '../qrs/repository-config.js';
 import { SERVICE_LOG_FOLDERS } from './log.js';
@@ -133,4 +133,34 @@ export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutO
   for (const sub of ['Repository', 'Proxy', 'Printing', 'Engine']) fs.mkdirSync(local(root, `${p.qlikProgramData}\\${sub}`), { recursive: true, mode: 0o755 });
   for (const c of CONNECTORS) put(local(root, `${p.customData}\\${c}\\${c}.exe`), placeholderExe(`connector ${c}`));
   fs.mkdirSync(path.join(root, '.emulator', 'services'), { recursive: true, mode: 0o755 });
+  writeMachineFacts(site, node);
+}
+
+/**
+ * What Windows itself knows about the node and `qsadmin site init` reads: the installed services with their command
+ * lines and logon accounts (the registry's Services key, as Win32_Service shows it), and the hosts file that
+ * resolves the site's hostnames. The port offset is the emulator's own (several sites on one machine).
+ */
+export function writeMachineFacts(site: SiteConfig, node: NodeConfig): void {
+  const root = nodeRoot(node);
+  const p = defaultSitePaths();
+  const services: EmulatedServiceRow[] = (node.services ?? QLIK_SERVICES.map((f) => f.name as QlikServiceName)).map((name) => {
+    const fact = QLIK_SERVICES.find((f) => f.name === name)!;
+    return { Name: name, PathName: fact.exe ? `"${p.qlikInstallDir}\\${fact.exe}"` : `"${p.programFiles}\\nodejs\\node.exe"`, StartName: site.serviceAccount };
+  });
+  const db = site.database;
+  if (db.service && db.node === node.name && db.binDir && db.dataDir) {
+    services.unshift({ Name: db.service, PathName: `"${path.join(db.binDir, 'pg_ctl')}" runservice -N "${db.service}" -D "${db.dataDir}" -w`, StartName: DATABASE_SERVICES[db.service].account });
+  }
+  put(path.join(root, '.emulator', MACHINE_FACTS), JSON.stringify({ services, portOffset: node.portOffset ?? 0 }, null, 2) + '\n');
+  const hosts = site.nodes.map((n) => `${n.address}\t${n.hostname}`).join('\r\n');
+  put(local(root, 'C:\\Windows\\System32\\drivers\\etc\\hosts'), `# written by the emulator, as an administrator would for the site's nodes\r\n${hosts}\r\n`);
+}
+
+export const MACHINE_FACTS = 'machine-facts.json';
+
+export interface EmulatedServiceRow {
+  Name: string;
+  PathName: string;
+  StartName: string;
 }

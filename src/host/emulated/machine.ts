@@ -1,9 +1,12 @@
 // The machine state of an emulated node: who qsadmin runs as, elevation and a pending reboot, read from the node's
-// `machine.json` (a test or the demo writes it to play a non-elevated caller or a machine waiting for a reboot);
-// without it, an elevated local administrator on a machine with no reboot pending.
+// `.emulator/machine.json` (a test writes it to play a non-elevated caller or a machine waiting for a reboot);
+// without it, an elevated local administrator on a machine with no reboot pending. The installed services and the
+// hosts file are what the emulator wrote when it laid the node out (install-layout.ts writeMachineFacts).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Identity, MachineState } from '../types.js';
+import { windowsToEmulated } from '../paths.js';
+import type { Identity, InstalledService, MachineState } from '../types.js';
+import { MACHINE_FACTS, type EmulatedServiceRow } from '../../emulator/services/install-layout.js';
 
 export const MACHINE_FILE = 'machine.json';
 
@@ -20,7 +23,7 @@ export class EmulatedMachine implements MachineState {
   ) {}
 
   private read(): MachineFile {
-    const file = path.join(this.root, MACHINE_FILE);
+    const file = path.join(this.root, '.emulator', MACHINE_FILE);
     if (!fs.existsSync(file)) return {};
     try {
       return JSON.parse(fs.readFileSync(file, 'utf8')) as MachineFile;
@@ -37,5 +40,36 @@ export class EmulatedMachine implements MachineState {
 
   async rebootPending(): Promise<string[]> {
     return this.read().rebootPending ?? [];
+  }
+
+  async installedServices(): Promise<InstalledService[]> {
+    const file = path.join(this.root, '.emulator', MACHINE_FACTS);
+    let rows: EmulatedServiceRow[];
+    try {
+      rows = (JSON.parse(fs.readFileSync(file, 'utf8')) as { services: EmulatedServiceRow[] }).services;
+    } catch (e) {
+      throw new Error(`${this.root} is not an emulated Qlik Sense node: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    return rows.map((r) => ({ name: r.Name, account: r.StartName, commandLine: r.PathName }));
+  }
+
+  /** The emulator's own port offset of this node (0 on a real machine). */
+  portOffset(): number {
+    try {
+      return (JSON.parse(fs.readFileSync(path.join(this.root, '.emulator', MACHINE_FACTS), 'utf8')) as { portOffset?: number }).portOffset ?? 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  // C:\Windows\System32\drivers\etc\hosts, as Windows resolves a name before DNS.
+  async addressOf(hostname: string): Promise<string> {
+    const file = windowsToEmulated(this.root, 'C:\\Windows\\System32\\drivers\\etc\\hosts');
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    for (const line of text.split(/\r?\n/)) {
+      const [addr, ...names] = line.replace(/#.*/, '').trim().split(/\s+/);
+      if (addr && names.some((n) => n.toLowerCase() === hostname.toLowerCase())) return addr;
+    }
+    throw new Error(`${hostname} does not resolve on the emulated node ${this.hostname} (not in ${file})`);
   }
 }

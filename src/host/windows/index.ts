@@ -5,7 +5,9 @@ import { execa } from 'execa';
 import { childEnv } from '../../runbook/children.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
-import type { CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, MachineState, ShareCapture, SitePaths } from '../types.js';
+import type { CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, InstalledService, MachineState, ShareCapture, SitePaths } from '../types.js';
+import { ALL_QLIK_SERVICES, DATABASE_SERVICES, type ServiceName } from '../../site/services.js';
+import { SERVICE_LIST } from './ps/services.js';
 import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
 import { PROCESS_RUN } from './ps/process.js';
 import { WindowsCertStore } from './certstore.js';
@@ -60,6 +62,13 @@ export class WindowsHost implements Host {
     this.machine = {
       identity: (): Promise<Identity> => this.session.run(IDENTITY),
       rebootPending: (): Promise<string[]> => this.session.run(REBOOT_PENDING),
+      installedServices: async (): Promise<InstalledService[]> => {
+        const names = [...Object.keys(DATABASE_SERVICES), ...ALL_QLIK_SERVICES] as ServiceName[];
+        const rows = await this.session.run<Array<{ name: string; state: string; account?: string; path?: string }>>(SERVICE_LIST, { Names: names });
+        return rows.filter((r) => r.state !== 'absent').map((r) => ({ name: r.name, account: r.account || undefined, commandLine: r.path || undefined }));
+      },
+      // Qlik nodes reach each other by hostname (certificates are issued to it): DNS answers, not qsadmin.
+      addressOf: async (hostname: string): Promise<string> => hostname,
     };
   }
 
