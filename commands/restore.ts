@@ -40,6 +40,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
     'safety-dir': Flags.string({ description: 'where the safety dumps of the current databases go [default: <run dir>/safety]' }),
     parallel: Flags.integer({ description: 'files copied at once', default: 4, min: 1, max: 32 }),
     'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
+    'end-stuck-services': Flags.boolean({ description: 'end the process of a Qlik service still stopping at the timeout, logged (administrators do this by hand; not in the guide; never the database service)' }),
     'bootstrap-timeout': Flags.integer({ description: 'seconds to wait for each line of Repository.exe -restorehostname', default: 300 }),
   };
 
@@ -68,6 +69,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
         yes: flags.yes,
         parallel: flags.parallel,
         stopTimeoutMs: flags['stop-timeout'] * 1000,
+        endStuck: flags['end-stuck-services'],
         bootstrapTimeoutMs: flags['bootstrap-timeout'] * 1000,
       };
     }

@@ -247,6 +247,17 @@ describe('emulated single-node site', () => {
     expect((await faulty.services.status('QlikSensePrintingService')).state).toBe('stopped');
   });
 
+  it('ends the process of a service stuck stopping only when asked (--end-stuck-services)', async () => {
+    const faulty = new EmulatedHost(withEmulator({ faults: { hangOnStop: ['QlikSensePrintingService'] } }), node);
+    await faulty.services.start('QlikSensePrintingService');
+    notePids();
+    const pid = (await faulty.services.status('QlikSensePrintingService')).pid!;
+    expect(await faulty.services.stop('QlikSensePrintingService', { timeoutMs: 500, endStuckProcess: true })).toEqual({ endedProcess: pid });
+    for (let i = 0; i < 40 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50)); // reaped by its parent
+    expect(alive(pid)).toBe(false);
+    expect((await faulty.services.status('QlikSensePrintingService')).state).toBe('stopped');
+  });
+
   it('reports a service that crashes at start (fault failToStart) as Windows error 1067', async () => {
     const faulty = new EmulatedHost(withEmulator({ faults: { failToStart: ['QlikSenseSchedulerService'] } }), node);
     await expect(faulty.services.start('QlikSenseSchedulerService')).rejects.toThrow(/Windows error 1067.*emulated fault failToStart/s);

@@ -187,7 +187,10 @@ describe('the PowerShell session (recording fake)', () => {
 
 describe('WindowsHost services', () => {
   it('maps states and Win32 errors as the emulator does (1068 for a stopped dependency, 1053 for a hang)', async () => {
-    machine({ QlikSenseServiceDispatcher: { State: 'Stopped', ProcessId: 0, DependsOn: [] }, QlikSenseRepositoryService: { State: 'Stopped', ProcessId: 0, DependsOn: ['QlikSenseServiceDispatcher'] }, QlikSenseProxyService: { State: 'Running', ProcessId: 7, HangOnStop: true } });
+    machine({ QlikSenseServiceDispatcher: { State: 'Stopped', ProcessId: 0, DependsOn: [] }, QlikSenseRepositoryService: { State: 'Stopped', ProcessId: 0, DependsOn: ['QlikSenseServiceDispatcher'] }, QlikSenseProxyService: { State: 'Running', ProcessId: 103, HangOnStop: true } });
+    const s = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    s.services.QlikSenseRepositoryDatabase.HangOnStop = true;
+    fs.writeFileSync(stateFile, JSON.stringify(s));
     const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
     try {
       expect((await h.services.status('QlikSenseServiceDispatcher')).state).toBe('stopped');
@@ -197,9 +200,15 @@ describe('WindowsHost services', () => {
       await expect(h.services.start('QlikSenseRepositoryService')).rejects.toMatchObject({ code: 'DEPENDENCY', windowsError: 1068 });
       await expect(h.services.stop('QlikSenseProxyService', { timeoutMs: 500 })).rejects.toMatchObject({ code: 'STOP_TIMEOUT', windowsError: 1053 });
       expect((await h.services.status('QlikSenseProxyService')).state).toBe('stop_pending');
+      // Opt-in: the stuck process is ended (Stop-Process -Force); the database service is never ended.
+      expect(await h.services.stop('QlikSenseProxyService', { timeoutMs: 500, endStuckProcess: true })).toEqual({ endedProcess: 103 });
+      expect((await h.services.status('QlikSenseProxyService')).state).toBe('stopped');
+      await expect(h.services.stop('QlikSenseRepositoryDatabase', { timeoutMs: 500, endStuckProcess: true })).rejects.toMatchObject({ code: 'STOP_TIMEOUT' });
+      expect(recorded().filter((r) => r.script === 'service.end-process').map((r) => r.args.Name)).toEqual(['QlikSenseProxyService']);
+      await h.services.start('QlikSenseProxyService');
       await h.services.start('QlikSenseServiceDispatcher');
       await h.services.start('QlikSenseRepositoryService');
-      expect((await h.services.list()).map((s) => s.state)).toEqual(['running', 'running', 'running', 'stop_pending', 'running', 'running', 'running']);
+      expect((await h.services.list()).map((s) => s.state)).toEqual(['stop_pending', 'running', 'running', 'running', 'running', 'running', 'running']);
     } finally {
       await h.close();
     }
@@ -227,6 +236,22 @@ describe('WindowsHost services', () => {
     expect(starts.slice(2).sort()).toEqual(['QlikSenseEngineService', 'QlikSensePrintingService', 'QlikSenseProxyService', 'QlikSenseSchedulerService']);
     const status = await qsadmin(['services', 'status', '--site', siteFile, '--json'], { env: env() });
     expect(JSON.parse(status.stdout).nodes[0]).toMatchObject({ repositoryState: 2 });
+  });
+});
+
+describe('a service stuck stopping', () => {
+  it('fails the stop by default, and with --end-stuck-services ends its process and logs it', async () => {
+    machine({ QlikSenseEngineService: { State: 'Running', ProcessId: 104, DependsOn: ['QlikSenseRepositoryService'], HangOnStop: true } });
+    const siteFile = path.join(dir, 'site-stuck.json');
+    fs.writeFileSync(siteFile, JSON.stringify(site(), null, 2));
+    const args = ['services', 'stop', '--site', siteFile, '--state-dir', path.join(dir, 'state-stuck'), '--timeout', '1', '--verbose'];
+    const plain = await qsadmin(args, { env: env() });
+    expect(plain.exitCode).toBe(1);
+    expect(plain.stdout + plain.stderr).toMatch(/Engine Service.*did not reach Stopped/);
+    const ended = await qsadmin([...args, '--end-stuck-services'], { env: env() });
+    expect(ended.exitCode, ended.stdout + ended.stderr).toBe(0);
+    const journal = fs.readdirSync(path.join(dir, 'state-stuck', 'runs')).map((r) => fs.readFileSync(path.join(dir, 'state-stuck', 'runs', r, 'run.log'), 'utf8')).join('\n');
+    expect(journal).toMatch(/warning: Qlik Sense Engine Service on central was still stopping after 1 s: its process 104 was ended \(--end-stuck-services\)/);
   });
 });
 

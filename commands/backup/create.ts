@@ -37,6 +37,7 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
     'extra-path': Flags.string({ description: 'supporting content to include, e.g. a QVD folder (repeatable)', multiple: true }),
     'cert-password-env': Flags.string({ description: 'environment variable that holds the PFX password', default: 'QSADMIN_CERT_PASSWORD' }),
     'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
+    'end-stuck-services': Flags.boolean({ description: 'end the process of a Qlik service still stopping at the timeout, logged (administrators do this by hand; not in the guide; never the database service)' }),
   };
 
   async run(): Promise<RunResult> {
@@ -60,6 +61,7 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
         extraPaths: flags['extra-path'],
         certPasswordEnv: flags['cert-password-env'],
         stopTimeoutMs: flags['stop-timeout'] * 1000,
+        endStuck: flags['end-stuck-services'],
         toolVersion: this.config.version,
       });
     }

@@ -15,6 +15,7 @@ the central node. The repository database keeps running (as every procedure of t
     service: Flags.string({ description: 'only this service (name or abbreviation); repeatable', multiple: true }),
     database: Flags.boolean({ description: 'also stop the repository database service' }),
     timeout: Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
+    'end-stuck-services': Flags.boolean({ description: 'end the process of a Qlik service still stopping at the timeout, logged (administrators do this by hand; not in the guide; never the database service)' }),
   };
 
   async run(): Promise<RunResult> {
@@ -26,6 +27,7 @@ the central node. The repository database keeps running (as every procedure of t
       services: flags.service,
       database: flags.database,
       timeoutMs: flags.timeout * 1000,
+      endStuck: flags['end-stuck-services'],
     });
     return this.execute(rb, flags);
   }

@@ -12,14 +12,29 @@ export interface ServiceStatus {
   pid?: number;
 }
 
+export interface StopOptions {
+  timeoutMs?: number;
+  /** Opt-in: end the process of a Qlik service stuck in StopPending (administrators do it by hand; not in the guide). */
+  endStuckProcess?: boolean;
+}
+
+export interface StopOutcome {
+  /** The pid of a stuck service's process that was ended. */
+  endedProcess?: number;
+}
+
 export interface ServiceControl {
   /** Every Qlik service (and the database service, if this node runs it) with its state. */
   list(): Promise<ServiceStatus[]>;
   status(name: ServiceName): Promise<ServiceStatus>;
   /** Start one service; fails like Windows does when a dependency is not running. */
   start(name: ServiceName, opts?: { timeoutMs?: number }): Promise<void>;
-  /** Stop one service; fails with a timeout error when it does not stop in time. */
-  stop(name: ServiceName, opts?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Stop one service; fails with a timeout error when it does not stop in time. With `endStuckProcess`, a Qlik
+   * service still StopPending at the timeout has its process ended instead (never a database service); the result
+   * names the process so that the caller logs it.
+   */
+  stop(name: ServiceName, opts?: StopOptions): Promise<StopOutcome | void>;
   /** QRS state from http://<node>:4444/status/servicestate: 0 initializing, 1 certificates not installed, 2 running; null when unreachable. */
   repositoryState(): Promise<number | null>;
 }

@@ -62,6 +62,7 @@ export interface BackupInputs {
   extraPaths?: string[];
   certPasswordEnv?: string;
   stopTimeoutMs?: number;
+  endStuck?: boolean;
   startTimeoutMs?: number;
   toolVersion?: string;
   /** Tables at least this big get their own data archive, reused while unchanged (default 8 MiB). */
@@ -220,7 +221,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     run: async (ctx) => ctx.outputs.set('downtime.from', new Date().toISOString()),
   });
   for (const n of stopNodeOrder(site)) {
-    const steps = serviceItems<BackupContext>(n, 'stop', { timeoutMs: inputs.stopTimeoutMs, idPrefix: 'backup.stop' });
+    const steps = serviceItems<BackupContext>(n, 'stop', { timeoutMs: inputs.stopTimeoutMs, idPrefix: 'backup.stop', endStuck: inputs.endStuck });
     items.push(...mapSteps(steps, (s) => ({ ...s, check: async (ctx) => (await captureUsable(ctx)) || (await s.check!(ctx)) })));
   }
   items.push({

@@ -95,6 +95,7 @@ export interface RestoreInputs {
   yes?: boolean;
   parallel?: number;
   stopTimeoutMs?: number;
+  endStuck?: boolean;
   startTimeoutMs?: number;
   bootstrapTimeoutMs?: number;
 }
@@ -516,7 +517,7 @@ function buildItems(o: ItemsIn): RunbookItem<RestoreContext>[] {
     check: async (ctx) => ctx.outputs.get(SERVICES_BEFORE) !== undefined,
     run: async (ctx) => ctx.outputs.set(SERVICES_BEFORE, await qlikServicesUp(ctx.site, ctx.host)),
   }));
-  for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(serviceItems<RestoreContext>(n, 'stop', { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop' }), guard));
+  for (const n of stopNodeOrder(o.site)) items.push(...mapSteps(serviceItems<RestoreContext>(n, 'stop', { timeoutMs: o.inputs.stopTimeoutMs, idPrefix: 'restore.stop', endStuck: o.inputs.endStuck }), guard));
   // The part with the services down is one section: a signal that comes once it began lets it finish (the services
   // then start on the restored state); one that comes before it lets the services start on the untouched live state.
   const critical: Step<RestoreContext>[] = [...(o.certSet ? certSteps(c) : []), ...swapSteps(o), ...(o.parts.has('share') ? shareSteps(o) : [])];

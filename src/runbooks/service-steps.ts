@@ -42,6 +42,8 @@ interface ServiceStepOptions {
   timeoutMs?: number;
   idPrefix?: string;
   always?: boolean;
+  /** --end-stuck-services: end the process of a Qlik service still StopPending at the timeout (logged). */
+  endStuck?: boolean;
 }
 
 /** The step that stops or starts one Qlik service on one node. */
@@ -55,8 +57,10 @@ function serviceStep<C extends HostsContext>(node: NodeConfig, svc: QlikServiceN
     check: async (ctx: C) => (verb === 'stop' ? isStopped : isRunning)(await ctx.host(node.name), svc),
     run: async (ctx: C) => {
       const h = await ctx.host(node.name);
-      if (verb === 'stop') await h.services.stop(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS });
-      else await h.services.start(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS });
+      if (verb === 'stop') {
+        const r = await h.services.stop(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, endStuckProcess: opts.endStuck });
+        if (r?.endedProcess) ctx.log(`warning: ${fact.display} on ${node.name} was still stopping after ${((opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS) / 1000).toFixed(0)} s: its process ${r.endedProcess} was ended (--end-stuck-services)`);
+      } else await h.services.start(svc, { timeoutMs: opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS });
     },
   };
 }

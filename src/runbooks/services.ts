@@ -15,6 +15,8 @@ export interface ServicesInputs {
   /** stop: also stop the repository database service (off by default). */
   database?: boolean;
   timeoutMs?: number;
+  /** --end-stuck-services (stop only). */
+  endStuck?: boolean;
 }
 
 async function openHostFn() {
@@ -89,7 +91,7 @@ export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv)
   const only = selectedServices(nodes, inputs.services);
   const { pool, context } = baseContext(site, await openHostFn());
   const items = nodes.flatMap((n) => {
-    const steps: RunbookItem<HostsContext>[] = serviceItems<HostsContext>(n, 'stop', { only, timeoutMs: inputs.timeoutMs });
+    const steps: RunbookItem<HostsContext>[] = serviceItems<HostsContext>(n, 'stop', { only, timeoutMs: inputs.timeoutMs, endStuck: inputs.endStuck });
     if (inputs.database && site.database.service && site.database.node === n.name) {
       const svc = site.database.service;
       steps.push({
@@ -97,7 +99,9 @@ export async function buildServicesStop(inputs: ServicesInputs, _env?: BuildEnv)
         title: `Stop the repository database service ${svc}`,
         node: n.name,
         check: async (ctx: HostsContext) => (await (await ctx.host(n.name)).services.status(svc)).state !== 'running',
-        run: async (ctx: HostsContext) => (await ctx.host(n.name)).services.stop(svc, { timeoutMs: inputs.timeoutMs }),
+        run: async (ctx: HostsContext) => {
+          await (await ctx.host(n.name)).services.stop(svc, { timeoutMs: inputs.timeoutMs });
+        },
       });
     }
     return steps;

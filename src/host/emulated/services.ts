@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { ALL_QLIK_SERVICES, isDatabaseService, serviceFact, type ServiceName } from '../../site/services.js';
-import type { ServiceControl, ServiceState, ServiceStatus } from '../types.js';
+import type { ServiceControl, ServiceState, ServiceStatus, StopOptions, StopOutcome } from '../types.js';
 import { fetchRepositoryState } from '../repository-state.js';
 import { DatabaseService, portAccepts } from '../../emulator/services/database.js';
 import { ServiceControlError, seconds, serviceLabel } from '../service-errors.js';
@@ -153,7 +153,7 @@ export class EmulatedServiceControl implements ServiceControl {
   }
 
   // Stop one service: SIGTERM, then wait up to the stop timeout; "service X did not stop within Ns" when it does not.
-  async stop(name: ServiceName, opts: { timeoutMs?: number } = {}): Promise<void> {
+  async stop(name: ServiceName, opts: StopOptions = {}): Promise<StopOutcome | void> {
     this.requireInstalled(name);
     const timeoutMs = opts.timeoutMs ?? emulatorOptions(this.site).stopTimeoutMs;
     if (isDatabaseService(name)) return this.database()!.stop(timeoutMs);
@@ -168,12 +168,26 @@ export class EmulatedServiceControl implements ServiceControl {
     const deadline = Date.now() + timeoutMs;
     while (isProcessAlive(st.pid, markers)) {
       if (Date.now() > deadline) {
+        if (opts.endStuckProcess) return this.endStuck(name, st.pid, markers);
         throw new ServiceControlError('STOP_TIMEOUT', name, `service ${name} did not stop within ${seconds(timeoutMs)} on ${this.node.name} (pid ${st.pid} still running)`);
       }
       await sleep(POLL_MS);
     }
     const after = readState(this.root, name);
     if (after && after.state !== 'stopped') updateState(this.root, name, { state: 'stopped', ports: [], stoppedAt: new Date().toISOString() });
+  }
+
+  // The fallback for a Qlik service stuck in StopPending: end its process (as Task Manager or taskkill /F would).
+  private async endStuck(name: ServiceName, pid: number, markers: string[]): Promise<StopOutcome> {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    for (let i = 0; i < 500 && isProcessAlive(pid, markers); i++) await sleep(POLL_MS);
+    if (isProcessAlive(pid, markers)) throw new ServiceControlError('STOP_TIMEOUT', name, `service ${name} on ${this.node.name}: its process ${pid} did not end`);
+    updateState(this.root, name, { state: 'stopped', ports: [], stoppedAt: new Date().toISOString() });
+    return { endedProcess: pid };
   }
 
   // QRS state from http://<node>:4444/status/servicestate; null when nothing answers.

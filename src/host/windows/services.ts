@@ -1,11 +1,11 @@
 // ServiceControl of a Windows node: the service control manager through PowerShell (ServiceController), with the
 // Win32 errors mapped to the same ServiceControlError the emulator raises, so runbooks see one behaviour.
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
-import { ALL_QLIK_SERVICES, QRS_STATE_PORT, type ServiceName } from '../../site/services.js';
+import { ALL_QLIK_SERVICES, isDatabaseService, QRS_STATE_PORT, type ServiceName } from '../../site/services.js';
 import { ServiceControlError, serviceLabel, type ServiceErrorCode } from '../service-errors.js';
 import { fetchRepositoryState } from '../repository-state.js';
-import type { ServiceControl, ServiceState, ServiceStatus } from '../types.js';
-import { SERVICE_CONTROL, SERVICE_LIST } from './ps/services.js';
+import type { ServiceControl, ServiceState, ServiceStatus, StopOptions, StopOutcome } from '../types.js';
+import { SERVICE_CONTROL, SERVICE_END_PROCESS, SERVICE_LIST } from './ps/services.js';
 import type { PsSession } from './session.js';
 
 // Win32_Service.State values (Microsoft's documentation of the class) to ours.
@@ -66,8 +66,15 @@ export class WindowsServiceControl implements ServiceControl {
     await this.control(name, 'start', opts.timeoutMs ?? 120_000);
   }
 
-  async stop(name: ServiceName, opts: { timeoutMs?: number } = {}): Promise<void> {
-    await this.control(name, 'stop', opts.timeoutMs ?? 60_000);
+  async stop(name: ServiceName, opts: StopOptions = {}): Promise<StopOutcome | void> {
+    try {
+      await this.control(name, 'stop', opts.timeoutMs ?? 60_000);
+    } catch (e) {
+      if (!opts.endStuckProcess || isDatabaseService(name) || (e as ServiceControlError).code !== 'STOP_TIMEOUT') throw e;
+      const r = await this.session.run<{ ok: boolean; pid: number; state: string; message?: string }>(SERVICE_END_PROCESS, { Name: name, TimeoutMs: 30_000 });
+      if (!r.ok) throw new ServiceControlError('STOP_TIMEOUT', name, `${serviceLabel(name)} on ${this.node.hostname} stayed ${r.state} after its process ${r.pid} was ended: ${r.message ?? ''}`);
+      return { endedProcess: r.pid };
+    }
   }
 
   private async control(name: ServiceName, verb: 'start' | 'stop', timeoutMs: number): Promise<void> {

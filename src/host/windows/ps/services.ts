@@ -46,3 +46,23 @@ try {
 @{ ok = $true; state = [string]$sc.Status }
 `,
 );
+
+/**
+ * The opt-in fallback for a Qlik service stuck in StopPending: end its process (what administrators do by hand in
+ * Task Manager or with taskkill /F; the guide has no step for it), then wait for the service to report Stopped.
+ * The service is found by name among Win32_Service rows, never through a WQL filter built from text.
+ */
+export const SERVICE_END_PROCESS = psScript(
+  'service.end-process',
+  ['Name', 'TimeoutMs'],
+  `
+$svc = Get-CimInstance -ClassName Win32_Service | Where-Object { $_.Name -eq $Name }
+if ($null -eq $svc) { return @{ ok = $false; pid = 0; state = 'absent'; message = 'not installed' } }
+$id = [int]$svc.ProcessId
+if ($id -gt 0) { Stop-Process -Id $id -Force -ErrorAction SilentlyContinue }
+Add-Type -AssemblyName System.ServiceProcess
+$sc = New-Object -TypeName System.ServiceProcess.ServiceController -ArgumentList $Name
+try { $sc.WaitForStatus([System.ServiceProcess.ServiceControllerStatus]::Stopped, [System.TimeSpan]::FromMilliseconds($TimeoutMs)) } catch { return @{ ok = $false; pid = $id; state = [string]$sc.Status; message = $_.Exception.Message } }
+@{ ok = $true; pid = $id; state = 'Stopped' }
+`,
+);
