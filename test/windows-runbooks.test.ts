@@ -13,7 +13,8 @@ import { generateQlikCertSet, type QlikCertSet } from '../src/certs/generate.js'
 import { describeCert } from '../src/certs/inspect.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import type { SiteConfig } from '../src/site/model.js';
-import { qsadmin, ROOT } from './helpers/cli.js';
+import { execa } from 'execa';
+import { BIN, qsadmin, ROOT } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -184,6 +185,23 @@ describe('backup create on the Windows driver', () => {
     expect(stored.filter((p: string) => p.startsWith('certs/central/')).length).toBeGreaterThanOrEqual(5);
     const v = await qsadmin(['backup', 'verify', setDir, '--json'], { env: env() });
     expect(v.exitCode, v.stderr).toBe(0);
+  }, 240_000);
+
+  it('a run killed while it holds a shadow copy leaves it for the next run, which deletes it', async () => {
+    await machine();
+    const to = path.join(dir, 'backups-kill');
+    const stateDir = path.join(dir, 'state-kill');
+    const args = [BIN, 'backup', 'create', '--site', siteFile, '--to', to, '--state-dir', stateDir, '--json'];
+    const child = execa('node', args, { reject: false, env: { ...process.env, ...env(), QSADMIN_EMULATOR_PS_HANG_ON: 'shadow.delete', CI: 'true', NODE_ENV: 'production' } });
+    for (let i = 0; i < 600 && !recorded().some((e) => e.script === 'shadow.delete'); i++) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGKILL');
+    await child;
+    expect(state().shadows).toHaveLength(1); // the killed run's copy is still there
+    const again = await qsadmin(['backup', 'create', '--site', siteFile, '--to', to, '--state-dir', stateDir, '--json'], { env: env() });
+    expect(again.exitCode, again.stdout + again.stderr).toBe(0);
+    expect(state().shadows).toEqual([]);
+    const logs = fs.readdirSync(path.join(stateDir, 'runs')).map((r) => fs.readFileSync(path.join(stateDir, 'runs', r, 'run.log'), 'utf8')).join('\n');
+    expect(logs).toMatch(/removed share views of killed runs: shadow copy \{0+-0+-0+-0+-0+1\}/);
   }, 240_000);
 
   it('refuses to start when qsadmin is not elevated, naming the account, and changes nothing', async () => {
