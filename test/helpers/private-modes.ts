@@ -30,15 +30,19 @@ export async function qsadminTraced(args: string[], traceFile: string, env: Reco
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   let exitCode = -1;
   let done = false;
+  let exitedAt: number | undefined;
   const watch = (async () => {
     while (!done) {
       await new Promise((r) => setTimeout(r, 100));
       const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
       if (!pid) continue;
-      // Our process's exit status is in the trace: "<pid> +++ exited with N +++".
+      // Our process's exit status is in the trace: "<pid> +++ exited with N +++". Under load strace may be slow to
+      // write it: a process that is gone or a zombie (/proc/<pid>/stat state Z) has exited too.
       const m = new RegExp(`^${pid} \\+\\+\\+ exited with (\\d+)`, 'm').exec(fs.readFileSync(traceFile, 'utf8'));
-      if (m) {
-        exitCode = Number(m[1]);
+      if (m || gone(pid)) {
+        if (m) exitCode = Number(m[1]);
+        else exitedAt ??= Date.now();
+        if (!m && Date.now() - exitedAt! < 5_000) continue; // give strace time to write the exit line
         child.kill('SIGTERM');
         return;
       }
@@ -49,6 +53,15 @@ export async function qsadminTraced(args: string[], traceFile: string, env: Reco
   done = true;
   const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
   return { exitCode: exitCode === -1 ? (r.exitCode ?? -1) : exitCode, stdout: stdout.join(''), stderr: stderr.join(''), pid };
+}
+
+/** The process has exited: no /proc entry, or a zombie waiting for its parent (strace) to reap it. */
+function gone(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
+  } catch {
+    return true;
+  }
 }
 
 /** The first creation of each path under `root` in an strace file: O_CREAT opens with their mode, mkdirs with theirs. */
