@@ -27,6 +27,7 @@ import type { SiteConfig } from '../src/site/model.js';
 import { qsadmin, ROOT } from './helpers/cli.js';
 import { powershellErrors } from './helpers/powershell.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
+import { qlikServiceRows } from './helpers/windows-machine.js';
 
 const FAKE = path.join(ROOT, 'test', 'fixtures', 'powershell', 'fake-powershell.mjs');
 const ADDRESS = '127.0.0.131';
@@ -65,17 +66,7 @@ let logFile: string;
 let qrs: http.Server;
 
 function machine(overrides: Record<string, object> = {}) {
-  const running = (pid: number, deps: string[] = []) => ({ State: 'Running', ProcessId: pid, StartName: 'DOMAIN\\qservice', PathName: '"C:\\Program Files\\Qlik\\Sense\\x.exe"', DependsOn: deps });
-  const services: Record<string, object> = {
-    QlikSenseRepositoryDatabase: { ...running(100), StartName: 'LocalSystem', PathName: '"C:\\Program Files\\Qlik\\Sense\\Repository\\PostgreSQL\\14\\bin\\pg_ctl.exe" runservice -N "QlikSenseRepositoryDatabase" -D "C:\\ProgramData\\Qlik\\Sense\\Repository\\PostgreSQL\\14"' },
-    QlikSenseServiceDispatcher: running(101),
-    QlikSenseRepositoryService: running(102, ['QlikSenseServiceDispatcher']),
-    QlikSenseProxyService: running(103, ['QlikSenseRepositoryService']),
-    QlikSenseEngineService: running(104, ['QlikSenseRepositoryService']),
-    QlikSenseSchedulerService: running(105, ['QlikSenseRepositoryService']),
-    QlikSensePrintingService: running(106, ['QlikSenseRepositoryService']),
-    ...overrides,
-  };
+  const services: Record<string, object> = { ...qlikServiceRows('DOMAIN\\qservice', 14), ...overrides };
   fs.writeFileSync(stateFile, JSON.stringify({ services, identity: { user: 'DOMAIN\\admin', elevated: true, computer: 'QS-WIN' } }, null, 2));
   fs.writeFileSync(logFile, '');
 }

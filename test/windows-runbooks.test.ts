@@ -17,6 +17,7 @@ import { execa } from 'execa';
 import { BIN, qsadmin, ROOT } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
+import { qlikServiceRows } from './helpers/windows-machine.js';
 
 const FAKE = path.join(ROOT, 'test', 'fixtures', 'powershell', 'fake-powershell.mjs');
 const OFFSET = 47000;
@@ -66,16 +67,7 @@ function windowsSite(): SiteConfig {
 // cluster's folders), the emulated node's certificates in the fake's stores, an elevated administrator.
 async function machine(identity = { user: 'DOMAIN\\admin', elevated: true }, inStores: QlikCertSet = certSet) {
   const major = path.basename(emu.site.database.dataDir!);
-  const running = (pid: number, deps: string[] = []) => ({ State: 'Running', ProcessId: pid, StartName: SERVICE_ACCOUNT, PathName: '"C:\\Program Files\\Qlik\\Sense\\x.exe"', DependsOn: deps });
-  const services = {
-    QlikSenseRepositoryDatabase: { ...running(100), StartName: 'LocalSystem', PathName: `"C:\\Program Files\\Qlik\\Sense\\Repository\\PostgreSQL\\${major}\\bin\\pg_ctl.exe" runservice -N "QlikSenseRepositoryDatabase" -D "C:\\ProgramData\\Qlik\\Sense\\Repository\\PostgreSQL\\${major}"` },
-    QlikSenseServiceDispatcher: running(101),
-    QlikSenseRepositoryService: running(102, ['QlikSenseServiceDispatcher']),
-    QlikSenseProxyService: running(103, ['QlikSenseRepositoryService']),
-    QlikSenseEngineService: running(104, ['QlikSenseRepositoryService']),
-    QlikSenseSchedulerService: running(105, ['QlikSenseRepositoryService']),
-    QlikSensePrintingService: running(106, ['QlikSenseRepositoryService']),
-  };
+  const services = qlikServiceRows(SERVICE_ACCOUNT, major);
   const pair = (p: { certPem: string; keyPem: string }, key = true) => ({ certPem: p.certPem, keyPem: key ? p.keyPem : null, exportable: true });
   const certs = {
     'LocalMachine\\Root': [pair(inStores.root)],

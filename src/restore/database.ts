@@ -26,12 +26,12 @@ export { OLD_SUFFIX, RESTORE_SUFFIX, oldName, restoreName } from './names.js';
 export const REPOSITORY_ROLE = 'qliksenserepository';
 
 /** The databases of the server with owner and encoding, by name. */
-export async function databasesOf(conn: DbConn): Promise<Map<string, { owner: string; encoding: string }>> {
+export async function databasesOf(conn: DbConn): Promise<Map<string, { owner: string; encoding: string; oid: number }>> {
   return withClient({ ...conn, database: 'postgres' }, async (c) => {
-    const r = await c.query<{ name: string; owner: string; encoding: string }>(
-      `SELECT d.datname AS name, r.rolname AS owner, pg_encoding_to_char(d.encoding) AS encoding FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE NOT d.datistemplate`,
+    const r = await c.query<{ name: string; owner: string; encoding: string; oid: string }>(
+      `SELECT d.datname AS name, r.rolname AS owner, pg_encoding_to_char(d.encoding) AS encoding, d.oid::text AS oid FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba WHERE NOT d.datistemplate`,
     );
-    return new Map(r.rows.map((x) => [x.name, { owner: x.owner, encoding: x.encoding }]));
+    return new Map(r.rows.map((x) => [x.name, { owner: x.owner, encoding: x.encoding, oid: Number(x.oid) }]));
   });
 }
 

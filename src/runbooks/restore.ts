@@ -445,7 +445,7 @@ function buildNotes(o: NotesIn): string[] {
   }
   notes.push(...o.configNotes);
   notes.push(`safety: each replaced database is dumped (pg_dump -Fc) into ${o.inputs.safetyDir ?? '<run dir>/safety'} first and kept; a failure says what it left and how to undo it (no commands when nothing live changed)`);
-  notes.push('elevation: checked by the Windows driver (run from an elevated prompt as an account that was Root Admin at backup time); the emulated driver needs none');
+  notes.push('elevation and the certificate stores: checked on the central node before anything changes; log in as an account that was Root Admin at backup time (guide §5.7): qsadmin does not check that one');
   return notes;
 }
 
@@ -873,9 +873,14 @@ function safetySteps(o: ItemsIn): Step<RestoreContext>[] {
   }));
 }
 
-/** A database needs no load: swapped in already, or loaded into its new name (which is still there). */
-function loadDone(ctx: RestoreContext, db: string, have: { has(name: string): boolean }): boolean {
-  return !!ctx.outputs.get(`db.swapped.${db}`) || (!!ctx.outputs.get(`db.loaded.${db}`) && have.has(restoreName(db)));
+/**
+ * A database needs no load: swapped in already, or loaded into its new name, which is still the database the load
+ * went into (same oid: one dropped by a clean-up and created again empty by a resume is not it).
+ */
+function loadDone(ctx: RestoreContext, db: string, have: Map<string, { oid: number }>): boolean {
+  if (ctx.outputs.get(`db.swapped.${db}`)) return true;
+  const loaded = ctx.outputs.get(`db.loaded.${db}`) as { oid?: number } | undefined;
+  return !!loaded?.oid && have.get(restoreName(db))?.oid === loaded.oid;
 }
 
 /**
@@ -925,7 +930,7 @@ function loadSteps(o: ItemsIn): Step<RestoreContext>[] {
         const diff = compareCounts(d.name, await rowCounts(ctx.conn, loaded.value), d.rowCounts);
         if (diff.length) throw new VerificationError(`the restored ${d.name} does not match the backup; the current ${d.name} is untouched:\n${diff.slice(0, 10).map((x) => `  - ${x}`).join('\n')}`);
       }
-      ctx.outputs.set(`db.loaded.${d.name}`, new Date().toISOString());
+      ctx.outputs.set(`db.loaded.${d.name}`, { at: new Date().toISOString(), oid: (await databasesOf(ctx.conn)).get(restoreName(d.name))?.oid });
     },
   }));
 }

@@ -52,6 +52,15 @@ export async function qsadminTraced(args: string[], traceFile: string, env: Reco
   const r = await child;
   done = true;
   const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
+  // No exit line (strace reports a thread group leader's exit only once all its threads are reaped, which a loaded
+  // machine can hold up): the status the run printed in its --json result stands in for it.
+  if (exitCode === -1 && exitedAt !== undefined) {
+    try {
+      exitCode = Number((JSON.parse(stdout.join('')) as { exitCode?: number }).exitCode ?? -1);
+    } catch {
+      // not a --json run: the caller sees -1
+    }
+  }
   return { exitCode: exitCode === -1 ? (r.exitCode ?? -1) : exitCode, stdout: stdout.join(''), stderr: stderr.join(''), pid };
 }
 
