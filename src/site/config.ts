@@ -40,6 +40,7 @@ export function validateSite(site: SiteConfig, where: string): void {
   const raw = site as unknown as Record<string, unknown>;
   onlyKeys(raw, SITE_KEYS, '', bad);
   if (typeof site.name !== 'string' || !site.name) throw bad('"name"', 'is missing');
+  if (CONTROL.test(site.name) || site.name.length > 100) throw bad('"name"', 'must be a line of text of at most 100 characters (no control characters)');
   if (site.driver !== 'emulated' && site.driver !== 'windows') throw bad('"driver"', 'must be "emulated" or "windows"');
   if (!Array.isArray(site.nodes) || site.nodes.length === 0) throw bad('"nodes"', 'must list at least one node');
   for (const [i, n] of site.nodes.entries()) validateNode(site, n, `nodes[${i}]`, bad);

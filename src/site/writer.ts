@@ -17,7 +17,9 @@ export function siteConfigText(site: SiteConfig): string {
  * The config holds no secret (passwords stay in environment variables): it is readable by everyone, 0644.
  */
 export function writeSiteConfig(file: string, site: SiteConfig, opts: { force?: boolean } = {}): string {
-  const abs = path.resolve(file);
+  let abs = path.resolve(file);
+  // A folder as --out: the config goes into it as site.json.
+  if (fs.statSync(abs, { throwIfNoEntry: false })?.isDirectory()) abs = path.join(abs, 'site.json');
   validateSite(structuredClone(site), abs);
   if (fs.existsSync(abs)) {
     if (!opts.force) throw new InputError(`${abs} already exists`, 'pass --force to replace it (the old file is kept as .bak), or choose another --out');
