@@ -9,6 +9,7 @@ import { EmulatedHost } from '../src/host/emulated/index.js';
 import { withClient } from '../src/postgres/client.js';
 import { QrsClient, QrsError } from '../src/qrs/client.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
+import { packSetTar } from '../src/backup/set-tar.js';
 import { qsadmin } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
@@ -29,8 +30,8 @@ const qsr = <T>(fn: (c: import('pg').Client) => Promise<T>) =>
 const sha256 = (f: string) => createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 const shaInSet = (id: string) => manifest.files.find((f) => f.path.endsWith(`/${id}`))!.sha256;
 
-async function run(args: string[]) {
-  const r = await qsadmin([...args, '--site', site.siteFile, '--json'], { env: env() });
+async function run(args: string[], extraEnv: Record<string, string> = {}) {
+  const r = await qsadmin([...args, '--site', site.siteFile, '--json'], { env: { ...env(), ...extraEnv } });
   return { ...r, json: r.stdout.trim() ? JSON.parse(r.stdout) : undefined };
 }
 
@@ -152,6 +153,49 @@ describe('restore app', () => {
     expect(r.exitCode).toBe(4);
     expect(r.json.error.message).toMatch(new RegExp(`${victim.file}.*damaged: sha256`));
     expect(fs.readdirSync(appsDir).length).toBe(n);
+  });
+
+  it('reads a packed (.tar) set: lists its apps and restores one from it', async () => {
+    const tar = path.join(tempDir(), 'set.tar');
+    await packSetTar(setDir, tar);
+    const l = await run(['backup', 'apps', tar]);
+    expect(l.exitCode, l.stderr).toBe(0);
+    expect(l.json.apps).toEqual(listed);
+    const app = listed[1];
+    const r = await run(['restore', 'app', tar, '--app', app.id, '--as', 'From the tar']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(sha256(path.join(appsDir, r.json.outputs['app.id']))).toBe(shaInSet(app.id));
+  });
+
+  it('a run killed after QRS made the app but before its id was recorded resumes without uploading twice', async () => {
+    const app = listed[2];
+    const killed = await run(['restore', 'app', setDir, '--app', app.id, '--as', 'Killed upload'], { QSADMIN_FAULT: 'kill-at:restore-app.upload:answered' });
+    expect(killed.exitCode).not.toBe(0);
+    const named = async () => qsr(async (c) => (await c.query(`SELECT "ID" FROM "Apps" WHERE "Name" = 'Killed upload'`)).rows.map((x) => x.ID));
+    expect((await named()).length).toBe(1); // QRS made it before the kill
+    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('restore-app-')).sort().pop()!;
+    const r = await qsadmin(['runs', 'resume', runId, '--json'], { env: env() });
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    const ids = await named();
+    expect(ids.length).toBe(1);
+    expect(JSON.parse(r.stdout).outputs['app.id']).toBe(ids[0]);
+  });
+
+  it('reports a stream that no longer exists, and refuses an unknown --publish-to', async () => {
+    const app = listed.find((a) => a.stream)!;
+    await qsr(async (c) => {
+      const s = (await c.query('SELECT "ID" FROM "Streams" WHERE "Name" = $1', [app.stream])).rows[0].ID;
+      await c.query('UPDATE "Apps" SET "StreamID" = NULL, "Published" = false WHERE "StreamID" = $1', [s]);
+      await c.query('DELETE FROM "Streams" WHERE "ID" = $1', [s]);
+    });
+    const r = await run(['restore', 'app', setDir, '--app', app.id, '--as', 'Streamless']);
+    expect(r.exitCode, r.stderr + r.stdout).toBe(0);
+    expect(r.json.outputs.notRestored.join('\n')).toMatch(new RegExp(`stream "${app.stream}" .* no longer exists on the site`));
+    const row = await qsr(async (c) => (await c.query('SELECT "Published", "StreamID" FROM "Apps" WHERE "ID" = $1', [r.json.outputs['app.id']])).rows[0]);
+    expect(row).toEqual({ Published: false, StreamID: null });
+    const bad = await run(['restore', 'app', setDir, '--app', app.id, '--publish-to', 'No such stream']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.json.error.message).toMatch(/--publish-to "No such stream": the site has no such stream/);
   });
 });
 

@@ -20,6 +20,7 @@ import { mkdirPrivateSync } from '../host/private-files.js';
 import type { Host } from '../host/types.js';
 import { QrsClient, QrsError } from '../qrs/client.js';
 import { InputError } from '../runbook/errors.js';
+import { faultPoint } from '../runbook/fault.js';
 import type { Runbook, Step, StepContext } from '../runbook/step.js';
 import { loadSiteConfig } from '../site/config.js';
 import { centralNode, type SiteConfig } from '../site/model.js';
@@ -176,6 +177,7 @@ function uploadStep(id: string, title: string, key: string, uploadName: (ctx: Re
       }
       ctx.outputs.set(`${key}.started`, new Date().toISOString());
       const a = await qrs.postFile<QrsApp>(`/qrs/app/upload?name=${encodeURIComponent(name)}&keepdata=true`, file.path, QVF_TYPE);
+      faultPoint('restore-app.upload:answered'); // the crash test's window: QRS made the app, its id is not recorded yet
       if (!a || typeof a.id !== 'string') throw new Error(`QRS answered the upload without an app id: ${JSON.stringify(a).slice(0, 200)}`);
       ctx.outputs.set(key, a.id);
       ctx.log(`uploaded as app ${a.id} ("${a.name}", ${a.fileSize} bytes)`);
