@@ -70,6 +70,7 @@ export function parseCopyBlocks(sql: string): Record<string, Rows> {
 export class SetReader {
   private extracted?: string;
 
+  // Use SetReader.open.
   private constructor(
     readonly setPath: string,
     readonly manifest: Manifest,
