@@ -67,3 +67,8 @@ export async function restoreDump(tool: PgToolContext, target: PgTarget, db: str
   if (opts.noOwner) args.push('--no-owner', '--no-privileges');
   await runOnDump(tool, 'pg_restore', args, file, compression);
 }
+
+/** The rows of some tables of a dump as pg_restore prints them (SQL with COPY ... FROM stdin blocks); nothing is restored. */
+export async function tableDataText(tool: PgToolContext, file: string, compression: Compression, tables: string[]): Promise<string> {
+  return runOnDump(tool, 'pg_restore', ['--data-only', ...tables.map((t) => `--table=${t}`), '-f', '-'], file, compression);
+}

@@ -118,6 +118,21 @@ export class QrsClient {
     return this.request<T>('POST', p, body);
   }
 
+  // PUT a JSON body (or nothing) to a QRS path and parse the answer.
+  async put<T = unknown>(p: string, body?: unknown): Promise<T> {
+    return this.request<T>('PUT', p, body);
+  }
+
+  // DELETE a QRS entity.
+  async delete(p: string): Promise<void> {
+    await this.request('DELETE', p);
+  }
+
+  // POST a file as the raw body (a QVF to /qrs/app/upload), streamed from disk, and parse the answer.
+  async postFile<T = unknown>(p: string, file: string, contentType: string): Promise<T> {
+    return this.request<T>('POST', p, undefined, { file, contentType });
+  }
+
   // GET /qrs/about: version and build of the site.
   async about(): Promise<QrsAbout> {
     const a = await this.get<QrsAbout>('/qrs/about');
@@ -128,7 +143,7 @@ export class QrsClient {
   }
 
   // One request with a fresh Xrfkey; resolves with the parsed body of a 2xx answer, rejects with a QrsError otherwise.
-  request<T>(method: string, p: string, body?: unknown): Promise<T> {
+  request<T>(method: string, p: string, body?: unknown, upload?: { file: string; contentType: string }): Promise<T> {
     const key = newXrfkey();
     const user = this.opts.user ?? { directory: 'INTERNAL', id: 'sa_api' };
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
@@ -138,6 +153,8 @@ export class QrsClient {
       Accept: 'application/json',
     };
     if (payload) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': payload.length });
+    else if (upload) Object.assign(headers, { 'Content-Type': upload.contentType, 'Content-Length': fs.statSync(upload.file).size });
+    else if (method === 'PUT' || method === 'POST') headers['Content-Length'] = 0;
     const call = `${method} ${p.split('?')[0]}`;
     return new Promise<T>((resolve, reject) => {
       const req = https.request(
@@ -152,7 +169,7 @@ export class QrsClient {
           ca: this.auth.caPem,
           headers,
           agent: this.agent,
-          timeout: this.opts.timeoutMs ?? 30_000,
+          timeout: this.opts.timeoutMs ?? (upload ? 600_000 : 30_000),
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -170,6 +187,12 @@ export class QrsClient {
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${Math.round((this.opts.timeoutMs ?? 30_000) / 1000)} s`), { code: 'ETIMEDOUT' })));
       req.on('error', (err: NodeJS.ErrnoException) => reject(new QrsError(`${call} to QRS: ${networkReason(err, this.where)}`, this.where)));
+      if (upload) {
+        const src = fs.createReadStream(upload.file, { highWaterMark: 1 << 20 });
+        src.on('error', (err) => req.destroy(err));
+        src.pipe(req);
+        return;
+      }
       if (payload) req.write(payload);
       req.end();
     });

@@ -7,3 +7,4 @@ registerRunbook('backup.create', async () => (await import('./backup-create.js')
 registerRunbook('certs.export', async () => (await import('./certs.js')).buildCertsExport);
 registerRunbook('certs.import', async () => (await import('./certs.js')).buildCertsImport);
 registerRunbook('restore', async () => (await import('./restore.js')).buildRestore);
+registerRunbook('restore.app', async () => (await import('./restore-app.js')).buildRestoreApp);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readPfx } from '../../src/certs/pfx.js';
 import { thumbprintOf } from '../../src/certs/inspect.js';
 import type { EmulatedSite } from '../../src/emulator/site.js';
+import { withClient } from '../../src/postgres/client.js';
 import { databaseState, failureLines, lastLine, runCli, serviceStates, siteState, treeHashes } from './harness.js';
 
 export const CERT_PASSWORD = 'crash-matrix-pfx-password';
@@ -38,6 +39,12 @@ async function must(f: CrashFixture, args: string[]): Promise<void> {
 const startAll = (f: CrashFixture) => must(f, ['services', 'start']);
 
 export { failureLines as failureText };
+
+// Rows of a query on the site's QSR (as the superuser).
+async function qsrRows(f: CrashFixture, sql: string): Promise<Array<Record<string, unknown>>> {
+  const db = f.site.site.database;
+  return withClient({ host: db.host, port: db.port, user: db.superuser, password: f.site.superuserPassword, database: 'QSR' }, async (c) => (await c.query(sql)).rows);
+}
 
 /** After a case that left the site unable to start: stop what is left and start it again (between cases only). */
 export async function repairSite(f: CrashFixture): Promise<void> {
@@ -125,6 +132,29 @@ export const SCENARIOS: Record<string, Scenario> = {
       return ['restore', path.join(f.work, 'restore-source', sets[0]), '--site', f.site.siteFile, '--yes'];
     },
     endState: (f) => siteState(f.site.site, f.site.dir),
+  },
+  // --replace: every case puts the same content into the same app, so an uninterrupted run and a resumed one must
+  // leave the same apps (a plain restore adds an app per case, which no two cases could compare).
+  'restore.app': {
+    setup: async (f) => {
+      await startAll(f);
+      await must(f, ['backup', 'create', '--to', path.join(f.work, 'restore-app-source')]);
+    },
+    prepare: async (f) => {
+      await startAll(f);
+      const sets = fs.readdirSync(path.join(f.work, 'restore-app-source'));
+      const id = (await qsrRows(f, 'SELECT "ID" FROM "Apps" ORDER BY "Name" LIMIT 1'))[0].ID as string;
+      return ['restore', 'app', path.join(f.work, 'restore-app-source', sets[0]), '--app', id, '--replace', '--site', f.site.siteFile, '--yes'];
+    },
+    endState: async (f) => {
+      const dir = (await qsrRows(f, 'SELECT "AppFolder" FROM "ServiceClusterSettingsSharedPersistenceProperties"'))[0].AppFolder as string;
+      const apps = await qsrRows(f, `SELECT a."ID", a."Name", a."OwnerID", a."StreamID", a."Published", a."FileSize",
+        (SELECT string_agg("TagID"::text, ',' ORDER BY "TagID") FROM "TagApps" t WHERE t."AppID" = a."ID") AS tags,
+        (SELECT string_agg("Value", ',' ORDER BY "Value") FROM "CustomPropertyValues" v WHERE v."ObjectID" = a."ID") AS cps
+        FROM "Apps" a ORDER BY a."ID"`);
+      const sha = (id: string) => (fs.existsSync(path.join(dir, id)) ? createHash('sha256').update(fs.readFileSync(path.join(dir, id))).digest('hex') : null);
+      return { apps: apps.map((a) => ({ ...a, file: sha(a.ID as string) })), appFiles: fs.readdirSync(dir).sort(), services: await serviceStates(f.site.site) };
+    },
   },
   'certs.export': {
     prepare: async (f, caseDir) => ['certs', 'export', '--site', f.site.siteFile, '--to', path.join(caseDir, 'export')],

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkXrfkey, isRefusal, readQlikUser } from './xrfkey.js';
 import { quoteIdent, type Qsr } from './qsr.js';
+import { AppHttpError, appEntity, routeAppChange } from './apps.js';
 
 export interface ApiContext {
   qsr: Qsr;
@@ -110,6 +111,9 @@ async function route(ctx: ApiContext, path: string): Promise<{ status: number; b
     const rows = await ctx.qsr.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(entity.table)}`);
     return { status: 200, body: { value: Number(rows[0].n) } };
   }
+  // Apps come with their owner, stream, tags and custom properties, as QRS returns them.
+  if (m[1] === 'app' && m[2] === 'full') return { status: 200, body: await Promise.all((await ctx.qsr.query<{ ID: string }>('SELECT "ID" FROM "Apps" ORDER BY "Name"')).map((r) => appEntity(ctx.qsr, r.ID))) };
+  if (m[1] === 'app' && m[2]) return { status: 200, body: await appEntity(ctx.qsr, m[2].toLowerCase()) };
   if (m[2] === 'full') return { status: 200, body: (await entityRows(ctx, entity.table)).map((r) => toEntity(r, entity.schemaPath)) };
   if (m[2]) return { status: 200, body: toEntity((await entityRows(ctx, entity.table, m[2]))[0], entity.schemaPath) };
   return { status: 200, body: (await entityRows(ctx, entity.table)).map(condensed) };
@@ -123,12 +127,20 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
     if (refusal) return sendText(res, refusal.status, refusal.message);
     const user = readQlikUser(req.headers);
     if (isRefusal(user)) return sendText(res, user.status, user.message);
-    if (req.method !== 'GET') return sendText(res, 405, `${req.method} ${url.pathname} is not served by the emulated repository service`);
+    const method = req.method ?? 'GET';
+    const lower = url.pathname.toLowerCase();
+    if (method !== 'GET' && !lower.startsWith('/qrs/app/')) return sendText(res, 405, `${method} ${url.pathname} is not served by the emulated repository service`);
     if (url.pathname === '/ssl/ping') return sendText(res, 200, 'Ping successful');
-    route(ctx, url.pathname.toLowerCase()).then(
-      (r) => sendJson(res, r.status, r.body),
+    const answer = method === 'GET'
+      ? route(ctx, lower)
+      : routeAppChange({ qsr: ctx.qsr, isCentral: ctx.isCentral, user, method, path: lower, query: url.searchParams, req }).then((r) => {
+        if (!r) throw new HttpError(405, `${method} ${url.pathname} is not served by the emulated repository service`);
+        return r;
+      });
+    answer.then(
+      (r) => (r.status === 204 ? (res.writeHead(204), res.end()) : sendJson(res, r.status, r.body)),
       (err: unknown) => {
-        if (err instanceof HttpError) return sendText(res, err.status, err.message);
+        if (err instanceof HttpError || err instanceof AppHttpError) return sendText(res, err.status, err.message);
         const message = `repository database ${ctx.qsr.where} failed: ${err instanceof Error ? err.message : String(err)}`;
         ctx.log(message);
         sendText(res, 500, message);

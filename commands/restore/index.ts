@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Args, Flags } from '@oclif/core';
-import { RunbookCommand, EXIT_CODES_HELP } from '../src/cli/base.js';
-import type { RunResult } from '../src/runbook/runner.js';
+import { RunbookCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
+import type { RunResult } from '../../src/runbook/runner.js';
 
 export default class Restore extends RunbookCommand {
   static override description = `Restore a site from a backup: databases, share, certificates (and, on request, local config files)
@@ -46,20 +46,20 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
 
   async run(): Promise<RunResult> {
     const { flags, args } = await this.parseCommon(Restore);
-    const { buildRestore } = await import('../src/runbooks/restore.js');
+    const { buildRestore } = await import('../../src/runbooks/restore.js');
     let inputs;
     if (flags.resume) {
-      const { readPlan } = await import('../src/cli/runs.js');
+      const { readPlan } = await import('../../src/cli/runs.js');
       inputs = readPlan(this.stateDir, flags.resume).inputs as never;
     } else {
       if (!args.backup) {
-        const { InputError } = await import('../src/runbook/errors.js');
+        const { InputError } = await import('../../src/runbook/errors.js');
         throw new InputError('which backup? give its path', 'qsadmin restore <backup> (see qsadmin backup list)');
       }
       inputs = {
         sitePath: this.sitePath(),
         // A path, or an id from `backup list` (in QSADMIN_BACKUP_DIR, else the default backup folder).
-        source: (await import('../src/backup/sets.js')).resolveSetRef(args.backup, [process.env.QSADMIN_BACKUP_DIR, path.join(this.stateDir, 'backups', (await this.site()).name)]),
+        source: (await import('../../src/backup/sets.js')).resolveSetRef(args.backup, [process.env.QSADMIN_BACKUP_DIR, path.join(this.stateDir, 'backups', (await this.site()).name)]),
         hostname: flags.hostname,
         shareRoot: flags['share-root'],
         only: flags.only as never,
