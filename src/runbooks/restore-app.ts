@@ -11,6 +11,7 @@
 // Resume: the uploaded app's id is in outputs before the next step starts. A run killed during the upload itself
 // left "upload started at T" in outputs: the resumed upload first looks for the app QRS may have made (same name and
 // file size, created after T) and adopts it, so a resume does not upload twice. Every later step is idempotent.
+import { requireElevated } from './operator-checks.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -339,6 +340,8 @@ export async function buildRestoreApp(inputs: RestoreAppInputs, env: BuildEnv): 
   let target: QrsApp | undefined;
   let stream: Awaited<ReturnType<typeof streamTarget>>;
   try {
+    // The node's client certificate (ProgramData) and QRS as an administrator: elevated, as the guide runs everything.
+    await requireElevated(async () => (host ??= await openHost(site, central.name)), [central], 'qsadmin restore app');
     const qrs = await qrsClient();
     if (inputs.replace) target = await replaceTarget(qrs, app, name);
     stream = await streamTarget(qrs, app, inputs.publishTo);
