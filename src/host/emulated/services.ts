@@ -94,7 +94,9 @@ export class EmulatedServiceControl implements ServiceControl {
     await this.checkDependencies(name);
     const args = ['--root', this.root, '--node', this.node.name, '--service', name];
     const spawned = spawnDetached('service-main', this.site, this.node, args, consoleLogFile(this.root, this.node.hostname, name));
-    writeState(this.root, { name, pid: spawned.pid, state: 'start_pending', ports: [], startedAt: new Date().toISOString() });
+    // The service writes its own record as it starts (start_pending, then running); this one only covers the moment
+    // before it does, and never replaces the service's own (a loaded machine can run the child first).
+    if (readState(this.root, name)?.pid !== spawned.pid) writeState(this.root, { name, pid: spawned.pid, state: 'start_pending', ports: [], startedAt: new Date().toISOString() });
     await this.waitRunning(name, spawned.pid, timeoutMs);
   }
 
