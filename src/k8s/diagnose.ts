@@ -132,8 +132,12 @@ function placement(pod: Pod, evs: EventSummary[], namespace: string): Diagnosis[
   const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
   const unscheduled = scheduled?.status === 'False';
   const messages: string[] = [];
-  if (unscheduled && scheduled?.message) messages.push(`PodScheduled=False (${scheduled.reason ?? 'no reason'}): ${scheduled.message}`);
-  for (const e of evs) if (e.reason === 'FailedScheduling' || STORAGE_EVENTS.has(e.reason)) messages.push(`${e.reason}${e.count > 1 ? ` (x${e.count})` : ''}: ${e.message}`);
+  const placementEvents = evs.filter((e) => e.reason === 'FailedScheduling' || STORAGE_EVENTS.has(e.reason));
+  for (const e of placementEvents) messages.push(`${e.reason}${e.count > 1 ? ` (x${e.count})` : ''}: ${e.message}`);
+  // the condition repeats the latest FailedScheduling message; show it only when it says something else
+  if (unscheduled && scheduled?.message && !placementEvents.some((e) => e.message === scheduled.message)) {
+    messages.unshift(`PodScheduled=False (${scheduled.reason ?? 'no reason'}): ${scheduled.message}`);
+  }
   const evidence = [...new Set(messages)];
   const out: Diagnosis[] = [];
 
