@@ -152,7 +152,8 @@ function placement(pod: Pod, evs: EventSummary[], namespace: string): Diagnosis[
   }
 
   const scheduling = evidence.filter((m) => m.startsWith('PodScheduled') || m.startsWith('FailedScheduling'));
-  const insufficient = [...new Set(scheduling.flatMap((m) => [...m.matchAll(/Insufficient ([\w./-]+)/g)].map((x) => x[1])))];
+  // resource names may hold dots and slashes (nvidia.com/gpu); the sentence's full stop is not part of one
+  const insufficient = [...new Set(scheduling.flatMap((m) => [...m.matchAll(/Insufficient ([\w-]+(?:[./][\w-]+)*)/g)].map((x) => x[1])))];
   const tooMany = scheduling.some((m) => /Too many pods/i.test(m));
   const causes: UnschedulableCause[] = [...(insufficient.length ? ['resources' as const] : []), ...(tooMany ? ['pod-count' as const] : [])];
   if (causes.length) {
@@ -166,12 +167,12 @@ function placement(pod: Pod, evs: EventSummary[], namespace: string): Diagnosis[
       what.push('the nodes already run as many pods as they may (Too many pods)');
       hints.push(`every node has reached its pod limit (the kubelet's maxPods; on some providers it follows from the node size): add a node, or raise the limit where the provider allows it`);
     }
-    out.push({ kind: 'unschedulable', causes, insufficient: insufficient.length ? insufficient : undefined, summary: `unschedulable: ${what.join('; ')}`, hint: hints.join('; '), evidence: scheduling });
+    out.push({ kind: 'unschedulable', causes, insufficient: insufficient.length ? insufficient : undefined, summary: `${what.join('; ')}`, hint: hints.join('; '), evidence: scheduling });
   } else if (unscheduled && !storage.length) {
     out.push({
       kind: 'unschedulable',
       causes: [],
-      summary: `unschedulable: ${scheduled?.message ?? scheduled?.reason ?? 'the scheduler placed it on no node'}`,
+      summary: `the scheduler placed it on no node: ${scheduled?.message ?? scheduled?.reason ?? 'no reason given'}`,
       hint: `the scheduler's reasons are above (node selectors, affinity, taints); kubectl describe pod ${pod.metadata.name} -n ${namespace} shows the same`,
       evidence: scheduling,
     });
