@@ -28,6 +28,7 @@ let dir: string;
 let bothBin: string; // kubectl, helm and node on PATH
 let helmOnlyBin: string; // helm and node: kubectl is missing
 let nodeOnlyBin: string; // node alone: the tools come from QSADMIN_KUBECTL / QSADMIN_HELM
+let kubectlOnlyBin: string; // kubectl and node: helm is missing
 const allCalls: Call[] = [];
 let runs = 0;
 
@@ -72,6 +73,7 @@ beforeAll(() => {
   bothBin = binDir('both', { kubectl: KUBECTL, helm: HELM, node: process.execPath });
   helmOnlyBin = binDir('helm-only', { helm: HELM, node: process.execPath });
   nodeOnlyBin = binDir('node-only', { node: process.execPath });
+  kubectlOnlyBin = binDir('kubectl-only', { kubectl: KUBECTL, node: process.execPath });
   expect(fs.existsSync(path.join(ROOT, 'dist', 'commands', 'k8s', 'doctor.js')), 'build first: npm run build').toBe(true);
 });
 afterAll(() => cleanupTempDirs());
@@ -209,6 +211,14 @@ describe('k8s doctor', () => {
     expect(JSON.parse(j.stdout)).toMatchObject({ status: 'error', exitCode: 2 });
   });
 
+  it('helm missing: exit 2, naming QSADMIN_HELM', async () => {
+    const r = await doctor('healthy', [], { path: kubectlOnlyBin });
+    expect(r.exitCode).toBe(EXIT.badInput);
+    expect(r.stderr).toContain('Error: helm not found (looked for "helm")');
+    expect(r.stderr).toContain('set QSADMIN_HELM to its full path');
+    expect(r.kubectl).toEqual([['get', 'pods', ...NS, '-o', 'json']]);
+  });
+
   it('a context that does not exist: exit 2', async () => {
     const r = await doctor('healthy', ['--context', 'nope']);
     expect(r.exitCode).toBe(EXIT.badInput);
@@ -224,6 +234,15 @@ describe('k8s doctor', () => {
     expect(r.helm).toEqual([]);
     const j = await doctor('unreachable', ['--json']);
     expect(JSON.parse(j.stdout)).toMatchObject({ status: 'error', exitCode: 1 });
+  });
+
+  it('no pod selected needs attention (exit 4); --selector with --name-prefix is bad input (exit 2)', async () => {
+    const none = await doctor('healthy', ['--name-prefix', 'qlik-nothing-']);
+    expect(none.exitCode).toBe(EXIT.verificationFailed);
+    expect(none.stdout).toContain('no pods named qlik-nothing-* in namespace default');
+    const both = await doctor('healthy', ['--selector', 'release=qliksense', '--name-prefix', 'qliksense-']);
+    expect(both.exitCode).toBe(EXIT.badInput);
+    expect(both.calls).toEqual([]);
   });
 
   it('--help documents the exit codes of the doctor', async () => {
