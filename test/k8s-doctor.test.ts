@@ -185,6 +185,20 @@ describe('k8s doctor', () => {
     expect(d.previousLog!.at(-2)).toContain('Could not connect to MongoDB');
   });
 
+  it('none of the seed\'s cases (an image that cannot be pulled): other, with the pod\'s events as they are', async () => {
+    const r = await doctor('image-pull');
+    expect(r.exitCode).toBe(EXIT.verificationFailed);
+    expect(r.stdout).toMatch(/^qliksense-hub-5c8d7e6f9-r7t4k\s+Pending\s+0\/1\s+0\s+other$/m);
+    expect(r.stdout).toContain('other: container hub waiting: ImagePullBackOff (Back-off pulling image "qlik-docker-qsefe.bintray.io/hub:1.1.99")');
+    expect(r.stdout).toContain('events (newest first):');
+    expect(r.stdout).toContain('2026-11-30T09:14:32Z  Warning  Failed (x4): Failed to pull image "qlik-docker-qsefe.bintray.io/hub:1.1.99": rpc error: code = NotFound');
+    const lines = r.stdout.split('\n');
+    expect(lines.findIndex((l) => l.includes('BackOff (x37)'))).toBeLessThan(lines.findIndex((l) => l.includes('Pulling (x4)'))); // newest first
+    expect(r.stdout).not.toContain('Started container engine'); // another pod's event
+    const pod = json((await doctor('image-pull', ['--json'])).stdout).pods.find((p) => p.name === 'qliksense-hub-5c8d7e6f9-r7t4k')!;
+    expect(pod.diagnoses.map((d) => [d.kind, d.events?.map((e) => e.reason)])).toEqual([['other', ['BackOff', 'Failed', 'Pulling']]]);
+  });
+
   it('the guide\'s non-persistent Elasticsearch values: a warning, exit 4 (top level, and nested under elasticsearch)', async () => {
     const r = await doctor('logging-nonpersistent', ['--json']);
     expect(r.exitCode).toBe(EXIT.verificationFailed);
