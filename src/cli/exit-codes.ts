@@ -11,7 +11,8 @@ export const EXIT_CODES_HELP = `EXIT CODES
 // `k8s doctor` reads a cluster and changes nothing, so its codes mean something of their own.
 export const K8S_DOCTOR_EXIT_CODES_HELP = `EXIT CODES
   0  every selected pod is healthy and no warning
-  1  the cluster cannot be reached (Unable to connect to the server, connection refused, timeout)
+  1  the cluster cannot be reached (Unable to connect to the server, connection refused, timeout), or kubectl or
+     helm failed otherwise (Forbidden: the user may not list pods, for one)
   2  kubectl, helm or the context is missing (not on PATH / QSADMIN_KUBECTL / QSADMIN_HELM; context "x" does not
      exist), or a bad flag
   4  something needs attention: a pod that is not healthy, non-persistent Elasticsearch logging values, or no pod
