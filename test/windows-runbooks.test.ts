@@ -106,6 +106,10 @@ beforeAll(async () => {
     `UPDATE "ServiceClusterSettingsSharedPersistenceProperties" SET "RootFolder" = $1, "AppFolder" = $1 || '\\Apps', "StaticContentRootFolder" = $1 || '\\StaticContent', "ArchivedLogsRootFolder" = $1 || '\\ArchivedLogs'`,
     [SHARE],
   );
+  // The Windows operator of these tests is a RootAdmin of the site (a restore must run as one, guide §5.7).
+  await c.query(`CREATE TEMP TABLE u AS SELECT * FROM "Users" WHERE "Roles" LIKE '%RootAdmin%' LIMIT 1`);
+  await c.query(`UPDATE u SET "ID" = gen_random_uuid(), "UserDirectory" = 'DOMAIN', "UserId" = 'admin', "Name" = 'admin'`);
+  await c.query(`INSERT INTO "Users" SELECT * FROM u`);
   await c.end();
   siteFile = path.join(dir, 'site.json');
   fs.writeFileSync(siteFile, JSON.stringify(windowsSite(), null, 2));
@@ -257,6 +261,21 @@ describe('certificates on the Windows driver', () => {
 });
 
 describe('restore on the Windows driver', () => {
+  it('refuses an operator who was no RootAdmin at backup time, naming the RootAdmins; --skip-root-admin-check lets the plan through', async () => {
+    await machine({ user: 'DOMAIN\\operator', elevated: true });
+    const args = ['restore', setDir, '--site', siteFile, '--state-dir', path.join(dir, 'state'), '--dry-run'];
+    const r = await qsadmin([...args, '--json'], { env: env() });
+    expect(r.exitCode).toBe(2);
+    const err = JSON.parse(r.stdout).error as { message: string; hint: string };
+    expect(err.message).toMatch(/DOMAIN\\operator had no RootAdmin role in the backup/);
+    expect(err.hint).toMatch(/DOMAIN\\admin/);
+    expect(err.hint).toMatch(/EMULATED\\qsadmin/);
+    const skipped = await qsadmin([...args, '--skip-root-admin-check'], { env: env() });
+    expect(skipped.exitCode, skipped.stdout + skipped.stderr).toBe(0);
+    expect(skipped.stdout).toMatch(/RootAdmin check skipped/);
+    expect(controls(recorded())).toEqual([]);
+  }, 60_000);
+
   it('restores the backup set: services stopped in order, certificates replaced, databases swapped, share swapped, services started', async () => {
     await machine(undefined, generateQlikCertSet(emu.site.nodes[0].hostname)); // certificates changed since the backup
     // The site changes after the backup: the restore must bring back the backed-up app file.

@@ -40,6 +40,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
     'safety-dir': Flags.string({ description: 'where the safety dumps of the current databases go [default: <run dir>/safety]' }),
     parallel: Flags.integer({ description: 'files copied at once', default: 4, min: 1, max: 32 }),
     'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
+    'skip-root-admin-check': Flags.boolean({ description: 'restore although the account qsadmin runs as had no RootAdmin role at backup time (guide §5.7); it cannot administer the restored site until a RootAdmin grants it' }),
     'end-stuck-services': Flags.boolean({ description: 'end the process of a Qlik service still stopping at the timeout, logged (administrators do this by hand; not in the guide; never the database service)' }),
     'bootstrap-timeout': Flags.integer({ description: 'seconds to wait for each line of Repository.exe -restorehostname', default: 300 }),
   };
@@ -70,6 +71,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
         parallel: flags.parallel,
         stopTimeoutMs: flags['stop-timeout'] * 1000,
         endStuck: flags['end-stuck-services'],
+        skipRootAdminCheck: flags['skip-root-admin-check'],
         bootstrapTimeoutMs: flags['bootstrap-timeout'] * 1000,
       };
     }

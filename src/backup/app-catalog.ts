@@ -126,13 +126,18 @@ export async function checkedSetFile(reader: SetReader, f: ManifestFile): Promis
 
 /** The rows of the catalog tables from the set's QSR dump (checked against the manifest first). */
 export async function readCatalogRows(reader: SetReader): Promise<Record<string, Rows>> {
+  return readQsrTables(reader, CATALOG_TABLES);
+}
+
+/** The rows of some QSR tables from the set's dump, without restoring it (pg_restore --data-only prints them). */
+export async function readQsrTables(reader: SetReader, tables: readonly string[], binDir?: string): Promise<Record<string, Rows>> {
   const m = reader.manifest;
   const archives = archiveEntries(m, 'QSR');
-  if (!archives) throw new InputError(`the backup ${reader.setPath} has no QSR dump`, 'an app is restored from a qsadmin backup set with its repository database (see qsadmin backup show)');
-  const tool = { binDir: (await findPgBinDir({})).dir };
+  if (!archives) throw new InputError(`the backup ${reader.setPath} has no QSR dump`, 'this needs a qsadmin backup set with its repository database (see qsadmin backup show)');
+  const tool = { binDir: binDir ?? (await findPgBinDir({})).dir };
   const out: Record<string, Rows> = {};
   const inMain: string[] = [];
-  for (const t of CATALOG_TABLES) {
+  for (const t of tables) {
     const own = archives.tables.find((f) => f.table?.name === t);
     if (!own) {
       inMain.push(t);
@@ -141,7 +146,7 @@ export async function readCatalogRows(reader: SetReader): Promise<Record<string,
     Object.assign(out, parseCopyBlocks(await tableDataText(tool, await checkedSetFile(reader, own), own.compression ?? 'none', [t])));
   }
   if (inMain.length) Object.assign(out, parseCopyBlocks(await tableDataText(tool, await checkedSetFile(reader, archives.main), archives.main.compression ?? 'none', inMain)));
-  for (const t of CATALOG_TABLES) out[t] ??= [];
+  for (const t of tables) out[t] ??= [];
   return out;
 }
 

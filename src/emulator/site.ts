@@ -7,6 +7,7 @@
 // <dir>/secrets/pgpass (0600, PostgreSQL's pgpass format: the superuser and qliksenserepository lines) for PGPASSFILE.
 // The qliksenserepository password is otherwise only in each node's Repository.exe.config, encrypted (emulated DPAPI).
 import { writeSiteConfig } from '../site/writer.js';
+import { EMULATED_OPERATOR } from '../host/emulated/machine.js';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -204,6 +205,7 @@ async function fillDatabase(site: SiteConfig, conn: PgConn, o: CreateSiteOptions
     archivedLogsDir: shares.archivedLogs,
     dbHost: site.database.host,
     dbPort: site.database.port,
+    rootAdmin: EMULATED_OPERATOR,
   });
   const nodeLogDirs = site.nodes.map((n) => windowsToEmulated(n.root!, 'C:\\ProgramData\\Qlik\\Sense\\Log'));
   await generateSiteData({ db: { ...conn, database: 'QSR' }, shareDirs: shares, nodeLogDirs, size: o.size ?? 'tiny' });

@@ -96,6 +96,8 @@ export interface RestoreInputs {
   parallel?: number;
   stopTimeoutMs?: number;
   endStuck?: boolean;
+  /** --skip-root-admin-check: restore although the operator was not a RootAdmin at backup time. */
+  skipRootAdminCheck?: boolean;
   startTimeoutMs?: number;
   bootstrapTimeoutMs?: number;
 }
@@ -300,6 +302,11 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
     const host = await pool.host(central.name);
     await requireQlikNode(host, central);
     await requireElevated(pool.host, [central], 'qsadmin restore');
+    // The guide's guard: the operator had RootAdmin at backup time (read from the set's Users rows; a manual backup has none to read).
+    if (src.kind === 'set' && parts.has('db') && !inputs.skipRootAdminCheck) {
+      const { rootAdminsOfSet, requireFormerRootAdmin } = await import('../restore/root-admin.js');
+      requireFormerRootAdmin((await host.machine.identity()).user, await rootAdminsOfSet(src.packed ?? src.dir, client.dir));
+    }
     if (parts.has('certs')) await requireStores(pool.host, [central], qlikStores(site.serviceAccount), 'qsadmin restore');
     const { hostname: targetHostname } = await qlikHostnameOf(host, central);
     const fromHost = sourceHostname(src);
@@ -445,7 +452,7 @@ function buildNotes(o: NotesIn): string[] {
   }
   notes.push(...o.configNotes);
   notes.push(`safety: each replaced database is dumped (pg_dump -Fc) into ${o.inputs.safetyDir ?? '<run dir>/safety'} first and kept; a failure says what it left and how to undo it (no commands when nothing live changed)`);
-  notes.push('elevation and the certificate stores: checked on the central node before anything changes; log in as an account that was Root Admin at backup time (guide §5.7): qsadmin does not check that one');
+  notes.push(`elevation, the certificate stores and the operator's RootAdmin role at backup time (guide §5.7): checked on the central node before anything changes${o.inputs.skipRootAdminCheck ? ' (the RootAdmin check skipped: --skip-root-admin-check)' : ''}`);
   return notes;
 }
 

@@ -10,6 +10,10 @@ import { MACHINE_FACTS, type EmulatedServiceRow } from '../../emulator/services/
 
 export const MACHINE_FILE = 'machine.json';
 
+/** Who runs qsadmin on an emulated node unless its machine.json says otherwise: a domain administrator that the
+ * emulator makes a RootAdmin of every site it creates (the account a restore must run as, guide §5.7). */
+export const EMULATED_OPERATOR = { userDirectory: 'EMULATED', userId: 'qsadmin' };
+
 interface MachineFile {
   user?: string;
   elevated?: boolean;
@@ -35,7 +39,7 @@ export class EmulatedMachine implements MachineState {
   async identity(): Promise<Identity> {
     const m = this.read();
     const computer = this.hostname.split('.')[0].toUpperCase();
-    return { user: m.user ?? `${computer}\\Administrator`, elevated: m.elevated ?? true, computer };
+    return { user: m.user ?? `${EMULATED_OPERATOR.userDirectory}\\${EMULATED_OPERATOR.userId}`, elevated: m.elevated ?? true, computer };
   }
 
   async rebootPending(): Promise<string[]> {
