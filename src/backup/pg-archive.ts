@@ -47,9 +47,10 @@ async function runOnDump(tool: PgToolContext, name: 'pg_restore', args: string[]
   const fed = feeder ? closed(feeder).then((r) => ({ ...r, error: undefined }), (e: Error) => ({ code: null, signal: null, error: e })) : null;
   const [t, f] = await Promise.all([closed(child), fed, feeding.catch(() => undefined)]);
   if (t.code !== 0) throw new Error(`${name} ${args.filter((a) => !a.startsWith('-') || a === '--list').join(' ')} failed on ${path.basename(file)} (exit ${t.code ?? t.signal}): ${err.trim().split('\n').slice(-3).join(' | ')}${feederErr.trim() ? ` (zstd: ${feederErr.trim()})` : ''}`);
-  // The tool stops reading once it has what it needs (--list: the table of contents), and zstd then finds the pipe
-  // closed (SIGPIPE here, a write error on Windows): not a failure. Anything else zstd reports is one.
-  if (f && (f.code !== 0 || f.error) && f.signal !== 'SIGPIPE' && !/write error|broken pipe/i.test(feederErr)) {
+  // The tool stops reading once it has what it needs (--list: the table of contents; --table: its rows), and zstd
+  // then finds its output closed: SIGPIPE, or a write error (Windows), or "Connection reset by peer", since Node's
+  // child pipes are socket pairs on Linux. The tool succeeded: not a failure. Anything else zstd reports is one.
+  if (f && (f.code !== 0 || f.error) && f.signal !== 'SIGPIPE' && !/write error|broken pipe|connection reset/i.test(feederErr)) {
     throw new Error(`zstd could not read ${path.basename(file)} (${f.error ? f.error.message : `exit ${f.code ?? f.signal}`}): ${feederErr.trim()}`);
   }
   return out;
