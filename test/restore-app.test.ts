@@ -44,7 +44,7 @@ async function qrsClient(): Promise<QrsClient> {
 
 beforeAll(async () => {
   stateDir = tempDir();
-  site = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 49000, baseAddress: '127.0.0.170', hostnames: ['qs-a.restore-app.test'], startServices: true });
+  site = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 49000, baseAddress: '127.0.0.176', hostnames: ['qs-a.restore-app.test'], startServices: true });
   appsDir = await qsr(async (c) => (await c.query('SELECT "AppFolder" FROM "ServiceClusterSettingsSharedPersistenceProperties"')).rows[0].AppFolder);
   // A custom property for apps, set on every published app (the generator makes none).
   await qsr(async (c) => {

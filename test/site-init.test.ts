@@ -13,7 +13,7 @@ let emu: EmulatedSite;
 let dir: string;
 
 beforeAll(async () => {
-  emu = await makeSite({ nodes: 3, size: 'tiny', portOffset: 48000, baseAddress: '127.0.0.160', startServices: false, serviceAccount: 'CORP\\qlik-svc' });
+  emu = await makeSite({ nodes: 3, size: 'tiny', portOffset: 48000, baseAddress: '127.0.0.144', startServices: false, serviceAccount: 'CORP\\qlik-svc' });
   dir = tempDir('qsadmin-init-');
 }, 180_000);
 

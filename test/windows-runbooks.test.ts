@@ -87,7 +87,7 @@ async function machine(identity = { user: 'DOMAIN\\admin', elevated: true }, inS
 }
 
 beforeAll(async () => {
-  emu = await makeSite({ layout: 'manual', size: 'tiny', portOffset: OFFSET, baseAddress: '127.0.0.150', startServices: false });
+  emu = await makeSite({ layout: 'manual', size: 'tiny', portOffset: OFFSET, baseAddress: '127.0.0.136', startServices: false });
   dir = tempDir('qsadmin-winrb-');
   certSet = generateQlikCertSet(emu.site.nodes[0].hostname);
   drives = path.join(dir, 'drives');
