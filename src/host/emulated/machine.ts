@@ -4,6 +4,7 @@
 // hosts file are what the emulator wrote when it laid the node out (install-layout.ts writeMachineFacts).
 import fs from 'node:fs';
 import path from 'node:path';
+import { InputError } from '../../runbook/errors.js';
 import { windowsToEmulated } from '../paths.js';
 import type { Identity, InstalledService, MachineState } from '../types.js';
 import { MACHINE_FACTS, type EmulatedServiceRow } from '../../emulator/services/install-layout.js';
@@ -32,7 +33,7 @@ export class EmulatedMachine implements MachineState {
     try {
       return JSON.parse(fs.readFileSync(file, 'utf8')) as MachineFile;
     } catch (e) {
-      throw new Error(`the emulated node's ${file} is not valid JSON (${(e as Error).message}): fix or delete it`);
+      throw new InputError(`the emulated node's ${file} is not valid JSON (${(e as Error).message})`, 'fix or delete it');
     }
   }
 
@@ -52,7 +53,7 @@ export class EmulatedMachine implements MachineState {
     try {
       rows = (JSON.parse(fs.readFileSync(file, 'utf8')) as { services: EmulatedServiceRow[] }).services;
     } catch (e) {
-      throw new Error(`${this.root} is not an emulated Qlik Sense node: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      throw new InputError(`${this.root} is not an emulated Qlik Sense node: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the folder of a node of an emulated site (<site>/nodes/central); a site made by an older qsadmin lacks this file: make it again (qsadmin demo --down, then qsadmin demo)');
     }
     return rows.map((r) => ({ name: r.Name, account: r.StartName, commandLine: r.PathName }));
   }
