@@ -54,6 +54,9 @@ async function doctor(set: string, args: string[] = [], opts: { path?: string; e
       // must not reach kubectl or helm (children.ts: explicit environment)
       PGPASSWORD: 'not-for-kubectl',
       QSADMIN_DB_PASSWORD: 'not-for-helm',
+      // the cloud login a kubeconfig's exec plugin (aws eks get-token, kubelogin) needs: meant for kubectl
+      AWS_PROFILE: 'qlik-eks',
+      AZURE_CONFIG_DIR: path.join(dir, 'azure'),
       ...opts.env,
     },
   });
@@ -95,6 +98,7 @@ describe('k8s doctor', () => {
     // the children got the kubeconfig's location and none of our secrets
     for (const c of r.calls) {
       expect(c.env).toContain('KUBECONFIG');
+      expect(c.env).toEqual(expect.arrayContaining(['AWS_PROFILE', 'AZURE_CONFIG_DIR']));
       expect(c.env).not.toContain('PGPASSWORD');
       expect(c.env).not.toContain('QSADMIN_DB_PASSWORD');
     }

@@ -41,10 +41,22 @@ export class ToolFailedError extends Error {
 // Variables kubectl and helm read to find their config; paths, not secrets. Everything else is left behind.
 const TOOL_CONFIG_VARS = ['KUBECONFIG', 'HELM_CONFIG_HOME', 'HELM_CACHE_HOME', 'HELM_DATA_HOME', 'XDG_CONFIG_HOME', 'XDG_CACHE_HOME', 'XDG_DATA_HOME'];
 
-/** The child environment for kubectl and helm: the essentials plus where their config lives. */
+/**
+ * What a kubeconfig's exec credential plugin reads to log in to a managed cluster (`aws eks get-token`, Azure's
+ * kubelogin, `gke-gcloud-auth-plugin`): the operator's cloud identity, meant for kubectl. They reach kubectl and helm
+ * through the environment only, never argv; qsadmin's own secrets still stay behind.
+ */
+const CLOUD_LOGIN_PREFIXES = ['AWS_', 'AZURE_', 'AAD_', 'CLOUDSDK_', 'ARM_'];
+const CLOUD_LOGIN_VARS = ['GOOGLE_APPLICATION_CREDENTIALS', 'USE_GKE_GCLOUD_AUTH_PLUGIN', 'KUBECACHEDIR'];
+
+/** The child environment for kubectl and helm: the essentials, where their config lives, and the cloud login. */
 export function k8sToolEnv(from: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const extra: Record<string, string> = {};
-  for (const k of TOOL_CONFIG_VARS) if (from[k] !== undefined) extra[k] = from[k]!;
+  for (const [k, v] of Object.entries(from)) {
+    if (v === undefined) continue;
+    const up = k.toUpperCase();
+    if (TOOL_CONFIG_VARS.includes(k) || CLOUD_LOGIN_VARS.includes(up) || CLOUD_LOGIN_PREFIXES.some((p) => up.startsWith(p))) extra[k] = v;
+  }
   return childEnv(extra, from);
 }
 
