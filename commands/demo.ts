@@ -70,6 +70,7 @@ without --site.`;
         '',
         'Try next:',
         '  qsadmin services status',
+        `  qsadmin site init --emulated-node ${central.root} --dry-run`,
         '  qsadmin services stop --dry-run',
         '  export QSADMIN_CERT_PASSWORD=choose-a-long-one',
         '  qsadmin backup create --dry-run',
