@@ -41,6 +41,14 @@ const recorded = (): Entry[] => fs.readFileSync(logFile, 'utf8').trim().split('\
 const controls = (log: Entry[]) => log.filter((r) => r.script === 'service.control').map((r) => `${r.args.Verb} ${String(r.args.Name).replace('QlikSense', '')}`);
 const state = () => JSON.parse(fs.readFileSync(stateFile, 'utf8'));
 
+// The guide's order (§1.3): QPS/QES/QSS/QPR (any order among them) → QRS → QSD down; QSD → QRS → the rest up.
+function expectGuideOrder(c: string[]) {
+  expect(c.slice(0, 4).sort()).toEqual(['stop EngineService', 'stop PrintingService', 'stop ProxyService', 'stop SchedulerService']);
+  expect(c.slice(4, 6)).toEqual(['stop RepositoryService', 'stop ServiceDispatcher']);
+  expect(c.slice(6, 8)).toEqual(['start ServiceDispatcher', 'start RepositoryService']);
+  expect(c.slice(8).sort()).toEqual(['start EngineService', 'start PrintingService', 'start ProxyService', 'start SchedulerService']);
+}
+
 const env = () => ({
   QSADMIN_POWERSHELL: FAKE,
   QSADMIN_EMULATOR_PS_STATE: stateFile,
@@ -136,7 +144,6 @@ afterAll(async () => {
 let setDir: string;
 
 describe('backup create on the Windows driver', () => {
-
   it('stops in the guide order, takes a shadow copy of the local share, starts, exports the certificates as the service account, and deletes the copy', async () => {
     await machine();
     const to = path.join(dir, 'backups');
@@ -149,12 +156,7 @@ describe('backup create on the Windows driver', () => {
     // Before anything changes: who runs this (elevated), which stores it can open, how the share is captured.
     expect(names.indexOf('machine.identity')).toBeLessThan(names.indexOf('service.control'));
     expect(names.indexOf('shadow.locate')).toBeLessThan(names.indexOf('service.control'));
-    const c = controls(log);
-    expect(c.slice(0, 4).sort()).toEqual(['stop EngineService', 'stop PrintingService', 'stop ProxyService', 'stop SchedulerService']);
-    expect(c.slice(4, 6)).toEqual(['stop RepositoryService', 'stop ServiceDispatcher']);
-    expect(c[6]).toBe('start ServiceDispatcher');
-    expect(c[7]).toBe('start RepositoryService');
-    expect(c.slice(8).sort()).toEqual(['start EngineService', 'start PrintingService', 'start ProxyService', 'start SchedulerService']);
+    expectGuideOrder(controls(log));
     // The shadow copy is taken while the services are down (after the last stop), deleted after the copy.
     const lastStop = log.findIndex((e) => e.script === 'service.control' && e.args.Name === 'QlikSenseServiceDispatcher' && e.args.Verb === 'stop');
     const create = names.indexOf('shadow.create');
@@ -286,11 +288,7 @@ describe('restore on the Windows driver', () => {
     const r = await qsadmin(['restore', setDir, '--site', siteFile, '--yes', '--state-dir', path.join(dir, 'state'), '--json'], { env: env() });
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const log = recorded();
-    const c = controls(log);
-    expect(c.slice(0, 4).sort()).toEqual(['stop EngineService', 'stop PrintingService', 'stop ProxyService', 'stop SchedulerService']);
-    expect(c.slice(4, 6)).toEqual(['stop RepositoryService', 'stop ServiceDispatcher']);
-    expect(c.slice(6, 8)).toEqual(['start ServiceDispatcher', 'start RepositoryService']);
-    expect(c.slice(8).sort()).toEqual(['start EngineService', 'start PrintingService', 'start ProxyService', 'start SchedulerService']);
+    expectGuideOrder(controls(log));
     const names = log.map((e) => e.script);
     const lastStop = log.findIndex((e) => e.script === 'service.control' && e.args.Name === 'QlikSenseServiceDispatcher' && e.args.Verb === 'stop');
     const firstStart = log.findIndex((e) => e.script === 'service.control' && e.args.Verb === 'start');

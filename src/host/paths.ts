@@ -30,6 +30,12 @@ export function defaultSitePaths(systemDrive = 'C:'): SitePaths {
   };
 }
 
+/** Join for a path in the style of its root (UNC/drive paths with backslashes, local paths as they are). */
+export function joinLike(root: string, ...parts: string[]): string {
+  if (/^[A-Za-z]:\\|^\\\\/.test(root)) return path.win32.join(root, ...parts);
+  return path.posix.join(root, ...parts);
+}
+
 /** Map a Windows path onto an emulated node directory: C:\X\Y → <root>/X/Y (drive letters other than C: → <root>/<letter>/...). */
 export function windowsToEmulated(root: string, windowsPath: string): string {
   const m = /^([A-Za-z]):[\\/]?(.*)$/.exec(windowsPath);

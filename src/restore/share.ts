@@ -21,11 +21,9 @@ export interface ShareTarget {
 /** Default sub-folder of each QSR share role under a root (guide §2.3 / spc defaults). */
 const ROLE_DIR: Record<string, string> = { AppFolder: 'Apps', StaticContentRootFolder: 'StaticContent', ArchivedLogsRootFolder: 'ArchivedLogs' };
 
-/** Join for a path in the style of its root (UNC/drive paths with backslashes, local paths as they are). */
-export function joinLike(root: string, ...parts: string[]): string {
-  if (/^[A-Za-z]:\\|^\\\\/.test(root)) return path.win32.join(root, ...parts);
-  return path.posix.join(root, ...parts);
-}
+import { joinLike } from '../host/paths.js';
+
+export { joinLike };
 
 /** The QSR share folders after the restore: as backed up, or all four under the new root (--share-root). */
 export function newShareFolders(recorded: ShareFolders, shareRoot?: string): ShareFolders {

@@ -10,7 +10,8 @@
 // Resume: dumps and the share copy belong to one capture. If the process dies before they are all written, the
 // exported snapshots die with it; the resumed run captures again (a second short downtime) and redoes the dumps, so
 // that every database and the share come from the same moment.
-import { requireElevated, requireStores } from './operator-checks.js';
+import { checkedBuild, requireElevated, requireStores } from './operator-checks.js';
+import { joinLike } from '../host/paths.js';
 import { qlikStores } from '../certs/export.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -149,13 +150,10 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   if (certPassword.length < 8) throw new InputError(`the certificate password in ${certPasswordEnv} is shorter than 8 characters`, 'use a longer password: it protects the private keys of the site');
   const conn = superuserConn(site, password);
   const pool = hostPool(site, async (s, n) => (await import('../host/index.js')).openHost(s, n));
-  let discovery: Discovery;
-  try {
+  let discovery!: Discovery;
+  await checkedBuild(pool, async () => {
     discovery = await discoverForBackup(site, conn, await databaseBinHint(site, () => pool.host(site.database.node!)));
-  } catch (e) {
-    await pool.closeAll();
-    throw e;
-  }
+  });
   const compress = inputs.compress ?? defaultCompression();
   const to = path.resolve(inputs.to);
   await checkTargetReadOnly(to);
@@ -169,15 +167,12 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const shareHost = () => pool.host(centralNode(site).name);
   const parallel = inputs.parallel ?? 4;
   // The driver picks the capture (hard links, a shadow copy, or a copy while down); the plan names its choice.
-  let sharePlans: ShareCapturePlan[];
-  try {
-    sharePlans = inputs.skipShare ? [] : await Promise.all(discovery.share.map(async (f) => (await shareHost()).shares.plan(f.path)));
+  let sharePlans: ShareCapturePlan[] = [];
+  await checkedBuild(pool, async () => {
+    if (!inputs.skipShare) sharePlans = await Promise.all(discovery.share.map(async (f) => (await shareHost()).shares.plan(f.path)));
     await requireElevated(pool.host, site.nodes, 'qsadmin backup create');
     await requireStores(pool.host, site.nodes, qlikStores(site.serviceAccount), 'qsadmin backup create');
-  } catch (e) {
-    await pool.closeAll();
-    throw e;
-  }
+  });
   const shareModes = sharePlans.map((p) => p.mode);
 
   const notes = [
@@ -641,9 +636,7 @@ async function copyConfig(ctx: BackupContext, site: SiteConfig, n: NodeConfig): 
   // The database's own configuration, where this node runs its service (the data folder from the service's command line).
   const db = await h.database();
   if (db?.dataDir) {
-    const named = db.dataDirWindows ?? db.dataDir;
-    const join = /^([A-Za-z]:|\\\\)/.test(named) ? path.win32.join : path.join;
-    for (const f of ['postgresql.conf', 'pg_hba.conf']) await add(join(named, f), path.join(db.dataDir, f));
+    for (const f of ['postgresql.conf', 'pg_hba.conf']) await add(joinLike(db.dataDirWindows ?? db.dataDir, f), path.join(db.dataDir, f));
   }
   writePart(ctx.setDir, `config.${n.name}`, { files });
 }

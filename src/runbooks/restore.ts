@@ -24,7 +24,7 @@
 // live changed) or the restored one (every change made). In between they stay stopped and the hint says how to
 // finish (resume) or roll back.
 import { createPrivateKey } from 'node:crypto';
-import { requireElevated, requireStores } from './operator-checks.js';
+import { checkedBuild, requireElevated, requireStores } from './operator-checks.js';
 import { qlikStores } from '../certs/export.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -287,13 +287,10 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
     throw new InputError(`cannot reach the target's repository database at ${conn.host}:${conn.port}: ${errorMessage(e)}`, `start the ${site.database.service ?? 'database'} service (the restore needs it running, guide §5 step 3)`);
   }
   const pool = hostPool(site, async (s, n) => (await import('../host/index.js')).openHost(s, n));
-  let client;
-  try {
+  let client!: Awaited<ReturnType<typeof findPgBinDir>>;
+  await checkedBuild(pool, async () => {
     client = await findPgBinDir({ hint: await databaseBinHint(site, () => pool.host(site.database.node!)), serverMajor: server.major });
-  } catch (e) {
-    await pool.closeAll();
-    throw e;
-  }
+  });
   const tool: PgToolContext = { binDir: client.dir, password };
   const central = centralNode(site);
   try {

@@ -1,7 +1,7 @@
 // The repository database as the site describes it: where it is, who connects, and the superuser password.
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Host } from '../host/types.js';
+import { toolFile } from '../postgres/bin.js';
 import type { SiteConfig } from './model.js';
 import { readSecret } from '../cli/secrets.js';
 
@@ -43,7 +43,7 @@ export async function databaseBinHint(site: SiteConfig, dbHost: () => Promise<Ho
   if (open) {
     try {
       const dir = (await (await open).database())?.binDir;
-      if (dir && (fs.existsSync(path.join(dir, 'pg_dump.exe')) || fs.existsSync(path.join(dir, 'pg_dump')))) return dir;
+      if (dir && fs.existsSync(toolFile(dir, 'pg_dump'))) return dir;
     } catch {
       // the service cannot be read (stopped session, no rights): the config and the search still apply
     }

@@ -13,6 +13,7 @@ import { DEFAULT_DB_PASSWORD_ENV } from './database.js';
 import type { NodeConfig, SiteConfig } from './model.js';
 import { ALL_QLIK_SERVICES, DATABASE_SERVICES, type DatabaseServiceName, type QlikServiceName } from './services.js';
 import { readShareFolders } from './share.js';
+import { readMachineFacts } from '../emulator/services/install-layout.js';
 
 export interface InitOptions {
   /** Set for an emulated node: the folder that plays its C: drive (the emulator's nodes/<name>). */
@@ -74,7 +75,8 @@ export async function initSite(o: InitOptions): Promise<InitResult> {
     if (!account) throw new InputError(`the logon account of the Qlik services on ${hostname} cannot be read`, 'run site init elevated');
     found.push(`services: ${qlik.map((s) => s.name).join(', ')}, run as ${account}`);
     const address = await host.machine.addressOf(hostname);
-    const portOffset = emulated ? emulatedPortOffset(emulated) : undefined;
+    // installedServices above read the same facts, so they are there.
+    const portOffset = emulated ? readMachineFacts(emulated).portOffset : undefined;
 
     // The database: this node's service (port from its postgresql.conf), or the one named on the command line.
     const dbService = databaseServiceOf(installed);
@@ -125,8 +127,7 @@ export async function initSite(o: InitOptions): Promise<InitResult> {
       if (emulated) {
         // A rim of an emulated site is a sibling folder whose Host.cfg names it.
         const root = isCentral ? emulated : findEmulatedNode(path.dirname(emulated), r.HostName);
-        Object.assign(node, { name: isCentral ? path.basename(emulated) : path.basename(root), root, portOffset: portOffset ?? 0 });
-        if (isCentral) node.name = 'central';
+        Object.assign(node, { name: isCentral ? 'central' : path.basename(root), root, portOffset: portOffset ?? 0 });
       } else {
         node.name = isCentral ? 'central' : r.HostName.split('.')[0].toLowerCase();
         if (isCentral) node.reach = { via: 'local' };
@@ -149,14 +150,6 @@ export async function initSite(o: InitOptions): Promise<InitResult> {
     return { site, found };
   } finally {
     await host.close();
-  }
-}
-
-function emulatedPortOffset(root: string): number {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(root, '.emulator', 'machine-facts.json'), 'utf8')) as { portOffset?: number }).portOffset ?? 0;
-  } catch {
-    return 0;
   }
 }
 

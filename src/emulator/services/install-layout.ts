@@ -159,6 +159,12 @@ export function writeMachineFacts(site: SiteConfig, node: NodeConfig): void {
 
 export const MACHINE_FACTS = 'machine-facts.json';
 
+/** The facts writeMachineFacts wrote for a node (throws the fs error when there are none). */
+export function readMachineFacts(root: string): { services: EmulatedServiceRow[]; portOffset: number } {
+  const facts = JSON.parse(fs.readFileSync(path.join(root, '.emulator', MACHINE_FACTS), 'utf8')) as { services: EmulatedServiceRow[]; portOffset?: number };
+  return { services: facts.services, portOffset: facts.portOffset ?? 0 };
+}
+
 export interface EmulatedServiceRow {
   Name: string;
   PathName: string;

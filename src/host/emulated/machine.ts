@@ -7,7 +7,7 @@ import path from 'node:path';
 import { InputError } from '../../runbook/errors.js';
 import { windowsToEmulated } from '../paths.js';
 import type { Identity, InstalledService, MachineState } from '../types.js';
-import { MACHINE_FACTS, type EmulatedServiceRow } from '../../emulator/services/install-layout.js';
+import { MACHINE_FACTS, readMachineFacts, type EmulatedServiceRow } from '../../emulator/services/install-layout.js';
 
 export const MACHINE_FILE = 'machine.json';
 
@@ -51,20 +51,11 @@ export class EmulatedMachine implements MachineState {
     const file = path.join(this.root, '.emulator', MACHINE_FACTS);
     let rows: EmulatedServiceRow[];
     try {
-      rows = (JSON.parse(fs.readFileSync(file, 'utf8')) as { services: EmulatedServiceRow[] }).services;
+      rows = readMachineFacts(this.root).services;
     } catch (e) {
       throw new InputError(`${this.root} is not an emulated Qlik Sense node: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the folder of a node of an emulated site (<site>/nodes/central); a site made by an older qsadmin lacks this file: make it again (qsadmin demo --down, then qsadmin demo)');
     }
     return rows.map((r) => ({ name: r.Name, account: r.StartName, commandLine: r.PathName }));
-  }
-
-  /** The emulator's own port offset of this node (0 on a real machine). */
-  portOffset(): number {
-    try {
-      return (JSON.parse(fs.readFileSync(path.join(this.root, '.emulator', MACHINE_FACTS), 'utf8')) as { portOffset?: number }).portOffset ?? 0;
-    } catch {
-      return 0;
-    }
   }
 
   // C:\Windows\System32\drivers\etc\hosts, as Windows resolves a name before DNS.

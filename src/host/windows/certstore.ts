@@ -5,10 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { describeCert, normalizeThumbprint } from '../../certs/inspect.js';
 import { InputError } from '../../runbook/errors.js';
-import type { CertStore, StoreRef, StoredCert } from '../types.js';
+import type { CertStore, Identity, StoreRef, StoredCert } from '../types.js';
 import { AS_ACCOUNT } from './ps/as-account.js';
 import { CERT_EXPORT, CERT_IMPORT, CERT_LIST, CERT_REMOVE } from './ps/certs.js';
-import { IDENTITY } from './ps/machine.js';
 import type { PsScript } from './ps/script.js';
 import type { PsSession } from './session.js';
 
@@ -31,11 +30,11 @@ export function sameAccount(a: string, b: string): boolean {
 }
 
 export class WindowsCertStore implements CertStore {
-  private identity?: Promise<{ user: string; elevated: boolean }>;
-
   constructor(
     private readonly session: PsSession,
     private readonly serviceAccount: string,
+    /** Who qsadmin runs as on the node (the host's machine.identity, asked once per session). */
+    private readonly identity: () => Promise<Identity>,
     private readonly passwordEnv = SERVICE_ACCOUNT_PASSWORD_ENV,
   ) {}
 
@@ -48,12 +47,12 @@ export class WindowsCertStore implements CertStore {
     const s = this.resolve(store);
     const full = { Location: s.location, Name: s.name, ...args };
     if (s.location === 'LocalMachine') return this.session.run<T>(script, full);
-    this.identity ??= this.session.run<{ user: string; elevated: boolean }>(IDENTITY);
-    if (sameAccount((await this.identity).user, s.user!)) return this.session.run<T>(script, full);
+    const me = await this.identity();
+    if (sameAccount(me.user, s.user!)) return this.session.run<T>(script, full);
     const password = process.env[this.passwordEnv];
     if (!password) {
       throw new InputError(
-        `the CurrentUser stores of ${s.user} are open only to a process running as ${s.user}, and qsadmin runs as ${(await this.identity).user}`,
+        `the CurrentUser stores of ${s.user} are open only to a process running as ${s.user}, and qsadmin runs as ${me.user}`,
         `run qsadmin as ${s.user}, or set ${this.passwordEnv} to its password (a scheduled task then runs as that account)`,
       );
     }
@@ -69,8 +68,7 @@ export class WindowsCertStore implements CertStore {
 
   async reachable(store: StoreRef): Promise<string | null> {
     const s = this.resolve(store);
-    this.identity ??= this.session.run<{ user: string; elevated: boolean }>(IDENTITY);
-    const me = await this.identity;
+    const me = await this.identity();
     if (s.location === 'LocalMachine') return me.elevated ? null : `LocalMachine\\${s.name} needs an elevated process and ${me.user} runs qsadmin without an administrator token`;
     if (sameAccount(me.user, s.user!) || process.env[this.passwordEnv]) return null;
     return `the CurrentUser\\${s.name} store of ${s.user} is open only to a process running as ${s.user} (qsadmin runs as ${me.user}): run as ${s.user}, or set ${this.passwordEnv} to its password`;

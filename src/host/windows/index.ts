@@ -7,7 +7,6 @@ import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
 import type { CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, InstalledService, MachineState, ShareCapture, SitePaths } from '../types.js';
 import { ALL_QLIK_SERVICES, DATABASE_SERVICES, type ServiceName } from '../../site/services.js';
-import { SERVICE_LIST } from './ps/services.js';
 import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
 import { PROCESS_RUN } from './ps/process.js';
 import { WindowsCertStore } from './certstore.js';
@@ -55,17 +54,19 @@ export class WindowsHost implements Host {
     });
     this.services = new WindowsServiceControl(site, node, this.session);
     this.files = new WindowsFiles(this.reach.via === 'local' ? undefined : node.hostname, this.session);
-    this.certs = new WindowsCertStore(this.session, site.serviceAccount);
+    // The account does not change while qsadmin runs: asked once, for the checks and the certificate stores alike.
+    let me: Promise<Identity> | undefined;
+    const identity = (): Promise<Identity> => (me ??= this.session.run<Identity>(IDENTITY));
+    this.certs = new WindowsCertStore(this.session, site.serviceAccount, identity);
     this.paths = defaultSitePaths(process.env.SystemDrive ?? 'C:');
     const programData = process.env.ProgramData ?? `${process.env.SystemDrive ?? 'C:'}\\ProgramData`;
     this.shares = new VssShares(this.session, this.reach.via === 'local', node.hostname, programData, (p) => this.files.resolve(p));
     this.machine = {
-      identity: (): Promise<Identity> => this.session.run(IDENTITY),
+      identity,
       rebootPending: (): Promise<string[]> => this.session.run(REBOOT_PENDING),
       installedServices: async (): Promise<InstalledService[]> => {
-        const names = [...Object.keys(DATABASE_SERVICES), ...ALL_QLIK_SERVICES] as ServiceName[];
-        const rows = await this.session.run<Array<{ name: string; state: string; account?: string; path?: string }>>(SERVICE_LIST, { Names: names });
-        return rows.filter((r) => r.state !== 'absent').map((r) => ({ name: r.name, account: r.account || undefined, commandLine: r.path || undefined }));
+        const rows = await this.services.query([...Object.keys(DATABASE_SERVICES), ...ALL_QLIK_SERVICES] as ServiceName[]);
+        return rows.filter((r) => r.state !== 'absent').map((r) => ({ name: r.name, account: r.account, commandLine: r.path }));
       },
       // Qlik nodes reach each other by hostname (certificates are issued to it): DNS answers, not qsadmin.
       addressOf: async (hostname: string): Promise<string> => hostname,

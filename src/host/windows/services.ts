@@ -51,7 +51,8 @@ export class WindowsServiceControl implements ServiceControl {
     return (await this.query([name]))[0];
   }
 
-  private async query(names: ServiceName[]): Promise<WindowsServiceStatus[]> {
+  /** State, pid, logon account and command line of the named services, installed here or not ("absent"). */
+  async query(names: ServiceName[]): Promise<WindowsServiceStatus[]> {
     const rows = await this.session.run<Array<{ name: ServiceName; state: string; pid?: number; account?: string; path?: string }>>(SERVICE_LIST, { Names: names });
     return rows.map((r) => ({
       name: r.name,
