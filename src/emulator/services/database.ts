@@ -12,6 +12,7 @@ import { consoleLogFile } from './log.js';
 import { emulatorOptions } from './options.js';
 import { spawnDetached } from './spawn.js';
 import { isProcessAlive, processMarkers, readState, writeState } from './state.js';
+import { emulatedDatabase } from './db-state.js';
 
 export const WATCHDOG = 'database-watchdog';
 
@@ -30,11 +31,14 @@ export function databasePassword(site: SiteConfig, env: NodeJS.ProcessEnv = proc
   throw new Error(`the database superuser password is not set: export ${envName ?? 'the variable named in database.passwordEnv'}`);
 }
 
-// The cluster behind the site's database service.
+// The cluster behind the site's database service: the one the node runs now (after QPI: postgresql-x64-14's).
 export function siteCluster(site: SiteConfig, password: string): PgCluster {
   const db = site.database;
-  if (!db.dataDir || !db.binDir) throw new Error(`site ${site.name}: an emulated database needs database.dataDir and database.binDir`);
-  return new PgCluster({ dataDir: db.dataDir, port: db.port, host: db.host, binDir: db.binDir, osUser: 'postgres', superuser: db.superuser, password });
+  const now = db.service ? emulatedDatabase(site)?.current : undefined;
+  const dataDir = now?.dataDir ?? db.dataDir;
+  const binDir = now?.binDir ?? db.binDir;
+  if (!dataDir || !binDir) throw new Error(`site ${site.name}: an emulated database needs database.dataDir and database.binDir`);
+  return new PgCluster({ dataDir, port: db.port, host: db.host, binDir, osUser: 'postgres', superuser: db.superuser, password });
 }
 
 // True when something accepts TCP connections at host:port within the timeout.
@@ -109,7 +113,7 @@ export class DatabaseService {
   // Start the detached process that shuts the database down after a while (fault databaseGoesAwayAfterMs).
   private startWatchdog(afterMs: number): void {
     const root = this.node.root!;
-    const args = ['--root', root, '--service', WATCHDOG, '--data', this.site.database.dataDir!, '--after', String(afterMs)];
+    const args = ['--root', root, '--service', WATCHDOG, '--data', this.cluster().dataDir, '--after', String(afterMs)];
     const spawned = spawnDetached('db-watchdog', this.site, this.node, args, consoleLogFile(root, this.node.hostname, 'Repository'));
     writeState(root, { name: WATCHDOG, pid: spawned.pid, state: 'running', ports: [], startedAt: new Date().toISOString() });
   }

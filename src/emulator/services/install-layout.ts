@@ -105,6 +105,47 @@ function repositoryExe(): string {
   ].join('\n');
 }
 
+// A launcher .exe that runs an emulator program (the emulated host runs .exe files with node).
+function launcherExe(entry: string, what: string): string {
+  const { command, args } = entryCommand(entry);
+  return [
+    '#!/usr/bin/env node',
+    `// emulated ${what}`,
+    "const { spawnSync } = require('node:child_process');",
+    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify(args)}.concat(process.argv.slice(2)), { stdio: 'inherit' });`,
+    'process.exit(r.status === null ? 1 : r.status);',
+    '',
+  ].join('\n');
+}
+
+/** Where the emulator puts the Qlik PostgreSQL Installer on the central node (as an administrator downloads it). */
+export const QPI_SETUP = 'C:\\Installers\\Qlik_PostgreSQL_setup.exe';
+
+/**
+ * What an installer-made node of a release holds for the database: Programs and Features (Qlik Sense, its patches,
+ * the bundled database MSI) and the Package Cache with the MSIs (PostgreSQL125.msi from 12.5, PostgreSQL.msi from
+ * 9.6, PostgreSQL14.msi since August 2023), plus msiexec.exe and, on the central node, the Qlik PostgreSQL Installer.
+ */
+export function writeProducts(node: NodeConfig, release: { name: string; version: string; patches?: string[] }, bundledMajor: number | null): void {
+  const root = nodeRoot(node);
+  const bundled = bundledMajor === 12 ? { msi: 'PostgreSQL125.msi', product: 'Qlik Sense Repository Database 12.5', version: '12.5' } : bundledMajor === 9 ? { msi: 'PostgreSQL.msi', product: 'Qlik Sense Repository Database 9.6', version: '9.6' } : bundledMajor ? { msi: 'PostgreSQL14.msi', product: 'Qlik Sense Repository Database 14', version: '14.17' } : null;
+  const products = [{ name: `Qlik Sense ${release.name}`, version: release.version }, ...(release.patches ?? []).map((p) => ({ name: `Qlik Sense ${release.name} ${p}`, version: release.version }))];
+  if (bundled) products.push({ name: bundled.product, version: bundled.version });
+  put(path.join(root, '.emulator', 'products.json'), JSON.stringify(products, null, 2) + '\n');
+  const cache = 'C:\\ProgramData\\Package Cache';
+  const msis = [
+    { guid: '{6A1D2C3E-0F4B-4E55-9A21-7C2D1E5B1250}', msi: 'PostgreSQL125.msi', product: 'Qlik Sense Repository Database 12.5', version: '12.5', bin: '12.5' },
+    { guid: '{0B7E4F21-93C6-4D18-8E0A-5F3B2C7D1400}', msi: 'PostgreSQL14.msi', product: 'Qlik Sense Repository Database 14', version: '14.17', bin: '14' },
+    ...(bundledMajor === 9 ? [{ guid: '{9C3A5E17-2D4B-4F6A-B8C1-0E9D7F5A0960}', msi: 'PostgreSQL.msi', product: 'Qlik Sense Repository Database 9.6', version: '9.6', bin: '9.6' }] : []),
+  ];
+  for (const m of msis) {
+    const files = ['psql.exe', 'pg_dump.exe', 'pg_restore.exe'].map((f) => `Repository\\PostgreSQL\\${m.bin}\\bin\\${f}`);
+    put(local(root, `${cache}\\${m.guid}\\${m.msi}`), JSON.stringify({ product: m.product, version: m.version, files }) + '\n');
+  }
+  put(local(root, 'C:\\Windows\\System32\\msiexec.exe'), launcherExe('../qpi/msiexec', 'msiexec.exe (Windows Installer)'));
+  if (node.role === 'central') put(local(root, QPI_SETUP), launcherExe('../qpi/main', 'Qlik_PostgreSQL_setup.exe (Qlik PostgreSQL Installer, guide §2.6)'));
+}
+
 // Lay out one node: programs, configs, Host.cfg, ProgramData folders, log folders and Custom Data connectors.
 export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutOptions): void {
   const root = nodeRoot(node);

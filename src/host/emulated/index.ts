@@ -6,6 +6,7 @@ import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import type { DatabaseLocation, ExecOptions, ExecResult, Host, MachineState, ShareCapture, SitePaths } from '../types.js';
 import { defaultSitePaths } from '../paths.js';
 import { databasePassword } from '../../emulator/services/database.js';
+import { emulatedDatabase } from '../../emulator/services/db-state.js';
 import { SITE_ENV } from '../../emulator/services/spawn.js';
 import { EmulatedCertStore } from './certstore.js';
 import { EmulatedFiles } from './files.js';
@@ -74,7 +75,8 @@ export class EmulatedHost implements Host {
   async database(): Promise<DatabaseLocation | null> {
     const db = this.site.database;
     if (!db.service || db.node !== this.node.name) return null;
-    return { service: db.service, binDir: db.binDir, dataDir: db.dataDir, dataDirWindows: db.dataDir, account: db.service === 'postgresql-x64-14' ? 'NT AUTHORITY\\NetworkService' : 'LocalSystem' };
+    const now = emulatedDatabase(this.site)?.current ?? { service: db.service, binDir: db.binDir, dataDir: db.dataDir };
+    return { service: now.service, binDir: now.binDir, dataDir: now.dataDir, dataDirWindows: now.dataDir, account: now.service === 'postgresql-x64-14' ? 'NT AUTHORITY\\NetworkService' : 'LocalSystem' };
   }
 
   // Nothing to release: the emulated driver holds no sessions between calls.

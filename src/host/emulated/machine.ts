@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../../runbook/errors.js';
 import { windowsToEmulated } from '../paths.js';
-import type { Identity, InstalledService, MachineState } from '../types.js';
+import type { Identity, InstalledProduct, InstalledService, MachineState } from '../types.js';
 import { MACHINE_FACTS, readMachineFacts, type EmulatedServiceRow } from '../../emulator/services/install-layout.js';
 
 export const MACHINE_FILE = 'machine.json';
@@ -19,7 +19,11 @@ interface MachineFile {
   user?: string;
   elevated?: boolean;
   rebootPending?: string[];
+  /** A test plays a nearly full disk: every volume has this many bytes free. */
+  freeBytes?: number;
 }
+
+export const PRODUCTS_FILE = 'products.json';
 
 export class EmulatedMachine implements MachineState {
   constructor(
@@ -56,6 +60,27 @@ export class EmulatedMachine implements MachineState {
       throw new InputError(`${this.root} is not an emulated Qlik Sense node: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the folder of a node of an emulated site (<site>/nodes/central); a site made by an older qsadmin lacks this file: make it again (qsadmin demo --down, then qsadmin demo)');
     }
     return rows.map((r) => ({ name: r.Name, account: r.StartName, commandLine: r.PathName }));
+  }
+
+  // What the emulated installer wrote (.emulator/products.json); a node laid out without it runs Qlik Sense May 2025.
+  async installedProducts(): Promise<InstalledProduct[]> {
+    const file = path.join(this.root, '.emulator', PRODUCTS_FILE);
+    if (!fs.existsSync(file)) return [{ name: 'Qlik Sense May 2025', version: '14.222.5' }];
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as InstalledProduct[];
+  }
+
+  // statfs of the folder the path maps to (its nearest existing parent), unless machine.json plays a full disk.
+  async freeBytes(windowsPath: string): Promise<number | null> {
+    const played = this.read().freeBytes;
+    if (played !== undefined) return played;
+    let d = /^[A-Za-z]:[\\/]/.test(windowsPath) ? windowsToEmulated(this.root, windowsPath) : windowsPath;
+    while (!fs.existsSync(d) && path.dirname(d) !== d) d = path.dirname(d);
+    try {
+      const st = fs.statfsSync(d);
+      return Number(st.bavail) * Number(st.bsize);
+    } catch {
+      return null;
+    }
   }
 
   // C:\Windows\System32\drivers\etc\hosts, as Windows resolves a name before DNS.

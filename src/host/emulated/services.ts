@@ -6,6 +6,7 @@ import { ALL_QLIK_SERVICES, isDatabaseService, serviceFact, type ServiceName } f
 import type { ServiceControl, ServiceState, ServiceStatus, StopOptions, StopOutcome } from '../types.js';
 import { fetchRepositoryState } from '../repository-state.js';
 import { DatabaseService, portAccepts } from '../../emulator/services/database.js';
+import { emulatedDatabase } from '../../emulator/services/db-state.js';
 import { ServiceControlError, seconds, serviceLabel } from '../service-errors.js';
 import { consoleLogFile } from '../../emulator/services/log.js';
 import { emulatorOptions } from '../../emulator/services/options.js';
@@ -44,18 +45,25 @@ export class EmulatedServiceControl implements ServiceControl {
     return this.node.root;
   }
 
-  // The database service when this node runs it, else null.
+  // The database service when this node runs it (the one it runs now: after QPI, postgresql-x64-14), else null.
   private database(): DatabaseService | null {
     const db = this.site.database;
     if (!db.service || db.node !== this.node.name) return null;
-    return new DatabaseService(this.site, this.node, db.service, this.password);
+    return new DatabaseService(this.site, this.node, emulatedDatabase(this.site)?.current.service ?? db.service, this.password);
   }
 
-  // The services installed on this node: the database service (if here), then the Qlik services in start order.
+  // Database services QPI replaced on this node: still installed, stopped (guide §2.6: never start it again).
+  private retired(): ServiceName[] {
+    const db = this.site.database;
+    if (!db.service || db.node !== this.node.name) return [];
+    return (emulatedDatabase(this.site)?.retired ?? []).map((r) => r.service);
+  }
+
+  // The services installed on this node: the database services (if here), then the Qlik services in start order.
   installed(): ServiceName[] {
     const qlik = (this.node.services ?? ALL_QLIK_SERVICES).slice().sort((a, b) => serviceFact(a)!.tier - serviceFact(b)!.tier);
     const db = this.database();
-    return db ? [db.name, ...qlik] : qlik;
+    return db ? [db.name, ...this.retired(), ...qlik] : qlik;
   }
 
   // Refuse a service that is not installed here, as Windows does (error 1060).
@@ -73,6 +81,7 @@ export class EmulatedServiceControl implements ServiceControl {
   // The state of one service: from its state file, a dead pid meaning stopped.
   async status(name: ServiceName): Promise<ServiceStatus> {
     if (!this.installed().includes(name)) return { name, state: 'absent' };
+    if (this.retired().includes(name)) return { name, state: 'stopped' };
     if (isDatabaseService(name)) return this.database()!.status();
     const st = readState(this.root, name);
     if (!st || !isProcessAlive(st.pid, processMarkers(this.root, name))) return { name, state: 'stopped' };
@@ -84,6 +93,10 @@ export class EmulatedServiceControl implements ServiceControl {
   async start(name: ServiceName, opts: { timeoutMs?: number } = {}): Promise<void> {
     this.requireInstalled(name);
     const timeoutMs = opts.timeoutMs ?? emulatorOptions(this.site).startTimeoutMs;
+    if (this.retired().includes(name)) {
+      // EMULATOR ASSUMPTION: the guide only says not to start it; its data folder was renamed *_deprecated by QPI.
+      throw new ServiceControlError('TERMINATED', name, `Service '${serviceLabel(name)}' on ${this.node.name} terminated at start (Windows error 1067): its data folder was moved aside by the Qlik PostgreSQL Installer; the repository database is now ${this.database()!.name} (guide §2.6: do not start the old service)`);
+    }
     if (isDatabaseService(name)) return this.database()!.start(timeoutMs);
     const current = await this.status(name);
     if (current.state === 'running') return;
@@ -158,6 +171,7 @@ export class EmulatedServiceControl implements ServiceControl {
   async stop(name: ServiceName, opts: StopOptions = {}): Promise<StopOutcome | void> {
     this.requireInstalled(name);
     const timeoutMs = opts.timeoutMs ?? emulatorOptions(this.site).stopTimeoutMs;
+    if (this.retired().includes(name)) return;
     if (isDatabaseService(name)) return this.database()!.stop(timeoutMs);
     const st = readState(this.root, name);
     const markers = processMarkers(this.root, name);

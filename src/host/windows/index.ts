@@ -5,9 +5,9 @@ import { execa } from 'execa';
 import { childEnv } from '../../runbook/children.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
-import type { CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, InstalledService, MachineState, ShareCapture, SitePaths } from '../types.js';
+import type { CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, InstalledProduct, InstalledService, MachineState, ShareCapture, SitePaths } from '../types.js';
 import { ALL_QLIK_SERVICES, DATABASE_SERVICES, type ServiceName } from '../../site/services.js';
-import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
+import { FREE_BYTES, IDENTITY, INSTALLED_PRODUCTS, REBOOT_PENDING } from './ps/machine.js';
 import { PROCESS_RUN } from './ps/process.js';
 import { WindowsCertStore } from './certstore.js';
 import { WindowsFiles } from './files.js';
@@ -70,6 +70,11 @@ export class WindowsHost implements Host {
       },
       // Qlik nodes reach each other by hostname (certificates are issued to it): DNS answers, not qsadmin.
       addressOf: async (hostname: string): Promise<string> => hostname,
+      installedProducts: (): Promise<InstalledProduct[]> => this.session.run(INSTALLED_PRODUCTS),
+      freeBytes: async (windowsPath: string): Promise<number | null> => {
+        const n = await this.session.run<number | null>(FREE_BYTES, { Path: windowsPath });
+        return typeof n === 'number' ? n : null;
+      },
     };
   }
 

@@ -26,3 +26,28 @@ if ($null -ne $sm -and $null -ne $sm.PendingFileRenameOperations) { $reasons += 
 , $reasons
 `,
 );
+
+// Programs and Features: the Uninstall keys (64- and 32-bit views) whose DisplayName starts with Qlik Sense or
+// PostgreSQL; a Qlik Sense patch is listed as its own entry ("Qlik Sense February 2022 Patch 3").
+export const INSTALLED_PRODUCTS = psScript(
+  'machine.products',
+  [],
+  `
+$keys = @('HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*', 'HKLM:\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*')
+$rows = @(Get-ItemProperty -Path $keys -ErrorAction SilentlyContinue | Where-Object { $_.DisplayName -like 'Qlik Sense*' -or $_.DisplayName -like 'PostgreSQL*' } | ForEach-Object { @{ name = [string]$_.DisplayName; version = [string]$_.DisplayVersion } })
+, $rows
+`,
+);
+
+// Free bytes of the volume that holds a path (Get-Item resolves the nearest existing folder's drive).
+export const FREE_BYTES = psScript(
+  'machine.free-bytes',
+  ['Path'],
+  `
+$p = $Path
+while ($p -and -not (Test-Path -LiteralPath $p)) { $p = Split-Path -Path $p -Parent }
+if (-not $p) { return $null }
+$drive = (Get-Item -LiteralPath $p).PSDrive
+[int64]$drive.Free
+`,
+);
