@@ -172,11 +172,12 @@ async function main(): Promise<number> {
 
     // The new service, as Windows lists it; the old one stays installed (stopped, its folder renamed).
     const deprecated = `${db.current.dataDir}_deprecated`;
-    const facts = readMachineFacts(root);
+    const factsFile = path.join(root, '.emulator', MACHINE_FACTS);
+    const facts = { ...(JSON.parse(fs.readFileSync(factsFile, 'utf8')) as Record<string, unknown>), services: readMachineFacts(root).services };
     if (!facts.services.some((s) => s.Name === 'postgresql-x64-14')) {
       facts.services.unshift({ Name: 'postgresql-x64-14', PathName: `"${installPath}\\bin\\pg_ctl.exe" runservice -N "postgresql-x64-14" -D "${dataPath}" -w`, StartName: DATABASE_SERVICES['postgresql-x64-14'].account });
     }
-    fs.writeFileSync(path.join(root, '.emulator', MACHINE_FACTS), JSON.stringify(facts, null, 2) + '\n');
+    fs.writeFileSync(factsFile, JSON.stringify(facts, null, 2) + '\n');
     fs.writeFileSync(path.join(root, '.emulator', PRODUCTS_FILE), JSON.stringify([...products.filter((p) => !/^PostgreSQL 14/.test(p.name)), { name: 'PostgreSQL 14', version: '14.17' }], null, 2) + '\n');
     writeEmulatedDatabase(site, { current: { service: 'postgresql-x64-14', binDir: path.dirname(pg14), dataDir: newData }, retired: [{ ...db.current, dataDir: deprecated }] });
     fs.renameSync(db.current.dataDir, deprecated);

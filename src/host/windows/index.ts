@@ -5,9 +5,9 @@ import { execa } from 'execa';
 import { childEnv } from '../../runbook/children.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
-import type { CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, InstalledProduct, InstalledService, MachineState, ShareCapture, SitePaths } from '../types.js';
+import type { AccountCheck, CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, InstalledProduct, InstalledService, MachineInventory, MachineState, ShareCapture, SitePaths } from '../types.js';
 import { ALL_QLIK_SERVICES, DATABASE_SERVICES, type ServiceName } from '../../site/services.js';
-import { FREE_BYTES, IDENTITY, INSTALLED_PRODUCTS, REBOOT_PENDING } from './ps/machine.js';
+import { ACCOUNT, CAN_CONNECT, FREE_BYTES, IDENTITY, INSTALLED_PRODUCTS, INVENTORY, PORTS_IN_USE, POST_LOCAL_FORM, REBOOT_PENDING, RESOLVE } from './ps/machine.js';
 import { PROCESS_RUN } from './ps/process.js';
 import { WindowsCertStore } from './certstore.js';
 import { WindowsFiles } from './files.js';
@@ -75,6 +75,12 @@ export class WindowsHost implements Host {
         const n = await this.session.run<number | null>(FREE_BYTES, { Path: windowsPath });
         return typeof n === 'number' ? n : null;
       },
+      inventory: (): Promise<MachineInventory> => this.session.run(INVENTORY),
+      resolve: (hostname: string) => this.session.run<{ addresses: string[]; local: boolean }>(RESOLVE, { Hostname: hostname }),
+      portsInUse: async (ports: number[]): Promise<number[]> => (await this.session.run<number[] | null>(PORTS_IN_USE, { Ports: ports })) ?? [],
+      canConnect: (host: string, port: number, timeoutMs = 3000): Promise<boolean> => this.session.run(CAN_CONNECT, { Address: host, Port: port, TimeoutMs: timeoutMs }),
+      account: (name: string, password?: string): Promise<AccountCheck> => this.session.run(ACCOUNT, { Name: name, Password: password ?? '', CheckPassword: password !== undefined }),
+      postLocalForm: (port: number, urlPath: string, fields: Record<string, string>) => this.session.run(POST_LOCAL_FORM, { Port: port, UrlPath: urlPath, Fields: fields }),
     };
   }
 
