@@ -11,7 +11,7 @@
 //   redundant         a rule whose grants another enabled rule already gives (rules only grant, never deny)
 //   disabled          information: the rule is disabled
 import { ConditionSyntaxError, isLiteral, lineCol, literalValue, operandText, parseCondition, pathKey, type Cond, type Operand } from './parser.js';
-import { conditionText, type CustomPropertyDef, type RuleFile } from './model.js';
+import { conditionLines, conditionText, type CustomPropertyDef, type RuleFile } from './model.js';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -174,7 +174,7 @@ export function lintRule(r: RuleFile, defs: CustomPropertyDef[] | undefined): Fi
 /** Lint a set of rules: each rule, and redundancy between rules. */
 export function lintRules(rules: RuleFile[], defs: CustomPropertyDef[] | undefined): Finding[] {
   const out = rules.flatMap((r) => lintRule(r, defs));
-  const norm = (r: RuleFile) => conditionText(r.condition).replace(/\s+/g, ' ').trim().toLowerCase();
+  const norm = (r: RuleFile) => conditionLines(conditionText(r.condition)).join(' ').toLowerCase(); // printed alike = the same condition
   for (const r of rules) {
     if (r.disabled) continue;
     const other = rules.find(

@@ -93,6 +93,11 @@ export function conditionLines(text: string): string[] {
   }
 }
 
+/** The rule with its condition pretty-printed as an export writes it (a hand-written file may have it on one line). */
+export function normalizedRule(r: RuleFile): RuleFile {
+  return { ...r, condition: conditionLines(conditionText(r.condition)) };
+}
+
 /** The condition text QRS gets from the file form. */
 export function conditionText(lines: readonly string[]): string {
   return lines.join('\n');
@@ -340,4 +345,28 @@ export function valuesOf(cps: Array<{ definition: string; value: string }>): Rec
   const out: Record<string, string[]> = {};
   for (const c of cps) (out[c.definition] ??= []).push(c.value);
   return out;
+}
+
+/** An object with custom property values as a source holds it. */
+export interface SourceObject {
+  kind: 'streams' | 'dataConnections' | 'apps';
+  name: string;
+  stream?: string | null;
+  values: Record<string, string[]>;
+}
+
+/**
+ * The rule set of a site (live or backed up): the selected rules, every definition, and the objects that carry values,
+ * plus the apps published in a stream that carries values (rules such as resource.stream.@X apply to them).
+ */
+export function ruleSetOf(rules: RuleEntity[], defs: CustomPropertyDef[], objects: SourceObject[], o: SelectOptions): RuleSet & { skippedDefaults: number; unknownDefaults: string[] } {
+  const sel = selectRules(rules, o);
+  const has = (x: SourceObject) => Object.keys(x.values).length > 0;
+  const streamsWithValues = new Set(objects.filter((x) => x.kind === 'streams' && has(x)).map((x) => x.name.toLowerCase()));
+  const values: ValuesFile = { streams: [], dataConnections: [], apps: [] };
+  for (const x of objects) {
+    if (!(has(x) || (x.kind === 'apps' && x.stream && streamsWithValues.has(x.stream.toLowerCase())))) continue;
+    values[x.kind].push({ name: x.name, ...(x.kind === 'apps' ? { stream: x.stream ?? null } : {}), values: x.values });
+  }
+  return { ...canonical({ rules: sel.rules.map(ruleFileOf), definitions: defs, values }), skippedDefaults: sel.skippedDefaults, unknownDefaults: sel.unknownDefaults };
 }

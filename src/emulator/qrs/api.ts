@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkXrfkey, isRefusal, readQlikUser } from './xrfkey.js';
 import { quoteIdent, type Qsr } from './qsr.js';
 import { AppHttpError, appEntity, routeAppChange } from './apps.js';
+import { routeRules } from './rules.js';
 
 export interface ApiContext {
   qsr: Qsr;
@@ -129,14 +130,18 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
     if (isRefusal(user)) return sendText(res, user.status, user.message);
     const method = req.method ?? 'GET';
     const lower = url.pathname.toLowerCase();
-    if (method !== 'GET' && !lower.startsWith('/qrs/app/')) return sendText(res, 405, `${method} ${url.pathname} is not served by the emulated repository service`);
     if (url.pathname === '/ssl/ping') return sendText(res, 200, 'Ping successful');
-    const answer = method === 'GET'
-      ? route(ctx, lower)
-      : routeAppChange({ qsr: ctx.qsr, isCentral: ctx.isCentral, user, method, path: lower, query: url.searchParams, req }).then((r) => {
-        if (!r) throw new HttpError(405, `${method} ${url.pathname} is not served by the emulated repository service`);
-        return r;
+    const notServed = () => new HttpError(405, `${method} ${url.pathname} is not served by the emulated repository service`);
+    // Security rules, custom property definitions, streams and data connections first (rules.ts), then the rest.
+    const answer = routeRules({ qsr: ctx.qsr, user, method, path: lower, query: url.searchParams, req }).then((r) => {
+      if (r) return r;
+      if (method === 'GET') return route(ctx, lower);
+      if (!lower.startsWith('/qrs/app/')) throw notServed();
+      return routeAppChange({ qsr: ctx.qsr, isCentral: ctx.isCentral, user, method, path: lower, query: url.searchParams, req }).then((x) => {
+        if (!x) throw notServed();
+        return x;
       });
+    });
     answer.then(
       (r) => (r.status === 204 ? (res.writeHead(204), res.end()) : sendJson(res, r.status, r.body)),
       (err: unknown) => {
