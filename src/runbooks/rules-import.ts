@@ -187,7 +187,10 @@ export async function buildRulesImport(inputs: RulesImportInputs, env: BuildEnv)
     const state = await readLive(live.qrs);
     checkFolder(set, state, dir);
     const work = importWork(state, set, !!inputs.prune);
-    const siteSet = liveRuleSet(state, { category });
+    // The site side of the diff: its custom rules and the default rules the folder has (edited or not).
+    const seeds = new Set(set.rules.map((r) => r.seedId).filter(Boolean));
+    const full = liveRuleSet(state, { category, includeDefaults: true });
+    const siteSet = { ...full, rules: full.rules.filter((r) => !r.seedId || seeds.has(r.seedId)) };
     const changes = diffSets(siteSet, canonical(set)).filter((c) => inputs.prune || !(c.what === 'rule' && c.change === 'removed'));
     notes = [
       `from ${dir}: ${set.rules.length} rules, ${set.definitions.length} custom properties, ${VALUE_KINDS.reduce((n, [k]) => n + set.values[k].length, 0)} objects with values`,
