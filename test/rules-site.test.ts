@@ -136,7 +136,7 @@ describe('rules import and export', () => {
     expect(again.json.outputs['rules.updated'] ?? 0).toBe(0);
   });
 
-  it('export writes the demo set back as it is (plus the site\'s own custom rules); lint of the export finds the demo rules clean', async () => {
+  it('export writes the demo set back as it is (plus the site\'s own custom rules), no ids or dates; its demo rules lint clean', async () => {
     exportA = path.join(tempDir(), 'export-a');
     const r = await run(a, ['rules', 'export', '--to', exportA]);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -148,6 +148,15 @@ describe('rules import and export', () => {
     expect(got['rules/RootAdmin.json']).toBeUndefined();
     expect(r.json.defaultRulesLeftOut).toBe(6); // 8 default security rules, 2 of them edited
     expect(JSON.stringify(got)).not.toMatch(/"id"|modifiedDate|createdDate/);
+    const lint = await run(a, ['rules', 'lint', exportA]);
+    const demoRules = Object.keys(demo).filter((f) => f.startsWith('rules/')).map((f) => path.basename(f, '.json'));
+    expect(lint.json.findings.filter((f: { rule: string }) => demoRules.includes(f.rule))).toEqual([]);
+    // audit of the live site (its exported rules: custom and edited default ones)
+    const au = await run(a, ['rules', 'audit', '--user', 'CORP\\carol', '--groups', 'proj1_aud1', '--resource', 'Stream_*', '--action', 'read']);
+    expect(au.exitCode, au.stderr).toBe(0);
+    expect(au.json.source).toBe(`site ${a.site.name}`);
+    const streams = Object.fromEntries(au.json.resources.map((x: { name: string; grants: Array<{ rules: string[] }> }) => [x.name, x.grants.flatMap((g) => g.rules)]));
+    expect(streams).toMatchObject({ Proj1_Aud1: ['ResourceAccess'], Proj1_Aud2: [] });
   });
 
   it('export → import into a fresh site (--prune) → export gives identical files; default rules are never pruned', async () => {
