@@ -5,13 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { readQsrTables, SetReader, type Rows } from '../backup/app-catalog.js';
 import type { Host } from '../host/types.js';
-import { QrsClient } from '../qrs/client.js';
+import type { QrsClient } from '../qrs/client.js';
+import { centralQrs } from '../qrs/central.js';
 import { InputError } from '../runbook/errors.js';
 import { definitionOf, isExportFolder, readSet, ruleSetOf, valuesOf, type RuleEntity, type RuleSet, type SelectOptions, type SourceObject } from '../rules/model.js';
 import { loadSiteConfig } from '../site/config.js';
 import { centralNode, type SiteConfig } from '../site/model.js';
-import { QRS_API_PORT } from '../site/services.js';
-import { qlikHostnameOf } from './certs.js';
 import { requireElevated } from './operator-checks.js';
 
 /** A QRS connection to a site's central node, with what it holds open. */
@@ -21,7 +20,7 @@ export interface LiveSite {
   close(): Promise<void>;
 }
 
-/** Open QRS on the central node from its PEM files in Exported Certificates\.Local Certificates (needs elevation). */
+/** Open QRS on the central node with its client certificate (src/qrs/central.ts); checks elevation first. */
 export async function openLiveSite(sitePath: string, what: string): Promise<LiveSite> {
   const site = loadSiteConfig(sitePath);
   const central = centralNode(site);
@@ -31,15 +30,7 @@ export async function openLiveSite(sitePath: string, what: string): Promise<Live
     host = await openHost(site, central.name);
     const h = host;
     await requireElevated(async () => h, [central], what);
-    const pem = async (f: string) => (await h.files.read(path.win32.join(h.paths.localCertificates, f))).toString('utf8');
-    const { hostname } = await qlikHostnameOf(h, central);
-    const qrs = new QrsClient({
-      host: central.address,
-      port: QRS_API_PORT + (central.portOffset ?? 0),
-      servername: hostname,
-      auth: { certPem: await pem('client.pem'), keyPem: await pem('client_key.pem'), caPem: await pem('root.pem') },
-      user: { directory: 'INTERNAL', id: 'sa_api' },
-    });
+    const qrs = await centralQrs(site, h);
     return {
       site,
       qrs,

@@ -4,6 +4,7 @@ import { checkXrfkey, isRefusal, readQlikUser } from './xrfkey.js';
 import { quoteIdent, type Qsr } from './qsr.js';
 import { AppHttpError, appEntity, routeAppChange } from './apps.js';
 import { routeRules } from './rules.js';
+import { NodeHttpError, routeNodes } from './nodes.js';
 
 export interface ApiContext {
   qsr: Qsr;
@@ -12,6 +13,10 @@ export interface ApiContext {
   isCentral: boolean;
   buildVersion: string;
   log: (message: string) => void;
+  /** The node's folder, service account and port offset (node registration: the CA key, the hosts file, 4444). */
+  root: string;
+  serviceAccount: string;
+  portOffset: number;
 }
 
 /** QRS entity paths served from a QSR table: /qrs/<path>, /qrs/<path>/full, /qrs/<path>/count, /qrs/<path>/<id>. */
@@ -130,22 +135,27 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
     if (isRefusal(user)) return sendText(res, user.status, user.message);
     const method = req.method ?? 'GET';
     const lower = url.pathname.toLowerCase();
+    const nodes = /^\/qrs\/(servernodeconfiguration\/container|servernoderegistration\/|servernodeconfiguration\/[0-9a-f-]{36}$)/.test(lower) && (method !== 'GET' || !/^\/qrs\/servernodeconfiguration\/[0-9a-f-]{36}$/.test(lower));
     if (url.pathname === '/ssl/ping') return sendText(res, 200, 'Ping successful');
     const notServed = () => new HttpError(405, `${method} ${url.pathname} is not served by the emulated repository service`);
-    // Security rules, custom property definitions, streams and data connections first (rules.ts), then the rest.
-    const answer = routeRules({ qsr: ctx.qsr, user, method, path: lower, query: url.searchParams, req }).then((r) => {
-      if (r) return r;
-      if (method === 'GET') return route(ctx, lower);
-      if (!lower.startsWith('/qrs/app/')) throw notServed();
-      return routeAppChange({ qsr: ctx.qsr, isCentral: ctx.isCentral, user, method, path: lower, query: url.searchParams, req }).then((x) => {
-        if (!x) throw notServed();
-        return x;
+    const nodeCtx = { qsr: ctx.qsr, isCentral: ctx.isCentral, root: ctx.root, serviceAccount: ctx.serviceAccount, portOffset: ctx.portOffset, log: ctx.log };
+    // Node registration (nodes.ts), then security rules, custom property definitions, streams and data connections
+    // (rules.ts), then the other reads and the app changes.
+    const answer = nodes
+      ? routeNodes(nodeCtx, method, lower, req).then((r) => r ?? { status: 404, body: null })
+      : routeRules({ qsr: ctx.qsr, user, method, path: lower, query: url.searchParams, req }).then((r) => {
+        if (r) return r;
+        if (method === 'GET') return route(ctx, lower);
+        if (!lower.startsWith('/qrs/app/')) throw notServed();
+        return routeAppChange({ qsr: ctx.qsr, isCentral: ctx.isCentral, user, method, path: lower, query: url.searchParams, req }).then((x) => {
+          if (!x) throw notServed();
+          return x;
+        });
       });
-    });
     answer.then(
       (r) => (r.status === 204 ? (res.writeHead(204), res.end()) : sendJson(res, r.status, r.body)),
       (err: unknown) => {
-        if (err instanceof HttpError || err instanceof AppHttpError) return sendText(res, err.status, err.message);
+        if (err instanceof HttpError || err instanceof AppHttpError || err instanceof NodeHttpError) return sendText(res, err.status, err.message);
         const message = `repository database ${ctx.qsr.where} failed: ${err instanceof Error ? err.message : String(err)}`;
         ctx.log(message);
         sendText(res, 500, message);
