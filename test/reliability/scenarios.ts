@@ -9,6 +9,7 @@ import { thumbprintOf } from '../../src/certs/inspect.js';
 import { destroySite, type EmulatedSite } from '../../src/emulator/site.js';
 import { createBareNodes, SETUP_EXE } from '../../src/emulator/bare.js';
 import { withClient } from '../../src/postgres/client.js';
+import { ROOT } from '../helpers/cli.js';
 import { databaseState, failureLines, lastLine, runCli, serviceStates, siteState, treeHashes } from './harness.js';
 
 export const CERT_PASSWORD = 'crash-matrix-pfx-password';
@@ -206,6 +207,26 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
   // --replace: every case puts the same content into the same app, so an uninterrupted run and a resumed one must
   // leave the same apps (a plain restore adds an app per case, which no two cases could compare).
+  'rules.import': {
+    // Each case starts from the site without the demo set: its custom rules and custom properties gone, the two
+    // default rules it edits back to stock. The end state: every rule and definition by content (no ids or dates).
+    prepare: async (f) => {
+      await startAll(f);
+      const { STOCK_RULES } = await import('../../src/rules/defaults.js');
+      await qsrRows(f, `DELETE FROM "SystemRules" WHERE "Type" = 'Custom' AND "Name" IN ('ResourceAccess','TeamAdminRead','TeamAdminSections','TeamAdminCreate')`);
+      for (const r of STOCK_RULES.filter((x) => ['CreateApp', 'CreateAppObjectsPublishedApp'].includes(x.name))) {
+        await qsrRows(f, `UPDATE "SystemRules" SET "Rule" = '${r.rule.replace(/'/g, "''")}', "ResourceFilter" = '${r.resourceFilter}', "Comment" = '', "ModifiedDate" = now() WHERE "SeedId" = '${r.seedId}'`);
+      }
+      await qsrRows(f, `DELETE FROM "CustomPropertyValues" WHERE "DefinitionID" IN (SELECT "ID" FROM "CustomPropertyDefinitions" WHERE "Name" IN ('GroupAccess','AdminGroup','Extendable'))`);
+      await qsrRows(f, `DELETE FROM "CustomPropertyDefinitions" WHERE "Name" IN ('GroupAccess','AdminGroup','Extendable')`);
+      return ['rules', 'import', path.join(ROOT, 'templates', 'rules', 'demo'), '--site', f.site.siteFile];
+    },
+    endState: async (f) => ({
+      rules: await qsrRows(f, `SELECT "Name","Rule","ResourceFilter","Actions","Category","Type","SeedId","Disabled","Comment","RuleContext" FROM "SystemRules" ORDER BY "Name", "SeedId"`),
+      definitions: await qsrRows(f, `SELECT "Name","ChoiceValues","ObjectTypes","Description" FROM "CustomPropertyDefinitions" ORDER BY "Name"`),
+      services: await serviceStates(f.site.site),
+    }),
+  },
   'restore.app': {
     setup: async (f) => {
       await startAll(f);
