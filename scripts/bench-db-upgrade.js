@@ -2,7 +2,7 @@
 // db upgrade benchmark on one emulated site with a dedicated PostgreSQL 12 server, in one run (these machines are
 // shared and noisy: only the ratio to a baseline measured in the same run means anything):
 //   (a) the plain procedure: stop the Qlik services, pg_dump -Fc each database one after another, pg_restore each
-//       (one job, default commits) into a fresh PostgreSQL 14 cluster, start the services; the 14 cluster is then
+//       (one job, default commits) into a fresh PostgreSQL 14 cluster, roles first by pg_dumpall -g and psql, start the services; the 14 cluster is then
 //       thrown away and the site is back on 12;
 //   (b) `qsadmin db upgrade --engine native` (its verified backup first, then the upgrade proper).
 // Service downtime: (a) from the first stop to QRS servicestate 2; (b) from the journal, the first db.stop step's
@@ -29,7 +29,7 @@ const { EmulatedHost } = await dist('src/host/emulated/index.js');
 const { PgCluster } = await dist('src/postgres/cluster.js');
 const { findPgBinDir } = await dist('src/postgres/bin.js');
 const { userDatabases, rowCounts, countDifferences } = await dist('src/postgres/move.js');
-const { pgDump, pgRestore } = await dist('src/postgres/tools.js');
+const { pgDump, pgDumpall, pgRestore, psql } = await dist('src/postgres/tools.js');
 const { withClient } = await dist('src/postgres/client.js');
 const { postgres: pg12 } = await import('pg12');
 const { postgres: pg14 } = await import('pg14');
@@ -60,11 +60,14 @@ await fresh.start();
 const dumps = path.join(work, 'plain-dumps');
 fs.mkdirSync(dumps, { recursive: true });
 const tool = { binDir: tools.dir, password: s.superuserPassword };
+// roles first (the dumps grant to qliksenserepository); "role postgres already exists" is expected and ignored
+await pgDumpall(tool, { host: conn.host, port: conn.port, user: 'postgres', globalsOnly: true, file: path.join(dumps, 'globals.sql') });
+await psql(tool, { host: conn.host, port: fresh.port, user: 'postgres', db: 'postgres', file: path.join(dumps, 'globals.sql'), onErrorStop: false });
 for (const db of dbs) {
   await pgDump(tool, { host: conn.host, port: conn.port, user: 'postgres', db, format: 'custom', file: path.join(dumps, `${db}.dump`) });
-  // pg_restore -C of a pg_dump 15 archive fails on 14 (LOCALE_PROVIDER): the database is made first, owned by postgres
+  // pg_restore -C of a pg_dump 15 archive fails on 14 (LOCALE_PROVIDER): the database is made first
   await withClient(fresh.conn(), async (c) => c.query(`CREATE DATABASE "${db}" TEMPLATE template0 ENCODING 'UTF8'`));
-  await pgRestore(tool, { host: conn.host, port: fresh.port, user: 'postgres', db, file: path.join(dumps, `${db}.dump`), noOwner: true, exitOnError: true });
+  await pgRestore(tool, { host: conn.host, port: fresh.port, user: 'postgres', db, file: path.join(dumps, `${db}.dump`), exitOnError: true });
 }
 const aMoved = Date.now();
 await startSite(s.site);
