@@ -93,6 +93,7 @@ describe('db upgrade --engine qpi', () => {
     const shareBefore = fs.readdirSync(path.join(site.site.shareRoot, 'Apps')).sort();
     const r1 = await upgrade(['--yes'], { QSADMIN_FAULT: 'kill:db.start.central.QRS:50' });
     expect(r1.exitCode).not.toBe(0);
+    expect(fs.existsSync(path.join(stateDir, 'runs')), r1.stdout + r1.stderr).toBe(true);
     const runId = fs.readdirSync(path.join(stateDir, 'runs')).find((d) => d.startsWith('db-upgrade'))!;
     expect(runId).toBeTruthy();
     const r2 = await qsadmin(['runs', 'resume', runId, '--yes', '--json'], { env: env(), timeout: 180_000 });

@@ -134,7 +134,36 @@ async function installedState(f: CrashFixture, caseDir: string): Promise<unknown
   };
 }
 
+// db upgrade is one way: each case makes its own site with a dedicated PostgreSQL 12 server beside the matrix's
+// (the next address up + 40), and upgrades it to 14 with the native engine; the case before is destroyed first.
+let lastUpgraded: string | undefined;
+async function pg12Site(f: CrashFixture, caseDir: string): Promise<EmulatedSite> {
+  if (lastUpgraded) await destroySite(lastUpgraded).catch(() => undefined);
+  lastUpgraded = path.join(caseDir, 'site');
+  const { createEmulatedSite } = await import('../../src/emulator/site.js');
+  const { postgres: pg12 } = await import('pg12');
+  const a = f.site.site.nodes[0].address.split('.').map(Number);
+  const s = await createEmulatedSite({ dir: lastUpgraded, size: 'tiny', databaseService: null, startServices: true, pgBinDir: path.dirname(pg12), baseAddress: [...a.slice(0, 3), a[3] + 40].join('.'), portOffset: f.site.site.nodes[0].portOffset ?? 0 });
+  f.env.QSADMIN_DB_PASSWORD = s.superuserPassword;
+  return s;
+}
+
 export const SCENARIOS: Record<string, Scenario> = {
+  'db.upgrade': {
+    prepare: async (f, caseDir) => {
+      const s = await pg12Site(f, caseDir);
+      const { postgres: pg14 } = await import('pg14');
+      return ['db', 'upgrade', '--engine', 'native', '--new-bin-dir', path.dirname(pg14), '--site', s.siteFile, '--backup-to', path.join(caseDir, 'sets'), '--yes'];
+    },
+    endState: async (f, caseDir) => {
+      const file = path.join(caseDir, 'site', 'site.json');
+      const site = JSON.parse(fs.readFileSync(file, 'utf8'));
+      const conn = { host: site.database.host, port: site.database.port, user: 'postgres', password: f.env.QSADMIN_DB_PASSWORD, database: 'postgres' };
+      const version = await withClient(conn, async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v.split('.')[0]);
+      const { rowCounts, userDatabases } = await import('../../src/postgres/move.js');
+      return { version, counts: await rowCounts(conn, await userDatabases(conn)), services: await serviceStates(site) };
+    },
+  },
   install: {
     prepare: async (f, caseDir) => {
       await bareSite(f, caseDir, 1);
