@@ -73,6 +73,7 @@ const aMoved = Date.now();
 await startSite(s.site);
 await qrsUp();
 const plain = { downtimeMs: Date.now() - a0, moveMs: aMoved - a0 };
+console.error(`plain dump and restore: downtime ${(plain.downtimeMs / 1000).toFixed(1)} s`);
 await fresh.destroy();
 fs.rmSync(dumps, { recursive: true, force: true });
 
@@ -88,9 +89,10 @@ const wallMs = Date.now() - b0;
 if (r.status !== 0) throw new Error(`db upgrade failed (${r.status}): ${r.stdout.slice(-3000)}${r.stderr.slice(-2000)}`);
 const runId = JSON.parse(r.stdout).runId;
 const journal = fs.readFileSync(path.join(state, 'runs', runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-const at = (pred) => Date.parse(journal.find(pred).at ?? journal.find(pred).time ?? journal.find(pred).ts);
+const at = (pred) => Date.parse(journal.find(pred).ts);
 const down0 = at((e) => e.event === 'start' && /^db\.stop\./.test(e.step));
-const down1 = at((e) => e.event === 'finish' && /^db\.start\..*servicestate$/.test(e.step));
+// the last start step's end (the servicestate wait is skipped when QRS is already at 2)
+const down1 = Date.parse(journal.filter((e) => /^db\.start\./.test(e.step ?? '') && (e.event === 'finish' || e.event === 'skip')).at(-1).ts);
 const backupDown = at((e) => e.event === 'finish' && e.step === 'backup.downtime.end') - at((e) => e.event === 'start' && e.step === 'backup.downtime.begin');
 const diff = countDifferences(before, await rowCounts(conn, dbs));
 const out = {
