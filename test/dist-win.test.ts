@@ -118,6 +118,18 @@ describe('the bundle on this machine\'s Node', () => {
 
 });
 
+describe('the children\'s guard inside the bundle', () => {
+  it('qsadmin --qsadmin-child-guard ends every registered child when its stdin closes (what qsadmin.exe runs instead of reaper-main.js)', async () => {
+    const { spawn } = await import('node:child_process');
+    const sleeper = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    const gone = new Promise<NodeJS.Signals | null>((resolve) => sleeper.once('exit', (_c, sig) => resolve(sig)));
+    const guard = spawn(process.execPath, [bundleFile, '--qsadmin-child-guard', String(process.pid)], { stdio: ['pipe', 'ignore', 'inherit'] });
+    // The line arrives before the end of the pipe: the guard registers the child, then sees qsadmin "gone".
+    guard.stdin.end(`+${sleeper.pid}\n`);
+    expect(await gone).toBe('SIGTERM');
+  }, 30_000);
+});
+
 describe('the engines around the exe', () => {
   it('scripts/powershell: the module parses with the PowerShell grammar and passes secrets only as SecureStrings', async () => {
     const psm = fs.readFileSync(path.join(ROOT, 'scripts', 'powershell', 'QsAdmin.psm1'), 'utf8');

@@ -5,7 +5,6 @@
 // such folder: scripts/dist-win/build.mjs gives oclif a package.json whose oclif section names in-bundle modules
 // ("qsadmin-bundle:commands" ...), and replaces oclif's module loader with one that returns those modules.
 import path from 'node:path';
-import { execute, settings } from '@oclif/core';
 import { setPackaged } from '../runbook/packaged.js';
 
 /** The package.json oclif sees (the build writes it in: commands, helpClass and hooks point into the bundle). */
@@ -56,6 +55,8 @@ async function main(): Promise<void> {
   // The executable's folder, or the bundle's when it runs as a script (the release zip lays both out alike).
   const root = path.dirname(sea ? process.execPath : process.argv[1]);
   setPackaged({ root, asset: (name) => embedded(sea, name), guardArgs: sea ? [GUARD_ARG] : [process.argv[1], GUARD_ARG] });
+  // oclif (and through the registry every command) is loaded only now: --version above stays a bare Node start.
+  const { execute, settings } = await import('@oclif/core');
   // No TypeScript lookup, whatever NODE_ENV says: oclif would look for tsconfig.json and the typescript package.
   settings.enableAutoTranspile = false;
   // userPlugins/devPlugins off: the executable takes no plugins installed later (there is no npm on the server).
