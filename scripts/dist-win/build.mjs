@@ -30,8 +30,8 @@ const NODE_PACKAGES = {
 };
 export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
-// The exe's templates (read through node:sea's getAsset; src/backup/schedule.ts).
-const TEMPLATES = ['qsadmin-nightly-backup.task.xml', 'qsadmin-backup.service', 'qsadmin-backup.timer'];
+// The exe's templates (read through node:sea's getAsset; src/backup/schedule.ts, src/install/spc.ts).
+const TEMPLATES = ['qsadmin-nightly-backup.task.xml', 'qsadmin-backup.service', 'qsadmin-backup.timer', 'spc.xml'];
 
 function log(msg) {
   process.stderr.write(`dist:win: ${msg}\n`);
