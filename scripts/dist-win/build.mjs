@@ -368,6 +368,8 @@ async function makeZip(exe, version) {
   zip.file(path.join(ROOT, 'README.md'), { name: 'qsadmin/README.md' });
   zip.file(path.join(ROOT, 'templates', 'site.sample.json'), { name: 'qsadmin/site.sample.json' });
   for (const t of TEMPLATES) zip.file(path.join(ROOT, 'templates', t), { name: `qsadmin/templates/${t}` });
+  // Security-rule examples for `qsadmin rules` (given by path, not read from the install).
+  if (fs.existsSync(path.join(ROOT, 'templates', 'rules'))) zip.directory(path.join(ROOT, 'templates', 'rules'), 'qsadmin/templates/rules');
   zip.file(path.join(ROOT, 'scripts', 'qsadmin-nightly-backup.ps1'), { name: 'qsadmin/scripts/qsadmin-nightly-backup.ps1' });
   zip.directory(path.join(ROOT, 'scripts', 'powershell'), 'qsadmin/scripts/powershell');
   await zip.finalize();
