@@ -1,0 +1,119 @@
+// Qlik Alerting beside an emulated site: backup with the site (mongodump the seed's way through the fake tools),
+// verify, restore --only alerting (mongorestore --drop), and `alerting check` with each failure it reports.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmulatedHost } from '../src/host/emulated/index.js';
+import type { EmulatedSite } from '../src/emulator/site.js';
+import { readCollection, writeCollection } from '../src/emulator/alerting/store.js';
+import { qsadmin } from './helpers/cli.js';
+import { destroySites, makeSite } from './helpers/site.js';
+import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
+
+const CERT_PASSWORD = 'alerting-test-pfx-password';
+const MONGO_PASSWORD = 'mongo-secret-Pa55:@/word';
+
+let site: EmulatedSite;
+let stateDir: string;
+let target: string;
+let root: string;
+
+const env = () => ({ QSADMIN_STATE_DIR: stateDir, QSADMIN_CERT_PASSWORD: CERT_PASSWORD });
+const dbPath = () => path.join(root, 'Program Files', 'MongoDB', 'Server', '4.2', 'data');
+const toolCalls = () =>
+  fs.existsSync(path.join(root, '.emulator', 'mongo-tools.jsonl'))
+    ? fs.readFileSync(path.join(root, '.emulator', 'mongo-tools.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { tool: string; argv: string[] })
+    : [];
+const host = () => new EmulatedHost(site.site, site.site.nodes[0]);
+
+beforeAll(async () => {
+  stateDir = tempDir();
+  target = tempDir();
+  site = await makeSite({ size: 'tiny', portOffset: 37000, baseAddress: '127.0.0.62', startServices: true, alerting: { mongoUser: { name: 'qlikalerting', password: MONGO_PASSWORD } } });
+  root = site.site.nodes[0].root!;
+}, 120_000);
+
+afterAll(async () => {
+  await destroySites();
+  cleanupTempDirs();
+});
+
+describe('backup create with Alerting configured', () => {
+  let setDir: string;
+  it('adds alerting/: the mongodump folder, default.json and the certificates, in the manifest, and verifies', async () => {
+    const r = await qsadmin(['backup', 'create', '--site', site.siteFile, '--to', target, '--json', '--skip-share', '--no-logs'], { env: env() });
+    expect(r.exitCode, r.stderr).toBe(0);
+    setDir = JSON.parse(r.stdout).outputs.backup.dir;
+    const m = JSON.parse(fs.readFileSync(path.join(setDir, 'manifest.json'), 'utf8'));
+    const paths = m.files.filter((f: { kind: string }) => f.kind.startsWith('alerting-')).map((f: { path: string }) => f.path).sort();
+    expect(paths).toEqual([
+      'alerting/config/certificates/CA.crt',
+      'alerting/config/certificates/server.pem',
+      'alerting/config/certificates/server_key.pem',
+      'alerting/config/default.json',
+      'alerting/dump/qlikalerting/alerts.bson',
+      'alerting/dump/qlikalerting/alerts.metadata.json',
+      'alerting/dump/qlikalerting/users.bson',
+      'alerting/dump/qlikalerting/users.metadata.json',
+      'alerting/summary.json',
+    ]);
+    // Secrets in the set are readable by the owner only.
+    expect(fs.statSync(path.join(setDir, 'alerting/config/certificates/server_key.pem')).mode & 0o077).toBe(0);
+    expect(fs.statSync(path.join(setDir, 'alerting/config/default.json')).mode & 0o077).toBe(0);
+    // The seed's command, with the connection and the password file beside it: never the password itself.
+    const dumps = toolCalls().filter((c) => c.tool === 'mongodump' && !c.argv.includes('--version'));
+    expect(dumps).toHaveLength(1);
+    const argv = dumps[0].argv;
+    expect(argv).toContain('--db=qlikalerting');
+    expect(argv).toContain(`--out=${path.join(setDir, 'alerting', 'dump')}`);
+    expect(argv.some((a) => a.startsWith('--config='))).toBe(true);
+    expect(JSON.stringify(toolCalls())).not.toContain(MONGO_PASSWORD);
+    expect(r.stdout + r.stderr).not.toContain(MONGO_PASSWORD);
+    // The config file is gone after the run.
+    const cfg = argv.find((a) => a.startsWith('--config='))!.slice('--config='.length);
+    expect(fs.existsSync(cfg)).toBe(false);
+    const v = await qsadmin(['backup', 'verify', setDir, '--json'], { env: env() });
+    expect(v.exitCode, v.stdout + v.stderr).toBe(0);
+  }, 90_000);
+
+  it('verify fails on a damaged BSON file even with a matching checksum list', async () => {
+    const copy = path.join(tempDir(), 'set');
+    fs.cpSync(setDir, copy, { recursive: true });
+    const f = path.join(copy, 'alerting/dump/qlikalerting/users.bson');
+    fs.chmodSync(f, 0o600);
+    fs.appendFileSync(f, Buffer.from([1, 2, 3]));
+    const v = await qsadmin(['backup', 'verify', copy, '--json'], { env: env() });
+    expect(v.exitCode).toBe(4);
+    expect(v.stdout).toContain('users.bson');
+  }, 30_000);
+
+  describe('restore --only alerting', () => {
+    it('puts back the database (documents added since are gone), default.json and the certificates; the Gateway answers', async () => {
+      const users = readCollection(dbPath(), 'qlikalerting', 'users');
+      writeCollection(dbPath(), 'qlikalerting', 'users', [...users, { _id: { $oid: '65f0000000000000000000ff' }, userId: 'late', name: 'Added after the backup', role: 'user', licenses: [] }]);
+      const defaultJson = path.join(root, 'Program Files', 'Qlik Alerting', 'config', 'default.json');
+      const before = fs.readFileSync(defaultJson, 'utf8');
+      fs.writeFileSync(defaultJson, before.replace('"hstsMaxAge": 31536000', '"hstsMaxAge": 0'));
+      fs.rmSync(path.join(root, 'Program Files', 'Qlik Alerting', 'config', 'certificates', 'CA.crt'));
+      const r = await qsadmin(['restore', setDir, '--site', site.siteFile, '--only', 'alerting', '--yes', '--json'], { env: env() });
+      expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+      expect(readCollection(dbPath(), 'qlikalerting', 'users')).toEqual(users);
+      expect(fs.readFileSync(defaultJson, 'utf8')).toBe(before);
+      expect(fs.existsSync(path.join(root, 'Program Files', 'Qlik Alerting', 'config', 'certificates', 'CA.crt'))).toBe(true);
+      const restores = toolCalls().filter((c) => c.tool === 'mongorestore' && !c.argv.includes('--version'));
+      expect(restores).toHaveLength(1);
+      expect(restores[0].argv.slice(-2)).toEqual(['--drop', path.join(setDir, 'alerting', 'dump')]);
+      expect(JSON.stringify(toolCalls())).not.toContain(MONGO_PASSWORD);
+      // The safety dump of the database as it was, with the late user in it.
+      const out = JSON.parse(r.stdout).outputs;
+      expect(fs.readFileSync(path.join(out['alerting.safety'], 'qlikalerting', 'users.bson')).includes(Buffer.from('Added after the backup'))).toBe(true);
+      expect((await host().services.status('QlikAlertingGateway' as never)).state).toBe('running');
+    }, 90_000);
+
+    it('refuses --only alerting with other parts, and a set without Alerting, as bad input', async () => {
+      const r = await qsadmin(['restore', setDir, '--site', site.siteFile, '--only', 'alerting,db', '--yes'], { env: env() });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toMatch(/--only alerting/);
+    }, 30_000);
+  });
+});
