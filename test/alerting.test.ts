@@ -117,3 +117,88 @@ describe('backup create with Alerting configured', () => {
     }, 30_000);
   });
 });
+
+describe('alerting check', () => {
+  const check = async () => {
+    const r = await qsadmin(['alerting', 'check', '--site', site.siteFile, '--json'], { env: env() });
+    const json = JSON.parse(r.stdout) as { ok: boolean; findings: Array<{ check: string; status: string; message: string; users?: string[] }> };
+    const by = (c: string) => json.findings.find((f) => f.check === c)!;
+    return { ...r, json, by };
+  };
+  const defaultJson = () => path.join(root, 'Program Files', 'Qlik Alerting', 'config', 'default.json');
+
+  it('passes on a healthy install, and says what it does not check', async () => {
+    const r = await check();
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    expect(r.json.findings.filter((f) => f.status !== 'ok' && f.status !== 'skipped')).toEqual([]);
+    expect(r.by('users.admin').message).toContain('EMULATED\\alertadmin');
+    expect(r.by('users.sync').status).toBe('skipped');
+    expect(r.by('licence.attributes').status).toBe('skipped');
+    expect(r.stdout + r.stderr).not.toContain(MONGO_PASSWORD);
+  }, 30_000);
+
+  it('reports no administrator (fail), users without email and users with Professional and Analyzer (warnings)', async () => {
+    const users = readCollection(dbPath(), 'qlikalerting', 'users');
+    writeCollection(dbPath(), 'qlikalerting', 'users', [
+      { _id: { $oid: '65f000000000000000000011' }, userDirectory: 'EMULATED', userId: 'bob', email: '', role: 'user', licenses: ['professional', 'analyzer'] },
+      { _id: { $oid: '65f000000000000000000012' }, userDirectory: 'EMULATED', userId: 'carl', email: 'carl@emulated.test', role: 'user', licenses: ['analyzer'] },
+    ]);
+    try {
+      const r = await check();
+      expect(r.exitCode).toBe(4);
+      expect(r.by('users.admin').status).toBe('fail');
+      expect(r.by('users.email')).toMatchObject({ status: 'warn', users: ['EMULATED\\bob'] });
+      expect(r.by('users.licences')).toMatchObject({ status: 'warn', users: ['EMULATED\\bob'] });
+    } finally {
+      writeCollection(dbPath(), 'qlikalerting', 'users', users);
+    }
+  }, 30_000);
+
+  it('reports ports in default.json that the running Gateway does not answer on (changed without a restart)', async () => {
+    const before = fs.readFileSync(defaultJson(), 'utf8');
+    const cfg = JSON.parse(before);
+    cfg.gateway.httpPort += 100;
+    fs.writeFileSync(defaultJson(), JSON.stringify(cfg, null, 4));
+    try {
+      const r = await check();
+      expect(r.exitCode).toBe(4);
+      expect(r.by('gateway.service').status).toBe('ok');
+      expect(r.by('gateway.http')).toMatchObject({ status: 'fail' });
+      expect(r.by('gateway.http').message).toContain('restart');
+      expect(r.by('gateway.https').status).toBe('ok');
+    } finally {
+      fs.writeFileSync(defaultJson(), before);
+    }
+  }, 30_000);
+
+  it('reports a wrong MongoDB password in default.json without printing it', async () => {
+    const before = fs.readFileSync(defaultJson(), 'utf8');
+    fs.writeFileSync(defaultJson(), before.replace(encodeURIComponent(MONGO_PASSWORD), 'wrong-password'));
+    try {
+      const r = await check();
+      expect(r.exitCode).toBe(4);
+      expect(r.by('mongodb').status).toBe('fail');
+      expect(r.by('mongodb').message).toMatch(/Authentication failed/);
+      expect(r.stdout).not.toContain('wrong-password');
+    } finally {
+      fs.writeFileSync(defaultJson(), before);
+    }
+  }, 30_000);
+
+  it('reports the Gateway stopped and MongoDB not answering', async () => {
+    const h = host();
+    await h.services.stop('QlikAlertingGateway' as never);
+    await h.services.stop('MongoDB' as never);
+    try {
+      const r = await check();
+      expect(r.exitCode).toBe(4);
+      expect(r.by('mongodb').status).toBe('fail');
+      expect(r.by('mongodb').message).toMatch(/connection refused/);
+      expect(r.by('gateway.service').status).toBe('fail');
+      expect(r.by('gateway.http').status).toBe('fail');
+    } finally {
+      await h.services.start('MongoDB' as never);
+      await h.services.start('QlikAlertingGateway' as never);
+    }
+  }, 60_000);
+});
