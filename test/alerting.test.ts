@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmulatedHost } from '../src/host/emulated/index.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { readCollection, writeCollection } from '../src/emulator/alerting/store.js';
+import { validateSite } from '../src/site/config.js';
 import { qsadmin } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
@@ -110,11 +111,71 @@ describe('backup create with Alerting configured', () => {
       expect((await host().services.status('QlikAlertingGateway' as never)).state).toBe('running');
     }, 90_000);
 
-    it('refuses --only alerting with other parts, and a set without Alerting, as bad input', async () => {
+    it('refuses --only alerting with other parts, a set without Alerting, and a run without --yes, as bad input', async () => {
+      const calls = toolCalls().length;
       const r = await qsadmin(['restore', setDir, '--site', site.siteFile, '--only', 'alerting,db', '--yes'], { env: env() });
       expect(r.exitCode).toBe(2);
       expect(r.stderr).toMatch(/--only alerting/);
+      const noYes = await qsadmin(['restore', setDir, '--site', site.siteFile, '--only', 'alerting'], { env: env() });
+      expect(noYes.exitCode).toBe(2);
+      expect(noYes.stderr).toMatch(/--yes/);
+      const copy = path.join(tempDir(), 'set');
+      fs.cpSync(setDir, copy, { recursive: true });
+      const mf = path.join(copy, 'manifest.json');
+      const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+      m.files = m.files.filter((f: { kind: string }) => !f.kind.startsWith('alerting-'));
+      fs.chmodSync(mf, 0o600);
+      fs.writeFileSync(mf, JSON.stringify(m));
+      const none = await qsadmin(['restore', copy, '--site', site.siteFile, '--only', 'alerting', '--yes'], { env: env() });
+      expect(none.exitCode).toBe(2);
+      expect(none.stderr).toMatch(/no Alerting part/);
+      // --dry-run prints the plan and runs no tool.
+      const dry = await qsadmin(['restore', setDir, '--site', site.siteFile, '--only', 'alerting', '--dry-run'], { env: env() });
+      expect(dry.exitCode, dry.stderr).toBe(0);
+      expect(dry.stdout + dry.stderr).toMatch(/mongorestore --drop/);
+      expect(toolCalls().length).toBe(calls);
     }, 30_000);
+  });
+});
+
+describe('the site config\'s alerting part', () => {
+  it('is checked: the node must be one of the site\'s, folders Windows paths, no unknown key', () => {
+    const base = JSON.parse(fs.readFileSync(site.siteFile, 'utf8'));
+    const bad = (alerting: unknown) => () => validateSite({ ...base, alerting }, 'site.json');
+    expect(bad({ node: 'central' })).not.toThrow();
+    expect(bad({ node: 'nowhere' })).toThrow(/alerting.node must name the node Qlik Alerting runs on, one of: central/);
+    expect(bad({ node: 'central', installDir: 'relative\\path' })).toThrow(/alerting.installDir must be an absolute Windows folder path/);
+    expect(bad({ node: 'central', mongoUri: 'mongodb://x' })).toThrow(/"mongoUri" is not a site config key/);
+  });
+});
+
+describe('the fake MongoDB tools take the real syntax only', () => {
+  const bin = 'C:\\Program Files\\MongoDB\\Server\\4.2\\bin';
+  const run = (tool: string, args: string[]) => host().exec(`${bin}\\${tool}.exe`, args);
+  it('refuse unknown options, values on bool options, missing values and stray arguments (exit 3, ExitBadOptions)', async () => {
+    for (const [tool, args, msg] of [
+      ['mongodump', ['--database=qlikalerting'], "unknown flag `database'"],
+      ['mongorestore', ['--drop=true', 'dump'], "bool flag `--drop' cannot have an argument"],
+      ['mongodump', ['--db'], "expected argument for flag `--db'"],
+      ['mongodump', ['--db=qlikalerting', 'Backup Name'], 'positional arguments not allowed'],
+      ['mongorestore', ['a', 'b'], 'too many positional arguments'],
+    ] as Array<[string, string[], string]>) {
+      const r = await run(tool, args);
+      expect(r.exitCode, `${tool} ${args.join(' ')}`).toBe(3);
+      expect(r.stderr).toContain(msg);
+      expect(r.stderr).toContain(`try '${tool} --help' for more information`);
+    }
+  });
+  it('refuse real options the stand-in does not implement by name, and report their Database Tools version', async () => {
+    const r = await run('mongodump', ['--db=qlikalerting', '--archive=x.gz', '--gzip']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/--(archive|gzip) is a real option that this stand-in does not implement/);
+    expect((await run('mongorestore', ['--version'])).stdout).toMatch(/^mongorestore version: 100\./);
+  });
+  it('need the password (authorization is enabled in mongod.cfg)', async () => {
+    const r = await run('mongoexport', ['--host=localhost', '--port=64017', '--db=qlikalerting', '--collection=users']);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/Authentication failed/);
   });
 });
 

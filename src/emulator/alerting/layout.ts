@@ -4,6 +4,7 @@
 // stand-in's data folder with a few Alerting users.
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { windowsToEmulated } from '../../host/paths.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { alertingOf, alertingPaths, ALERTING_DB, DEFAULT_MONGO_PORT } from '../../alerting/config.js';
@@ -14,8 +15,6 @@ import type { Doc } from '../../alerting/bson.js';
 
 export const MONGO_TOOLS = ['mongodump', 'mongorestore', 'mongoexport'] as const;
 export const MONGO_SERVICE = 'MongoDB'; // the service name MongoDB's Windows installer gives by default
-/** Version the fake tools report: MongoDB Database Tools (the first with --config is 100.3.0). */
-export const FAKE_TOOLS_VERSION = '100.9.4';
 
 export interface AlertingLayoutOptions {
   /** MongoDB with authorization: a user the tools log in as (its password is then in default.json's mongodb.uri). */
@@ -28,14 +27,19 @@ function put(file: string, content: string | Buffer, mode = 0o644): void {
   fs.writeFileSync(file, content, { mode });
 }
 
-// A launcher for a fake tool: the node script the emulated host runs for <tool>.exe.
+// A launcher for a fake tool: the node script the emulated host runs for <tool>.exe. Compiled, it loads the tool's
+// module in its own process (one Node start per call); from the sources it runs it through tsx.
 function toolLauncher(tool: string): string {
   const { command, args } = entryCommand('../alerting/mongo-tools');
+  const file = args[args.length - 1];
+  const head = ['#!/usr/bin/env node', `// EMULATION: ${tool}.exe, a fake that takes the real tool's arguments (see src/emulator/alerting/mongo-tools.ts)`, 'process.env.QSADMIN_FAKE_MONGO_BIN = __dirname;'];
+  if (file.endsWith('.js')) {
+    return [...head, `process.argv.splice(2, 0, ${JSON.stringify(tool)});`, `import(${JSON.stringify(pathToFileURL(file).href)});`, ''].join('\n');
+  }
   return [
-    '#!/usr/bin/env node',
-    `// EMULATION: ${tool}.exe, a fake that takes the real tool's arguments (see src/emulator/alerting/mongo-tools.ts)`,
+    ...head,
     "const { spawnSync } = require('node:child_process');",
-    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify([...args, tool])}.concat(process.argv.slice(2)), { stdio: 'inherit', env: { ...process.env, QSADMIN_FAKE_MONGO_BIN: __dirname } });`,
+    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify([...args, tool])}.concat(process.argv.slice(2)), { stdio: 'inherit' });`,
     'process.exit(r.status === null ? 1 : r.status);',
     '',
   ].join('\n');

@@ -13,8 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeAll, encodeDoc, type Doc } from '../../alerting/bson.js';
 import type { SiteConfig } from '../../site/model.js';
 import { SITE_ENV } from '../services/site-env.js';
-import { authenticate, collections, databases, dropCollection, readCollection, readMongodCfg, writeCollection, type MongodConfig } from './store.js';
-import { FAKE_TOOLS_VERSION } from './layout.js';
+import { authenticate, collections, databases, dropCollection, readCollection, readMongodCfg, writeCollection, FAKE_TOOLS_VERSION, type MongodConfig } from './store.js';
 
 type Tool = 'mongodump' | 'mongorestore' | 'mongoexport';
 interface Opt { short?: string; value: boolean; unsupported?: boolean }
@@ -173,8 +172,6 @@ function dump(c: Ctx): void {
 
 // mongorestore: the dump folder (a folder of database folders, or with --db one database's folder) into the stand-in.
 function restore(c: Ctx, positional: string[]): void {
-  if (positional.length > 1) throw new BadOptions(`too many positional arguments: [${positional.join(' ')}]`);
-  if (positional.length && typeof c.opts.dir === 'string') throw new BadOptions('cannot use both --dir and a positional argument to set the input source');
   const dir = positional[0] ?? (typeof c.opts.dir === 'string' ? c.opts.dir : 'dump');
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Failed(`Failed: mongorestore target '${dir}' invalid: stat ${dir}: no such file or directory`);
   const targets: Array<{ db: string; dir: string }> =
@@ -221,8 +218,7 @@ function restore(c: Ctx, positional: string[]): void {
 }
 
 // mongoexport: one collection as JSON lines (or one array with --jsonArray), to stdout or --out.
-function exportColl(c: Ctx, positional: string[]): void {
-  if (positional.length) throw new BadOptions(`too many positional arguments: [${positional.join(' ')}]`);
+function exportColl(c: Ctx): void {
   if (typeof c.opts.collection !== 'string') throw new Failed('Failed: must specify a collection');
   if (typeof c.opts.type === 'string' && c.opts.type !== 'json') throw new Failed(`mongoexport (emulated): --type=${c.opts.type} is not implemented by this stand-in (json only)`);
   const db = typeof c.opts.db === 'string' ? c.opts.db : 'test';
@@ -253,11 +249,14 @@ async function main(): Promise<number> {
       return 0;
     }
     if (tool === 'mongodump' && positional.length && !(positional.length === 1 && positional[0].startsWith('mongodb://'))) throw new BadOptions(`positional arguments not allowed: [${positional.join(' ')}]`);
+    // Options are checked before connecting, as the real tools do.
+    if (tool !== 'mongodump' && positional.length > (tool === 'mongorestore' ? 1 : 0)) throw new BadOptions(`too many positional arguments: [${positional.join(' ')}]`);
+    if (tool === 'mongorestore' && positional.length && typeof opts.dir === 'string') throw new BadOptions('cannot use both --dir and a positional argument to set the input source');
     if (tool === 'mongodump' && positional.length) throw new Failed('mongodump (emulated): connection strings are not implemented by this stand-in; use --host and --port');
     const c = await connect(tool, opts);
     if (tool === 'mongodump') dump(c);
     else if (tool === 'mongorestore') restore(c, positional);
-    else exportColl(c, positional);
+    else exportColl(c);
     return 0;
   } catch (e) {
     if (e instanceof BadOptions) {

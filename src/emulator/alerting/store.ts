@@ -9,6 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { windowsToEmulated } from '../../host/paths.js';
 import type { Doc } from '../../alerting/bson.js';
 
+/** Version the fake tools report: MongoDB Database Tools (the first with --config is 100.3.0). */
+export const FAKE_TOOLS_VERSION = '100.9.4';
+
 export interface MongodConfig {
   dbPath: string; // local path
   port: number;
