@@ -53,7 +53,13 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
     let inputs;
     if (flags.resume) {
       const { readPlan } = await import('../../src/cli/runs.js');
-      inputs = readPlan(this.stateDir, flags.resume).inputs as never;
+      const plan = readPlan(this.stateDir, flags.resume);
+      // A run of restore --only alerting is rebuilt by its own runbook.
+      if (plan.runbook === 'restore.alerting') {
+        const { buildRestoreAlerting } = await import('../../src/runbooks/restore-alerting.js');
+        return this.execute(await buildRestoreAlerting(plan.inputs as never, { stateDir: this.stateDir, interactive: this.interactive(), dryRun: flags['dry-run'] }), flags);
+      }
+      inputs = plan.inputs as never;
     } else {
       if (!args.backup) {
         const { InputError } = await import('../../src/runbook/errors.js');
