@@ -26,6 +26,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
     'QSADMIN_CERT_PASSWORD=... <%= config.bin %> restore /backups/20250601T020000Z --yes',
     '<%= config.bin %> restore /backups/set.tar --hostname qs-new.example.com --share-root \\\\fs02\\QlikShare --yes',
     '<%= config.bin %> restore C:\\manual-backup --only db,share --yes   # QSR_backup.tar ... from pg_dump -F t',
+    '<%= config.bin %> restore D:\\QlikBackups\\20250601T020000Z --only alerting --yes   # Qlik Alerting: mongorestore --drop, default.json, certificates',
   ];
   static override help = EXIT_CODES_HELP;
   static override args = {
@@ -35,7 +36,7 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
     hostname: Flags.string({ description: 'restore onto a machine with this (different) hostname: must be the target\'s Host.cfg name (guide §5.7)' }),
     'share-root': Flags.string({ description: 'put the share under this root and update QSR\'s share folders (SQL; the guide uses QlikSenseUtil)' }),
     'central-only': Flags.boolean({ description: 'restore onto the central node only: rim nodes are stopped and stay down, to be removed and re-added (guide §5.7); needed when the backup\'s nodes are not this site\'s' }),
-    only: Flags.string({ description: 'restore only these parts (comma-separated): db, share, certs, config [default: db,share,certs]', delimiter: ',', multiple: true, options: ['db', 'share', 'certs', 'config'] }),
+    only: Flags.string({ description: 'restore only these parts (comma-separated): db, share, certs, config [default: db,share,certs]; or alerting (on its own: Qlik Alerting\'s database, default.json and certificates)', delimiter: ',', multiple: true, options: ['db', 'share', 'certs', 'config', 'alerting'] }),
     'cert-password-env': Flags.string({ description: 'environment variable that holds the PFX password of the backup\'s certificates', default: 'QSADMIN_CERT_PASSWORD' }),
     'safety-dir': Flags.string({ description: 'where the safety dumps of the current databases go [default: <run dir>/safety]' }),
     parallel: Flags.integer({ description: 'files copied at once', default: 4, min: 1, max: 32 }),
@@ -47,11 +48,18 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
 
   async run(): Promise<RunResult> {
     const { flags, args } = await this.parseCommon(Restore);
+    if (flags.only?.includes('alerting') && !flags.resume) return this.restoreAlerting(flags, args.backup);
     const { buildRestore } = await import('../../src/runbooks/restore.js');
     let inputs;
     if (flags.resume) {
       const { readPlan } = await import('../../src/cli/runs.js');
-      inputs = readPlan(this.stateDir, flags.resume).inputs as never;
+      const plan = readPlan(this.stateDir, flags.resume);
+      // A run of restore --only alerting is rebuilt by its own runbook.
+      if (plan.runbook === 'restore.alerting') {
+        const { buildRestoreAlerting } = await import('../../src/runbooks/restore-alerting.js');
+        return this.execute(await buildRestoreAlerting(plan.inputs as never, { stateDir: this.stateDir, interactive: this.interactive(), dryRun: flags['dry-run'] }), flags);
+      }
+      inputs = plan.inputs as never;
     } else {
       if (!args.backup) {
         const { InputError } = await import('../../src/runbook/errors.js');
@@ -76,6 +84,20 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
       };
     }
     const rb = await buildRestore(inputs, { stateDir: this.stateDir, interactive: this.interactive(), dryRun: flags['dry-run'] });
+    return this.execute(rb, flags);
+  }
+
+  /** --only alerting: its own runbook (src/runbooks/restore-alerting.ts); the Qlik Sense parts are not touched. */
+  private async restoreAlerting(flags: Awaited<ReturnType<typeof this.parseCommon<typeof Restore>>>['flags'], backup?: string): Promise<RunResult> {
+    const { InputError } = await import('../../src/runbook/errors.js');
+    if (flags.only!.length > 1) throw new InputError(`--only alerting is restored on its own, not with ${flags.only!.filter((p) => p !== 'alerting').join(', ')}`, 'run qsadmin restore <set> --only alerting, and the other parts in a run of their own');
+    if (!backup) throw new InputError('which backup? give its path', 'qsadmin restore <backup> --only alerting (see qsadmin backup list)');
+    const source = (await import('../../src/backup/sets.js')).resolveSetRef(backup, [process.env.QSADMIN_BACKUP_DIR, path.join(this.stateDir, 'backups', (await this.site()).name)]);
+    const { buildRestoreAlerting } = await import('../../src/runbooks/restore-alerting.js');
+    const rb = await buildRestoreAlerting(
+      { sitePath: this.sitePath(), source, yes: flags.yes, stopTimeoutMs: flags['stop-timeout'] * 1000 },
+      { stateDir: this.stateDir, interactive: this.interactive(), dryRun: flags['dry-run'] },
+    );
     return this.execute(rb, flags);
   }
 }

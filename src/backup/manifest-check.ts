@@ -5,7 +5,7 @@ import { unsafePathReason } from './safe-path.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 
 /** The folders at the top of a set (besides manifest.json and verified.json). */
-export const SET_TOP_FOLDERS = ['db', 'files', 'certs', 'config'];
+export const SET_TOP_FOLDERS = ['db', 'files', 'certs', 'config', 'alerting'];
 
 const EXTRA_PREFIX = 'files/extra/';
 

@@ -13,7 +13,9 @@ export const IN_PROGRESS = 'in-progress.json';
 /** Written by verification (the manifest itself is never changed after it is written). */
 export const VERIFIED = 'verified.json';
 
-export type FileKind = 'db' | 'globals' | 'share' | 'share-outside' | 'extra' | 'log' | 'custom-data' | 'cert' | 'config';
+export type FileKind = 'db' | 'globals' | 'share' | 'share-outside' | 'extra' | 'log' | 'custom-data' | 'cert' | 'config'
+  // Qlik Alerting (src/alerting/backup.ts): the mongodump folder and its summary, default.json, config\certificates.
+  | 'alerting-db' | 'alerting-config' | 'alerting-cert';
 
 export interface ManifestFile {
   /** Path inside the set, with forward slashes. */

@@ -58,6 +58,9 @@ export async function verifySet(setDir: string, opts: VerifyOptions = {}): Promi
     if (result.checkedFiles % 500 === 0) opts.onProgress?.(`${result.checkedFiles}/${m.files.length} files checked`);
   });
 
+  // Qlik Alerting's mongodump: every .bson reads, with the document counts recorded at backup time.
+  if (m.files.some((f) => f.kind.startsWith('alerting-'))) problems.push(...(await import('../alerting/backup.js')).alertingSetProblems(setDir, m.files.filter((f) => !bad.has(f.path))));
+
   // Versions: this machine's client tools must read dumps made by the recorded pg_dump.
   const dumps = m.files.filter((f) => f.kind === 'db');
   if (opts.tool) {

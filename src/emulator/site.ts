@@ -52,6 +52,8 @@ export interface CreateSiteOptions {
   serviceAccount?: string;
   /** Folder of initdb/pg_ctl/postgres; found on the machine when absent. */
   pgBinDir?: string;
+  /** Qlik Alerting on the central node (default.json, certificates, the MongoDB stand-in and its fake tools). */
+  alerting?: import('./alerting/layout.js').AlertingLayoutOptions;
   /** Extra emulator options written to site.json (timeouts, assumptions, faults). */
   emulator?: EmulatorOptions & { faults?: FaultConfig };
   /** Add the security-rules demo objects (streams, data connection, apps, users of seed 004; src/emulator/db/rules-demo.ts). */
@@ -140,6 +142,7 @@ function siteConfig(dir: string, o: CreateSiteOptions, binDir: string, major: nu
     },
     serviceAccount: o.serviceAccount ?? 'qservice',
     shareRoot: path.join(dir, 'share'),
+    ...(o.alerting ? { alerting: { node: nodes[0].name } } : {}),
     emulator: emulator as unknown as Record<string, unknown>,
   };
 }
@@ -182,6 +185,7 @@ export async function createEmulatedSite(o: CreateSiteOptions): Promise<Emulated
     layOutNode(site, node, { repositoryPassword });
     writeProducts(node, o.qlikRelease ?? { name: 'May 2025', version: '14.222.5' }, db.service === 'QlikSenseRepositoryDatabase' && db.node === node.name ? bin.major : null);
   }
+  if (o.alerting) (await import('./alerting/layout.js')).layOutAlerting(site, centralNode(site), o.alerting);
   const shares = shareFolders(dir, site, o.shareOutside ?? false);
   for (const folder of [site.shareRoot, ...Object.values(shares)]) fs.mkdirSync(folder, { recursive: true, mode: 0o755 });
 
@@ -249,12 +253,20 @@ export async function startSite(site: SiteConfig, opts: { timeoutMs?: number } =
       if (failed.length > 1) throw new Error(`starting site ${site.name} failed on ${node.name}: ${failed.map((f) => (f.reason as Error).message).join('; ')}`);
     }
   }
+  // Qlik Alerting beside the site: MongoDB first (the Gateway does not start without it).
+  const alerting = site.alerting && nodes.find((n) => n.name === site.alerting!.node);
+  if (alerting) for (const s of new EmulatedHost(site, alerting).services.alertingServices()) await new EmulatedHost(site, alerting).services.start(s as ServiceName, opts);
 }
 
 // Stop the site in reverse order (rim nodes first, then the central node, each tier by tier), then the database service.
 export async function stopSite(site: SiteConfig, opts: { timeoutMs?: number; database?: boolean } = {}): Promise<void> {
   const failures: string[] = [];
   const nodes = [...rimNodes(site).reverse(), centralNode(site)];
+  const alerting = site.alerting && nodes.find((n) => n.name === site.alerting!.node);
+  if (alerting) {
+    const h = new EmulatedHost(site, alerting);
+    for (const s of h.services.alertingServices().reverse()) await h.services.stop(s as ServiceName, opts).catch((e: Error) => failures.push(e.message));
+  }
   for (const node of nodes) {
     const host = new EmulatedHost(site, node);
     for (const tier of tiers(node).reverse()) {

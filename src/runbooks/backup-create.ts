@@ -186,6 +186,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       : discovery.share.map((f, i) => `share ${f.role} ${f.path}${f.outsideRoot ? ' (outside the share root)' : ''}: ${describeMode(sharePlans[i])}`)),
     base ? `incremental: unchanged files are hard-linked from verified set ${baseFound!.id}` : 'full: no earlier verified set in the target to link unchanged files from',
     `dump compression: ${compress}; share files are stored as they are`,
+    ...(site.alerting ? [`Qlik Alerting on node ${site.alerting.node}: mongodump --db=qlikalerting --out=<set>/alerting/dump while it runs (the seed's way; no downtime), default.json and config\\certificates`] : []),
     'stop order rims first, then central; start order central first, then rims: inferred from the guide\'s QPI procedure (§2.6), §5 does not state it',
     'the central Service Dispatcher starts while the share is captured: it does not write to the share, and the services that would make it (migration) need QRS, which starts after the capture (an inference, not the guide\'s wording)',
   ];
@@ -367,6 +368,8 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       run: async (ctx) => exportCerts(ctx, n),
     });
   }
+  // Qlik Alerting beside the site (src/alerting/backup.ts): its own database and files, while everything runs.
+  if (site.alerting) write.push(alertingBackupStep(site.alerting.node));
   items.push({ group: 'backup.write', title: 'Write the set with services running: dumps from the snapshots, the share, logs, Custom Data, configs, certificates', parallel: true, steps: write });
   // A complete set is immutable: once its manifest exists, every step that writes into it counts as done (a resume
   // never stops the services or rewrites a file again), and would refuse if run anyway.
@@ -437,6 +440,20 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       await pool.closeAll();
     },
     close: () => pool.closeAll(),
+  };
+}
+
+/** The Alerting part: mongodump the seed's way, default.json and the certificates into alerting/. */
+function alertingBackupStep(node: string): Step<BackupContext> {
+  return {
+    id: 'backup.alerting',
+    title: 'Back up Qlik Alerting: mongodump --db=qlikalerting --out=<set>/alerting/dump (password via --config), default.json, config\\certificates',
+    node,
+    check: async (ctx) => !!readPart(ctx.setDir, 'alerting'),
+    run: async (ctx) => {
+      const { backupAlerting } = await import('../alerting/backup.js');
+      writePart(ctx.setDir, 'alerting', { files: await backupAlerting(ctx, ctx.site, await ctx.host(node)) });
+    },
   };
 }
 

@@ -56,13 +56,15 @@ export function validateSite(site: SiteConfig, where: string): void {
   }
   if (typeof site.shareRoot !== 'string' || !site.shareRoot) throw bad('"shareRoot"', 'is missing');
   if (CONTROL.test(site.shareRoot)) throw bad('"shareRoot"', 'holds a control character');
+  if (site.alerting !== undefined) validateAlerting(site, bad);
   for (const key of ['emulator', 'defaults'] as const) {
     const v = raw[key];
     if (v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v))) throw bad(`"${key}"`, 'must be an object');
   }
 }
 
-const SITE_KEYS = ['name', 'driver', 'nodes', 'database', 'serviceAccount', 'shareRoot', 'emulator', 'defaults'];
+const SITE_KEYS = ['name', 'driver', 'nodes', 'database', 'serviceAccount', 'shareRoot', 'alerting', 'emulator', 'defaults'];
+const ALERTING_KEYS = ['node', 'installDir', 'mongoBinDir', 'gatewayService'];
 const NODE_KEYS = ['name', 'hostname', 'role', 'address', 'root', 'portOffset', 'services', 'reach'];
 const REACH_KEYS = ['via', 'computerName', 'port', 'useSsl', 'authentication', 'usernameEnv', 'passwordEnv'];
 const DATABASE_KEYS = ['host', 'port', 'service', 'node', 'superuser', 'passwordEnv', 'binDir', 'dataDir'];
@@ -145,5 +147,22 @@ function validateDatabase(site: SiteConfig, bad: Bad): void {
   for (const key of ['binDir', 'dataDir'] as const) {
     const v = db[key];
     if (v !== undefined && (typeof v !== 'string' || CONTROL.test(v))) throw bad(`database.${key}`, 'must be a folder path (a string)');
+  }
+}
+
+// Qlik Alerting: the node it runs on, its folders as Windows paths, and its Gateway's service name.
+function validateAlerting(site: SiteConfig, bad: Bad): void {
+  const a = site.alerting;
+  if (!a || typeof a !== 'object' || Array.isArray(a)) throw bad('"alerting"', 'must be an object such as {"node": "central"}');
+  onlyKeys(a as unknown as Record<string, unknown>, ALERTING_KEYS, 'alerting.', bad);
+  if (typeof a.node !== 'string' || !site.nodes.some((n) => n.name === a.node)) {
+    throw bad('alerting.node', `must name the node Qlik Alerting runs on, one of: ${site.nodes.map((n) => n.name).join(', ')}`);
+  }
+  for (const key of ['installDir', 'mongoBinDir'] as const) {
+    const v = a[key];
+    if (v !== undefined && (typeof v !== 'string' || !/^[A-Za-z]:\\/.test(v) || CONTROL.test(v))) throw bad(`alerting.${key}`, 'must be an absolute Windows folder path such as C:\\Program Files\\Qlik Alerting');
+  }
+  if (a.gatewayService !== undefined && (typeof a.gatewayService !== 'string' || !/^[A-Za-z0-9_.\- ]{1,256}$/.test(a.gatewayService))) {
+    throw bad('alerting.gatewayService', 'must be a Windows service name (letters, digits, space, "_", "-", ".")');
   }
 }

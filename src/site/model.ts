@@ -54,6 +54,21 @@ export interface DatabaseConfig {
   dataDir?: string;
 }
 
+/**
+ * Qlik Alerting installed beside the site (seed 000). Its MongoDB connection is read from default.json on that node,
+ * never configured here as well.
+ */
+export interface AlertingConfig {
+  /** The site node that runs Qlik Alerting and its MongoDB (MongoDB listens on localhost by default). */
+  node: string;
+  /** Install folder (default C:\Program Files\Qlik Alerting): config\default.json and config\certificates. */
+  installDir?: string;
+  /** MongoDB's bin folder with mongodump/mongorestore/mongoexport (default C:\Program Files\MongoDB\Server\4.2\bin, seed l.312). */
+  mongoBinDir?: string;
+  /** Windows service name of the Qlik Alerting Gateway (the seed gives only its display name; default QlikAlertingGateway). */
+  gatewayService?: string;
+}
+
 export interface SiteConfig {
   name: string;
   driver: 'emulated' | 'windows';
@@ -63,6 +78,8 @@ export interface SiteConfig {
   serviceAccount: string;
   /** Share root as the site knows it (emulated: a local folder). Sub-folders are read from QSR. */
   shareRoot: string;
+  /** Qlik Alerting beside the site (optional): backed up with the site, restored with --only alerting. */
+  alerting?: AlertingConfig;
   /** Emulator options (fault injection, assumptions); ignored by the windows driver. */
   emulator?: Record<string, unknown>;
   /** Defaults for common flags, e.g. { "stateDir": "...", "verbose": true }. */

@@ -7,7 +7,13 @@ import { readState, updateState } from './state.js';
 async function main(): Promise<void> {
   const rt = new ServiceRuntime(parseServiceArgs(process.argv.slice(2)));
   rt.begin();
-  if (rt.name === 'QlikSenseRepositoryService') {
+  const alerting = rt.site.alerting?.node === rt.node.name ? await import('../alerting/services.js') : null;
+  const { alertingPaths } = await import('../../alerting/config.js');
+  if (alerting && (rt.name as string) === 'MongoDB') {
+    await alerting.runMongoStandIn(rt);
+  } else if (alerting && rt.name === alertingPaths(rt.site.alerting!).gatewayService) {
+    await alerting.runGateway(rt);
+  } else if (rt.name === 'QlikSenseRepositoryService') {
     const { runRepositoryService } = await import('../qrs/main.js');
     await runRepositoryService(rt);
   } else {

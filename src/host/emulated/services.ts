@@ -80,9 +80,16 @@ export class EmulatedServiceControl implements ServiceControl {
     return onMachine ? all.filter((n) => onMachine.has(n)) : all;
   }
 
+  // Qlik Alerting's services when this node runs Alerting: the MongoDB stand-in and the Gateway (emulator/alerting).
+  // Not in installed(): the Qlik runbooks that stop and start "every service" leave Alerting alone.
+  alertingServices(): string[] {
+    const a = this.site.alerting;
+    return a?.node === this.node.name ? ['MongoDB', a.gatewayService ?? 'QlikAlertingGateway'] : [];
+  }
+
   // Refuse a service that is not installed here, as Windows does (error 1060).
   private requireInstalled(name: ServiceName): void {
-    if (this.installed().includes(name)) return;
+    if (this.installed().includes(name) || this.alertingServices().includes(name)) return;
     const where = isDatabaseService(name) && this.site.database.node ? ` (the repository database runs on node ${this.site.database.node})` : '';
     throw new ServiceControlError('NOT_INSTALLED', name, `Cannot find any service with service name '${name}' on node ${this.node.name}${where} (Windows error 1060)`);
   }
@@ -94,7 +101,7 @@ export class EmulatedServiceControl implements ServiceControl {
 
   // The state of one service: from its state file, a dead pid meaning stopped.
   async status(name: ServiceName): Promise<ServiceStatus> {
-    if (!this.installed().includes(name)) return { name, state: 'absent' };
+    if (!this.installed().includes(name) && !this.alertingServices().includes(name)) return { name, state: 'absent' };
     if (this.retired().includes(name)) return { name, state: 'stopped' };
     if (isDatabaseService(name)) return this.database()!.status();
     const st = readState(this.root, name);
@@ -118,7 +125,7 @@ export class EmulatedServiceControl implements ServiceControl {
     if (current.state === 'stop_pending') {
       throw new ServiceControlError('PENDING', name, `Service '${serviceLabel(name)}' on ${this.node.name} is still stopping (pid ${current.pid}; Windows error 1061: The service cannot accept control messages at this time): wait for it to stop, or end the process, before starting it`);
     }
-    await this.checkDependencies(name);
+    if (!this.alertingServices().includes(name)) await this.checkDependencies(name);
     const args = ['--root', this.root, '--node', this.node.name, '--service', name];
     const spawned = spawnDetached('service-main', this.site, this.node, args, consoleLogFile(this.root, this.node.hostname, name));
     // The service writes its own record as it starts (start_pending, then running); this one only covers the moment
