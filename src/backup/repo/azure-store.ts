@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { InputError } from '../../runbook/errors.js';
-import { RetentionLockedError, type ObjectStore, type RepoUrl, type StoreStats, type StoredObject, under } from './store.js';
+import { RetentionLockedError, counter, type ObjectStore, type RepoUrl, type StoreStats, type StoredObject, under } from './store.js';
 
 const BLOCK_BYTES = 8 << 20;
 const BLOCKS_IN_FLIGHT = 3;
@@ -56,9 +56,10 @@ class AzureStore implements ObjectStore {
       this.stats.bytesSent += body.length;
       return;
     }
-    let n = 0;
-    body.on('data', (c: Buffer) => (n += c.length));
-    await b.uploadStream(body, BLOCK_BYTES, BLOCKS_IN_FLIGHT);
+    const counted = counter();
+    body.on('error', (e) => counted.destroy(e));
+    await b.uploadStream(body.pipe(counted), BLOCK_BYTES, BLOCKS_IN_FLIGHT);
+    const n = counted.bytes;
     // uploadStream sends one Put Blob for a small stream, else one Put Block per block and a Put Block List.
     this.count('put', n <= BLOCK_BYTES ? 1 : Math.ceil(n / BLOCK_BYTES) + 1);
     this.stats.bytesSent += n;

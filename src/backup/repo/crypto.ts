@@ -118,17 +118,24 @@ function openChunk(key: Buffer, i: number, last: boolean, sealed: Buffer): Buffe
   }
 }
 
-/** Padding of the last chunk: 0x80 then zeros, up to a stored size that is a multiple of PAD. */
-function pad(rest: Buffer, storedSoFar: number): Buffer {
-  const min = storedSoFar + rest.length + 1 + TAG;
-  const target = Math.ceil(min / PAD) * PAD;
-  // Never past CHUNK plain bytes: a reader tells the last chunk by its being at most CHUNK + TAG long.
-  const padded = Buffer.alloc(Math.min(rest.length + 1 + (target - min), CHUNK));
-  rest.copy(padded);
-  padded[rest.length] = 0x80;
-  return padded;
+/**
+ * The end of an object's plain stream: the rest of the data, 0x80, then the fewest zeros that make the stored size a
+ * multiple of PAD, cut into chunks of CHUNK (the padding may spill into one more chunk).
+ */
+function paddedTail(rest: Buffer, storedSoFar: number): Buffer[] {
+  for (let z = 0; ; z++) {
+    const t = rest.length + 1 + z;
+    if ((storedSoFar + t + TAG * Math.ceil(t / CHUNK)) % PAD !== 0) continue;
+    const tail = Buffer.alloc(t);
+    rest.copy(tail);
+    tail[rest.length] = 0x80;
+    const out: Buffer[] = [];
+    for (let o = 0; o < t; o += CHUNK) out.push(tail.subarray(o, Math.min(t, o + CHUNK)));
+    return out;
+  }
 }
 
+/** Strip the padding: trailing zeros, then the 0x80 marker. */
 function unpad(b: Buffer): Buffer | null {
   let i = b.length - 1;
   while (i >= 0 && b[i] === 0) i--;
@@ -150,12 +157,13 @@ export function encryptStream(keys: RepoKeys, name: string): Transform {
     pendingLen = all.length - n;
     return all.subarray(0, n);
   };
+  const header = (t: Transform) => {
+    if (!started) t.push(Buffer.concat([MAGIC, salt]));
+    started = true;
+  };
   return new Transform({
     transform(chunk: Buffer, _e, cb: TransformCallback) {
-      if (!started) {
-        this.push(Buffer.concat([MAGIC, salt]));
-        started = true;
-      }
+      header(this);
       pending.push(chunk);
       pendingLen += chunk.length;
       // Keep at least one byte back: the last chunk is only known at the end.
@@ -167,15 +175,9 @@ export function encryptStream(keys: RepoKeys, name: string): Transform {
       cb();
     },
     flush(cb: TransformCallback) {
-      if (!started) this.push(Buffer.concat([MAGIC, salt]));
-      const rest = take(pendingLen);
-      // A full last chunk plus padding would exceed CHUNK: seal it as a middle chunk and pad an empty last one.
-      if (rest.length === CHUNK) {
-        const out = sealChunk(key, index++, false, rest);
-        stored += out.length;
-        this.push(out);
-        this.push(sealChunk(key, index, true, pad(Buffer.alloc(0), stored)));
-      } else this.push(sealChunk(key, index, true, pad(rest, stored)));
+      header(this);
+      const pieces = paddedTail(take(pendingLen), stored);
+      pieces.forEach((p, i) => this.push(sealChunk(key, index++, i === pieces.length - 1, p)));
       cb();
     },
   });
@@ -186,12 +188,12 @@ export function decryptStream(keys: RepoKeys, name: string, label: string): Tran
   let buf: Buffer = Buffer.alloc(0);
   let key: Buffer | null = null;
   let index = 0;
-  let done = false;
+  // The previous chunk's plain bytes are held back: the padding marker may sit in the chunk before the last.
+  let held: Buffer | null = null;
   const fail = (why: string) => new VerificationError(`${label}: ${why}`, 'the object was changed or damaged in the repository: use another set (qsadmin backup list)');
   const SEALED = CHUNK + TAG;
   return new Transform({
     transform(chunk: Buffer, _e, cb: TransformCallback) {
-      if (done) return cb(fail('data after its last chunk'));
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       if (!key) {
         if (buf.length < HEADER) return cb();
@@ -199,13 +201,14 @@ export function decryptStream(keys: RepoKeys, name: string, label: string): Tran
         key = objectKey(keys, buf.subarray(4, HEADER), name);
         buf = buf.subarray(HEADER);
       }
-      // A full sealed chunk with more bytes after it is a middle chunk.
+      // Middle chunks are exactly SEALED bytes; the last is at most that, so more bytes after one mean it is a middle one.
       while (buf.length > SEALED) {
         const plain = openChunk(key, index, false, buf.subarray(0, SEALED));
         if (!plain) return cb(fail(`chunk ${index} fails authentication (changed, reordered or from another object)`));
         index++;
         buf = buf.subarray(SEALED);
-        this.push(plain);
+        if (held) this.push(held);
+        held = plain;
       }
       cb();
     },
@@ -213,9 +216,8 @@ export function decryptStream(keys: RepoKeys, name: string, label: string): Tran
       if (!key) return cb(fail('truncated (no header)'));
       const plain = openChunk(key, index, true, buf);
       if (!plain) return cb(fail(`chunk ${index} fails authentication as the last chunk (truncated, changed, reordered or from another object)`));
-      const data = unpad(plain);
+      const data = unpad(held ? Buffer.concat([held, plain]) : plain);
       if (!data) return cb(fail('bad padding in its last chunk'));
-      done = true;
       this.push(data);
       cb();
     },

@@ -3,7 +3,7 @@
 // only when a store of that kind is opened (start-up does not pay for them).
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InputError } from '../../runbook/errors.js';
 
@@ -73,6 +73,18 @@ export async function openStore(u: RepoUrl): Promise<ObjectStore> {
   return (await import('./s3-store.js')).openS3Store(u);
 }
 
+/** A pass-through that counts bytes. */
+export function counter(): Transform & { bytes: number } {
+  const t = new Transform({
+    transform(c: Buffer, _e, cb) {
+      t.bytes += c.length;
+      cb(null, c);
+    },
+  }) as Transform & { bytes: number };
+  t.bytes = 0;
+  return t;
+}
+
 /** Join a repository prefix and a key. */
 export const under = (prefix: string, key: string) => (prefix ? `${prefix}/${key}` : key);
 
@@ -99,17 +111,16 @@ export class FolderStore implements ObjectStore {
     fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
     const tmp = `${f}.${process.pid}.tmp`;
     const src = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-    let n = 0;
-    src.on('data', (c: Buffer) => (n += c.length));
-    const h = await fs.promises.open(tmp, 'w', 0o600);
+    const n = counter();
+    await pipeline(src, n, fs.createWriteStream(tmp, { mode: 0o600 }));
+    const h = await fs.promises.open(tmp, 'r');
     try {
-      await pipeline(src, h.createWriteStream({ autoClose: false }));
       await h.sync();
     } finally {
       await h.close();
     }
     fs.renameSync(tmp, f);
-    this.stats.bytesSent += n;
+    this.stats.bytesSent += n.bytes;
   }
   async get(key: string): Promise<Readable | null> {
     this.count('get');
