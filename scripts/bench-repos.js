@@ -46,7 +46,12 @@ const az = spawn(process.execPath, [path.join(root, 'node_modules/azurite/dist/s
 const { default: S3rver } = await import('s3rver');
 const s3 = new S3rver({ address: HOST, port: 0, silent: true, directory: path.join(srv, 's3rver'), configureBuckets: [{ name: 'bench' }] });
 const { port: s3Port } = await s3.run();
-await new Promise((r) => setTimeout(r, 1500));
+for (let i = 0; ; i++) {
+  const up = await new Promise((res) => { const c = net.connect(azPort, HOST, () => (c.end(), res(true))); c.on('error', () => res(false)); });
+  if (up) break;
+  if (i > 300) throw new Error('Azurite did not start');
+  await new Promise((r) => setTimeout(r, 100));
+}
 const sdk = await import('@azure/storage-blob');
 const azEndpoint = `http://${HOST}:${azPort}/devstoreaccount1`;
 await new sdk.BlobServiceClient(azEndpoint, new sdk.StorageSharedKeyCredential('devstoreaccount1', AZ_KEY)).getContainerClient('bench').createIfNotExists();

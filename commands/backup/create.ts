@@ -74,7 +74,7 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
         toolVersion: this.config.version,
       });
     }
-    const rb = await buildBackupCreate(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
+    const rb = await buildBackupCreate(inputs, { stateDir: this.stateDir, interactive: this.interactive(), dryRun: flags['dry-run'] });
     const result = await this.execute(rb, flags);
     // The lines a scheduled task's "> log" keeps: on stdout (progress and the step summary are on stderr).
     if (result.status === 'succeeded') for (const line of summaryLines(result.outputs)) this.say(line);

@@ -158,7 +158,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   });
   const compress = inputs.compress ?? defaultCompression();
   const to = path.resolve(inputs.to);
-  const repo = inputs.repository ? await (await import('../backup/repo/target.js')).checkRepository(inputs.repository) : null;
+  const repo = inputs.repository ? await (await import('../backup/repo/target.js')).checkRepository(inputs.repository, env?.dryRun) : null;
   await checkTargetReadOnly(to);
   const setDir = path.join(to, inputs.backupId);
   for (const f of discovery.share) {

@@ -34,9 +34,14 @@ export function resolveBackupTarget(to: string, stateDir: string, opts: { encryp
 }
 
 /** Open the repository when the run is planned: a wrong passphrase or unreachable store is exit 2 before the site is touched. */
-export async function checkRepository(r: RepositoryTarget): Promise<{ encrypted: boolean; note: string }> {
-  const { Repository } = await import('./repository.js');
-  const repo = await Repository.open(r.url, { passphraseEnv: r.passphraseEnv, create: { encrypt: r.encrypt } });
+export async function checkRepository(r: RepositoryTarget, dryRun = false): Promise<{ encrypted: boolean; note: string }> {
+  const { Repository, CONFIG } = await import('./repository.js');
+  const { openStore } = await import('./store.js');
+  // A dry run creates nothing: a repository that is not there yet is only named as one the run would create.
+  if (dryRun && !(await (await openStore(parseRepoUrl(r.url))).get(CONFIG).then((x) => (x?.destroy(), !!x)))) {
+    return { encrypted: r.encrypt, note: `repository ${r.url} does not exist yet: the run would create it (format 2, ${r.encrypt ? `encrypted, key wrapped by the passphrase in ${r.passphraseEnv}` : 'NOT encrypted'})` };
+  }
+  const repo = await Repository.open(r.url, { passphraseEnv: r.passphraseEnv, create: dryRun ? undefined : { encrypt: r.encrypt } });
   return { encrypted: repo.encrypted, note: `repository ${repo.url} (format 2, ${repo.encrypted ? `encrypted: AES-256-GCM, key wrapped by the passphrase in ${r.passphraseEnv}` : 'NOT encrypted'}): the set is staged in a local folder, then uploaded; objects the repository has already are not sent` };
 }
 
