@@ -6,7 +6,7 @@
 // The emulators write to local disk, so "sent" is over loopback: the figures show bytes, not a WAN's throughput.
 //
 // Usage: npm run build && node scripts/bench-repos.js [--size large] [--dir /var/tmp/qsadmin-bench-repos] [--keep]
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -36,7 +36,7 @@ fs.chmodSync(work, 0o755);
 const siteDir = path.join(work, 'site');
 await destroySite(siteDir).catch(() => undefined);
 let t = Date.now();
-const created = await createEmulatedSite({ dir: siteDir, size, portOffset: 38000, baseAddress: '127.0.0.66', startServices: true, layout: 'installer' });
+const created = await createEmulatedSite({ dir: siteDir, size, portOffset: 39000, baseAddress: '127.0.0.66', startServices: true, layout: 'installer' });
 console.log(`site ${size}: created in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
 // Servers
@@ -66,9 +66,21 @@ const env = {
 };
 const targets = [['folder', folder], ['azurite', 'azure://devstoreaccount1/bench/site'], ['s3rver', 's3://bench/site']];
 
-function backup(label, to) {
+// Asynchronous: s3rver runs in this process, so a blocking spawnSync would leave it unable to answer.
+function run(cmd, args) {
+  return new Promise((res) => {
+    const c = spawn(cmd, args, { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('close', (status) => res({ status, stdout, stderr }));
+  });
+}
+
+async function backup(label, to) {
   const t0 = Date.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, path.join(root, 'bin', 'run.js'), 'backup', 'create', '--site', created.siteFile, '--to', to, '--json', '--no-logs'], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = await run('/usr/bin/time', ['-f', '%M', process.execPath, path.join(root, 'bin', 'run.js'), 'backup', 'create', '--site', created.siteFile, '--to', to, '--json', '--no-logs']);
   const ms = Date.now() - t0;
   const lines = r.stderr.trim().split('\n');
   const j = JSON.parse(r.stdout);
@@ -80,13 +92,13 @@ function backup(label, to) {
 }
 
 const rows = [];
-for (const [name, to] of targets) rows.push({ name, kind: 'full', ...backup(`${name} full`, to) });
+for (const [name, to] of targets) rows.push({ name, kind: 'full', ...(await backup(`${name} full`, to)) });
 const changed = await mutateApps(path.join(created.site.shareRoot, 'Apps'), 0.05, 11);
 const bin = await findPgBinDir({});
 const db = created.site.database;
 const ids = changed.files.map((f) => `'${f.replace(/[^0-9a-f-]/g, '')}'`).join(',');
 execFileSync(path.join(bin.dir, 'psql'), ['-h', db.host, '-p', String(db.port), '-U', 'postgres', '-w', '-d', 'QSR', '-v', 'ON_ERROR_STOP=1', '-c', `UPDATE "Apps" SET "ModifiedDate" = now() WHERE "ID" IN (${ids})`], { env: { ...process.env, PGPASSWORD: created.superuserPassword } });
-for (const [name, to] of targets) rows.push({ name, kind: 'incr', ...backup(`${name} 5 % incremental`, to) });
+for (const [name, to] of targets) rows.push({ name, kind: 'incr', ...(await backup(`${name} 5 % incremental`, to)) });
 
 console.log(`\n${'run'.padEnd(26)} ${'wall s'.padStart(8)} ${'upload s'.padStart(9)} ${'RSS MB'.padStart(7)} ${'set MB'.padStart(9)} ${'sent MB'.padStart(9)} ${'sent/full'.padStart(10)}`);
 for (const r of rows) {
