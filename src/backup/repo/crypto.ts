@@ -164,7 +164,7 @@ export function encryptStream(keys: RepoKeys, name: string): Transform {
   return new Transform({
     transform(chunk: Buffer, _e, cb: TransformCallback) {
       header(this);
-      pending.push(chunk);
+      pending.push(Buffer.from(chunk));
       pendingLen += chunk.length;
       // Keep at least one byte back: the last chunk is only known at the end.
       while (pendingLen > CHUNK) {
@@ -194,7 +194,8 @@ export function decryptStream(keys: RepoKeys, name: string, label: string): Tran
   const SEALED = CHUNK + TAG;
   return new Transform({
     transform(chunk: Buffer, _e, cb: TransformCallback) {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      // Copied: a producer may reuse its chunk's memory once the callback ran (bytes are kept across calls here).
+      buf = Buffer.concat([buf, chunk]);
       if (!key) {
         if (buf.length < HEADER) return cb();
         if (!buf.subarray(0, 4).equals(MAGIC)) return cb(fail('not an encrypted qsadmin object (bad header)'));
