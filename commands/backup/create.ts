@@ -23,7 +23,9 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
   ];
   static override help = EXIT_CODES_HELP;
   static override flags = {
-    to: Flags.string({ description: 'folder that holds the backup sets [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+    to: Flags.string({ description: 'folder that holds the backup sets, or a repository: azure://<account>/<container>/<prefix>, s3://<bucket>/<prefix> [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+    encrypt: Flags.boolean({ description: 'encrypt the set (AES-256-GCM, key wrapped by the passphrase in --passphrase-env) [default: on for azure:// and s3://, off for a plain folder]', allowNo: true }),
+    'passphrase-env': Flags.string({ description: 'environment variable that holds the repository passphrase', default: 'QSADMIN_REPO_PASSPHRASE' }),
     'single-file': Flags.boolean({ description: 'pack the set into one .tar (no incremental linking for such sets)' }),
     compress: Flags.string({ description: 'compression of the database dumps (share files are stored as they are) [default: zstd when installed, else gzip]', options: ['zstd', 'gzip', 'none'] }),
     parallel: Flags.integer({ description: 'files copied and databases dumped at once', default: 4, min: 1, max: 32 }),
@@ -49,9 +51,16 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
       inputs = readPlan(this.stateDir, flags.resume).inputs as never;
     } else {
       const site = await this.site();
+      const { resolveBackupTarget } = await import('../../src/backup/repo/target.js');
+      const target = resolveBackupTarget(flags.to ?? path.join(this.stateDir, 'backups', site.name), this.stateDir, { encrypt: flags.encrypt, passphraseEnv: flags['passphrase-env'] });
+      if (target.repository && flags['single-file']) {
+        const { InputError } = await import('../../src/runbook/errors.js');
+        throw new InputError('--single-file does not apply to a repository (its sets are content-addressed objects)', 'drop --single-file, or back up to a plain folder');
+      }
       inputs = newBackupInputs({
         sitePath: this.sitePath(),
-        to: path.resolve(flags.to ?? path.join(this.stateDir, 'backups', site.name)),
+        to: target.to,
+        repository: target.repository,
         singleFile: flags['single-file'],
         compress: flags.compress as never,
         parallel: flags.parallel,
@@ -65,7 +74,7 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
         toolVersion: this.config.version,
       });
     }
-    const rb = await buildBackupCreate(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
+    const rb = await buildBackupCreate(inputs, { stateDir: this.stateDir, interactive: this.interactive(), dryRun: flags['dry-run'] });
     const result = await this.execute(rb, flags);
     // The lines a scheduled task's "> log" keeps: on stdout (progress and the step summary are on stderr).
     if (result.status === 'succeeded') for (const line of summaryLines(result.outputs)) this.say(line);
@@ -78,11 +87,13 @@ function summaryLines(outputs: Record<string, unknown>): string[] {
   const b = outputs.backup as { id: string; dir: string; files: number; bytes: number; reusedFiles: number; reusedBytes?: number; downtimeMs: number; base: string | null } | undefined;
   if (!b) return [];
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-  const where = (outputs['backup.file'] as string | undefined) ?? b.dir;
+  const r = outputs['backup.repository'] as { url: string; objectsSent: number; objectsPresent: number; bytesSent: number } | undefined;
+  const where = r ? `${r.url}#${b.id}` : ((outputs['backup.file'] as string | undefined) ?? b.dir);
   const pre = outputs.preflight as { estimateBytes?: number } | undefined;
   return [
     `backup ${b.id} written to ${where}`,
     `  ${b.files} files, ${mb(b.bytes)}; ${b.base ? `${b.reusedFiles} files (${mb(b.reusedBytes ?? 0)}) linked from base set ${b.base}, ${mb(b.bytes - (b.reusedBytes ?? 0))} written` : 'full set: nothing linked from an earlier set'}`,
+    ...(r ? [`  uploaded: ${r.objectsSent} objects, ${mb(r.bytesSent)} sent; ${r.objectsPresent} objects already in the repository`] : []),
     `  services were down ${(b.downtimeMs / 1000).toFixed(1)} s${pre?.estimateBytes ? `; the free-space estimate was ${mb(pre.estimateBytes)}` : ''}`,
   ];
 }

@@ -12,14 +12,17 @@ error (exit 2), not an empty list.`;
   static override examples = ['<%= config.bin %> backup list --to /backups', '<%= config.bin %> backup list --json'];
   static override help = EXIT_CODES_HELP;
   static override flags = {
-    to: Flags.string({ description: 'folder that holds the backup sets [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+    to: Flags.string({ description: 'folder that holds the backup sets, or a repository URL (azure://…, s3://…) [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+    'passphrase-env': Flags.string({ description: 'environment variable that holds the repository passphrase (encrypted repositories)', default: 'QSADMIN_REPO_PASSPHRASE' }),
   };
 
   async run(): Promise<{ target: string; backups: Array<Omit<BackupSetInfo, 'verified'> & { verified: boolean | null; verifiedLevel?: string }> }> {
     const { flags } = await this.parseCommon(BackupList);
-    const target = path.resolve(flags.to ?? path.join(this.stateDir, 'backups', (await this.site()).name));
+    const { isRepositoryRef, openRepository } = await import('../../src/backup/repo/cli.js');
+    const repo = isRepositoryRef(flags.to) ? await openRepository(flags.to, flags['passphrase-env']) : null;
+    const target = repo ? repo.url : path.resolve(flags.to ?? path.join(this.stateDir, 'backups', (await this.site()).name));
     const { listTarget } = await import('../../src/backup/sets.js');
-    const sets = listTarget(target);
+    const sets = repo ? await repo.listSets() : listTarget(target);
     if (!sets.length) this.say(`no backups in ${target}`);
     for (const s of sets) {
       const state = s.damaged ? 'DAMAGED' : !s.complete ? 'INCOMPLETE' : s.verified?.ok ? `verified(${s.verified.level})` : s.verified ? 'FAILED-VERIFY' : 'unverified';

@@ -28,15 +28,26 @@ Reads only the manifest; \`backup verify\` checks the contents.`;
   static override help = EXIT_CODES_HELP;
   static override args = { backup: Args.string({ description: 'backup set folder, .tar, or id', required: true }) };
   static override flags = {
-    to: Flags.string({ description: 'folder that holds the backup sets, for an id [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+    to: Flags.string({ description: 'folder that holds the backup sets, or a repository URL, for an id [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
+    'passphrase-env': Flags.string({ description: 'environment variable that holds the repository passphrase (encrypted repositories)', default: 'QSADMIN_REPO_PASSPHRASE' }),
   };
 
   async run(): Promise<ShowResult> {
     const { args, flags } = await this.parseCommon(BackupShow);
     const { resolveSetRef, looksLikeBackupId, manifestOfSet } = await import('../../src/backup/sets.js');
-    const folders = [flags.to, looksLikeBackupId(args.backup) && !flags.to ? path.join(this.stateDir, 'backups', (await this.site()).name) : undefined];
-    const setPath = resolveSetRef(args.backup, folders);
-    const m = await manifestOfSet(setPath);
+    const { repositorySetRef, openRepository } = await import('../../src/backup/repo/cli.js');
+    const inRepo = repositorySetRef(args.backup, flags.to);
+    let setPath: string;
+    let m: import('../../src/backup/manifest.js').Manifest;
+    if (inRepo) {
+      const repo = await openRepository(inRepo.url, flags['passphrase-env']);
+      setPath = `${repo.url}#${inRepo.id}`;
+      m = (await repo.manifest(inRepo.id)) as never;
+    } else {
+      const folders = [flags.to, looksLikeBackupId(args.backup) && !flags.to ? path.join(this.stateDir, 'backups', (await this.site()).name) : undefined];
+      setPath = resolveSetRef(args.backup, folders);
+      m = await manifestOfSet(setPath);
+    }
     const kinds: ShowResult['kinds'] = {};
     for (const f of m.files) {
       const k = (kinds[f.kind] ??= { files: 0, bytes: 0, reusedFiles: 0 });

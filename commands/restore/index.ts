@@ -40,6 +40,8 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
     'cert-password-env': Flags.string({ description: 'environment variable that holds the PFX password of the backup\'s certificates', default: 'QSADMIN_CERT_PASSWORD' }),
     'safety-dir': Flags.string({ description: 'where the safety dumps of the current databases go [default: <run dir>/safety]' }),
     parallel: Flags.integer({ description: 'files copied at once', default: 4, min: 1, max: 32 }),
+    from: Flags.string({ description: 'repository that holds the set given by id (azure://…, s3://…, or a repository folder)' }),
+    'passphrase-env': Flags.string({ description: 'environment variable that holds the passphrase of an encrypted repository', default: 'QSADMIN_REPO_PASSPHRASE' }),
     'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
     'skip-root-admin-check': Flags.boolean({ description: 'restore although the account qsadmin runs as had no RootAdmin role at backup time (guide §5.7); it cannot administer the restored site until a RootAdmin grants it' }),
     'end-stuck-services': Flags.boolean({ description: 'end the process of a Qlik service still stopping at the timeout, logged (administrators do this by hand; not in the guide; never the database service)' }),
@@ -68,7 +70,13 @@ the PFX password (QSADMIN_CERT_PASSWORD, or --cert-password-env).`;
       inputs = {
         sitePath: this.sitePath(),
         // A path, or an id from `backup list` (in QSADMIN_BACKUP_DIR, else the default backup folder).
-        source: (await import('../../src/backup/sets.js')).resolveSetRef(args.backup, [process.env.QSADMIN_BACKUP_DIR, path.join(this.stateDir, 'backups', (await this.site()).name)]),
+        // Or a set in a repository: <url>#<id>, or an id with --from <url>.
+        source: flags.from
+          ? `${flags.from}#${args.backup}`
+          : /^(azure|s3):\/\//i.test(args.backup) || args.backup.includes('#')
+            ? args.backup
+            : (await import('../../src/backup/sets.js')).resolveSetRef(args.backup, [process.env.QSADMIN_BACKUP_DIR, path.join(this.stateDir, 'backups', (await this.site()).name)]),
+        passphraseEnv: flags['passphrase-env'],
         hostname: flags.hostname,
         shareRoot: flags['share-root'],
         only: flags.only as never,

@@ -10,7 +10,7 @@ import { checkLooksLikeSetTar, unpackSetTar } from '../backup/set-tar.js';
 import { InputError, VerificationError } from '../runbook/errors.js';
 
 export type RestoreSource =
-  | { kind: 'set'; dir: string; manifest: Manifest; packed?: string }
+  | { kind: 'set'; dir: string; manifest: Manifest; packed?: string; repository?: string }
   | { kind: 'guide-tar'; dir: string; dumps: Array<{ db: string; file: string }>; shareDir?: string }
   | { kind: 'dumpall'; file: string; shareDir?: string };
 
@@ -82,7 +82,10 @@ const REFUSED_HINT =
   'give a qsadmin backup set (folder or .tar), a folder of <DB>_backup.tar files made with `pg_dump -F t` (with the copied share in a sub-folder), or a pg_dumpall .sql file';
 
 /** Work out what kind of backup a path is; anything else is refused with a clear message (exit 2). */
-export async function detectSource(p: string, scratchBase: string): Promise<RestoreSource> {
+export async function detectSource(p: string, scratchBase: string, opts: { passphraseEnv?: string; log?: (l: string) => void } = {}): Promise<RestoreSource> {
+  const { repositorySetRef } = await import('../backup/repo/cli.js');
+  const inRepo = repositorySetRef(p, undefined);
+  if (inRepo) return fromRepository(inRepo, scratchBase, opts);
   const abs = path.resolve(p);
   if (!fs.existsSync(abs)) throw new InputError(`no backup at ${abs}`, REFUSED_HINT);
   const st = fs.statSync(abs);
@@ -112,8 +115,25 @@ export async function detectSource(p: string, scratchBase: string): Promise<Rest
   throw new InputError(`${abs} holds no backup qsadmin can restore (no manifest.json, no <DB>_backup.tar, no pg_dumpall file)`, REFUSED_HINT);
 }
 
+/**
+ * A set in a format 2 repository: fetched once into a scratch folder under the state dir (kept for resume), every
+ * file decrypted and checked against its sha256 on the way. A full local copy, said so on the plan: pg_restore -j and
+ * the share copy read files, and the safety rule (nothing is dropped before the source is verified) needs the whole
+ * set checked before the first database is replaced.
+ */
+async function fromRepository(ref: { url: string; id: string }, scratchBase: string, opts: { passphraseEnv?: string; log?: (l: string) => void }): Promise<RestoreSource> {
+  const { Repository } = await import('../backup/repo/repository.js');
+  const repo = await Repository.open(ref.url, { passphraseEnv: opts.passphraseEnv });
+  const key = createHash('sha256').update(`${repo.url}|${repo.config.id}`).digest('hex').slice(0, 12);
+  const dir = path.join(scratchBase, `${ref.id}-${key}`);
+  if (!readManifest(dir)) opts.log?.(`fetching ${repo.url}#${ref.id} into ${dir} (a full local copy: restore reads files), checking every sha256`);
+  const manifest = await repo.materialize(ref.id, dir);
+  return { ...checkedSet(dir, manifest), repository: `${repo.url}#${ref.id}` } as RestoreSource;
+}
+
 /** A line for the plan describing the source. */
 export function describeSource(s: RestoreSource): string {
+  if (s.kind === 'set' && s.repository) return `backup set ${s.manifest.id} from the repository ${s.repository}, fetched and checked into ${s.dir} (a full local copy: restore reads files), made ${s.manifest.created}`;
   if (s.kind === 'set') return `backup set ${s.manifest.id} (${s.packed ?? s.dir}), made ${s.manifest.created} on ${s.manifest.site.nodes.map((n) => n.hostname).join(', ')}`;
   if (s.kind === 'guide-tar') return `the guide's manual backup in ${s.dir}: ${s.dumps.map((d) => path.basename(d.file)).join(', ')} (pg_dump -F t)${s.shareDir ? `, share copy ${s.shareDir}` : ', no share copy'}; no manifest: no checksums, no row counts, no certificates`;
   return `pg_dumpall file ${s.file} (plain SQL through psql)${s.shareDir ? `, share copy ${s.shareDir}` : ''}; no manifest: no checksums, no row counts, no certificates`;

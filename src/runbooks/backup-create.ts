@@ -68,6 +68,8 @@ export interface BackupInputs {
   toolVersion?: string;
   /** Tables at least this big get their own data archive, reused while unchanged (default 8 MiB). */
   tableArchiveMinBytes?: number;
+  /** A format 2 repository: `to` is then its staging folder, and the set is uploaded last (src/backup/repo/target.ts). */
+  repository?: import('../backup/repo/target.js').RepositoryTarget;
 }
 
 interface Live {
@@ -156,6 +158,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   });
   const compress = inputs.compress ?? defaultCompression();
   const to = path.resolve(inputs.to);
+  const repo = inputs.repository ? await (await import('../backup/repo/target.js')).checkRepository(inputs.repository, env?.dryRun) : null;
   await checkTargetReadOnly(to);
   const setDir = path.join(to, inputs.backupId);
   for (const f of discovery.share) {
@@ -176,6 +179,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const shareModes = sharePlans.map((p) => p.mode);
 
   const notes = [
+    ...(repo ? [repo.note] : []),
     `target ${setDir}${inputs.singleFile ? ' (packed into one .tar at the end)' : ''}`,
     `database ${site.database.host}:${site.database.port} (${site.database.service ?? 'dedicated server'}), PostgreSQL ${discovery.server.version}; client tools ${discovery.client.version} in ${discovery.client.dir}`,
     `databases dumped: ${dumpedDatabases({ discovery }).map((d) => `${d.name} (owner ${d.owner})`).join(', ')}` +
@@ -405,13 +409,14 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       run: async (ctx) => packSet(ctx),
     });
   }
+  if (inputs.repository) items.push((await import('../backup/repo/target.js')).uploadStep<BackupContext>(inputs.repository));
 
   return {
     name: 'backup.create',
     site: path.resolve(inputs.sitePath),
     lockKey: siteLockKey(site),
     inputs: { ...inputs, to, compress, parallel },
-    secrets: [password, certPassword],
+    secrets: [password, certPassword, ...(inputs.repository ? [process.env[inputs.repository.passphraseEnv]] : [])],
     notes,
     items,
     context: (b: StepContext): BackupContext => ({

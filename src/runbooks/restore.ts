@@ -81,6 +81,8 @@ export interface RestoreInputs {
   sitePath: string;
   /** The backup: a set folder or .tar, a folder of <DB>_backup.tar files, or a pg_dumpall file. */
   source: string;
+  /** For a set in an encrypted repository (`<url>#<id>`): the variable with its passphrase. */
+  passphraseEnv?: string;
   /** The target's (new) hostname: a restore to a machine with a different hostname (§5.7). */
   hostname?: string;
   /** Put the share under this root and point QSR at it. */
@@ -294,7 +296,7 @@ export async function buildRestore(inputs: RestoreInputs, env: BuildEnv): Promis
   const tool: PgToolContext = { binDir: client.dir, password };
   const central = centralNode(site);
   try {
-    const src = await detectSource(inputs.source, path.join(env.stateDir, 'restore-sources'));
+    const src = await detectSource(inputs.source, path.join(env.stateDir, 'restore-sources'), { passphraseEnv: inputs.passphraseEnv, log: (l) => process.stderr.write(`${l}\n`) });
     const manifest = manifestOf(src);
     const host = await pool.host(central.name);
     await requireQlikNode(host, central);
