@@ -8,3 +8,4 @@ registerRunbook('certs.export', async () => (await import('./certs.js')).buildCe
 registerRunbook('certs.import', async () => (await import('./certs.js')).buildCertsImport);
 registerRunbook('restore', async () => (await import('./restore.js')).buildRestore);
 registerRunbook('restore.app', async () => (await import('./restore-app.js')).buildRestoreApp);
+registerRunbook('service-account', async () => (await import('./service-account.js')).buildServiceAccount);

@@ -13,7 +13,12 @@ export interface SeedNode {
   isCentral: boolean;
   /** Display name; "Central" for the central node, the hostname otherwise (emulator assumption). */
   name?: string;
+  /** A failover candidate (QMC Nodes > Failover candidate, guide §2.4); the central node always is one. */
+  failoverCandidate?: boolean;
 }
+
+/** The monitoring apps' REST data connections, which log on as the service account (guide §2.11 C updates their password). */
+export const MONITORING_CONNECTIONS = ['monitoring_apps_REST_app', 'monitoring_apps_REST_task', 'monitoring_apps_REST_user'];
 
 export interface SeedSiteOptions {
   nodes: SeedNode[];
@@ -29,6 +34,8 @@ export interface SeedSiteOptions {
   productVersion?: string;
   /** A user that gets the RootAdmin role (the account a restore must log in with, guide §5). */
   rootAdmin?: { userDirectory: string; userId: string };
+  /** The Windows service account: the monitoring apps' data connections log on as it. */
+  serviceAccount?: string;
 }
 
 export interface SeededSite {
@@ -89,7 +96,7 @@ function mimeTypes(): Row[] {
 async function seedNode(c: pg.Client, n: SeedNode, virtualProxyId: string): Promise<string> {
   const node = entity({
     Name: n.name ?? (n.isCentral ? 'Central' : n.hostname), HostName: n.hostname, IsCentral: n.isCentral, NodePurpose: 0,
-    EngineEnabled: true, ProxyEnabled: true, SchedulerEnabled: true, PrintingEnabled: true, FailoverCandidate: n.isCentral,
+    EngineEnabled: true, ProxyEnabled: true, SchedulerEnabled: true, PrintingEnabled: true, FailoverCandidate: n.isCentral || !!n.failoverCandidate,
   });
   await insertRows(c, 'ServerNodeConfigurations', [node]);
   for (const svc of ['Repository', 'Engine', 'Proxy', 'Scheduler', 'Printing']) {
@@ -139,6 +146,10 @@ export async function seedSite(cfg: PgConn, o: SeedSiteOptions): Promise<SeededS
       if (o.rootAdmin) users.push(entity({ UserId: o.rootAdmin.userId, UserDirectory: o.rootAdmin.userDirectory, Name: o.rootAdmin.userId, Roles: 'RootAdmin', DeleteProhibited: false }));
       await insertRows(c, 'Users', users);
       await insertRows(c, 'Streams', ['Everyone', 'Monitoring apps'].map((Name) => entity({ Name, OwnerID: users[0].ID })));
+      if (o.serviceAccount) {
+        const rows = MONITORING_CONNECTIONS.map((Name) => entity({ Name, ConnectionString: `CUSTOM CONNECT TO "provider=QvRestConnector.exe;url=https://localhost/qrs/${Name.split('_').pop()}/full;"`, Type: 'QvRestConnector.exe', UserName: o.serviceAccount, Password: 'ENC:emulated', OwnerID: users[0].ID }));
+        await insertRows(c, 'DataConnections', rows);
+      }
       await insertRows(c, 'SystemRules', defaultRules());
       await insertRows(c, 'MimeTypes', mimeTypes());
       return { serviceClusterId: cluster.ID, sharedPersistenceId: spp.ID, nodeIds };

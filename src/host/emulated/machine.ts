@@ -7,6 +7,8 @@ import path from 'node:path';
 import { InputError } from '../../runbook/errors.js';
 import { windowsToEmulated } from '../paths.js';
 import type { Identity, InstalledService, MachineState } from '../types.js';
+import type { NodeConfig, SiteConfig } from '../../site/model.js';
+import { EmulatedLocalSecurity } from './accounts.js';
 import { MACHINE_FACTS, readMachineFacts, type EmulatedServiceRow } from '../../emulator/services/install-layout.js';
 
 export const MACHINE_FILE = 'machine.json';
@@ -25,6 +27,8 @@ export class EmulatedMachine implements MachineState {
   constructor(
     private readonly root: string,
     private readonly hostname: string,
+    private readonly site?: SiteConfig,
+    private readonly node?: NodeConfig,
   ) {}
 
   private read(): MachineFile {
@@ -55,7 +59,9 @@ export class EmulatedMachine implements MachineState {
     } catch (e) {
       throw new InputError(`${this.root} is not an emulated Qlik Sense node: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the folder of a node of an emulated site (<site>/nodes/central); a site made by an older qsadmin lacks this file: make it again (qsadmin demo --down, then qsadmin demo)');
     }
-    return rows.map((r) => ({ name: r.Name, account: r.StartName, commandLine: r.PathName }));
+    // a Log On account set since install (service-account set) is what Win32_Service shows now
+    const local = this.site && this.node ? new EmulatedLocalSecurity(this.site, this.node) : null;
+    return rows.map((r) => ({ name: r.Name, account: local?.logon(r.Name)?.account ?? r.StartName, commandLine: r.PathName }));
   }
 
   // C:\Windows\System32\drivers\etc\hosts, as Windows resolves a name before DNS.
