@@ -1,6 +1,8 @@
 // Day-2 operations on a three-node emulated site (127.0.0.74-.76): service-account set and rotate-password (guide
 // §2.11 B, C) and failover (§2.4), each with bad input refused before anything changes, a dry run that changes
 // nothing, and a SIGKILL mid-run resumed to the guide's end state.
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,6 +35,23 @@ async function logons(): Promise<Record<string, string>> {
   }
   return out;
 }
+
+// sha256 of every file under a folder, by relative path.
+function treeHashes(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out[path.relative(dir, p)] = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+    }
+  };
+  if (fs.existsSync(dir)) walk(dir);
+  return out;
+}
+
+const qsr = <R extends Record<string, unknown>>(sql: string) =>
+  withClient({ host: emu.site.database.host, port: emu.site.database.port, user: 'postgres', password: emu.superuserPassword, database: 'QSR' }, async (c) => (await c.query<R>(sql)).rows);
 
 function lastRunId(): string {
   const runs = fs.readdirSync(path.join(stateDir, 'runs')).map((r) => ({ r, t: fs.statSync(path.join(stateDir, 'runs', r)).mtimeMs }));
@@ -118,5 +137,88 @@ describe('service-account rotate-password (guide §2.11 C)', () => {
       (await c.query<{ Name: string; UserName: string; Password: string }>(`SELECT "Name", "UserName", "Password" FROM "DataConnections" WHERE "Name" LIKE 'monitoring_apps_%' ORDER BY "Name"`)).rows);
     expect(rows.length).toBe(3);
     for (const r of rows) expect([r.UserName, r.Password]).toEqual([NEW_ACCOUNT, emulatedConnectionPassword(ROTATED)]);
+  }, 240_000);
+});
+
+describe('share move (guide §2.3)', () => {
+  it('refuses an unreachable, non-empty or inaccessible share with exit 2, plans without changing, and moves after a SIGKILL and a resume', async () => {
+    const [old] = await qsr<{ RootFolder: string; AppFolder: string; ArchivedLogsRootFolder: string; StaticContentRootFolder: string }>('SELECT * FROM "ServiceClusterSettingsSharedPersistenceProperties"');
+    const oldHashes = { apps: treeHashes(old.AppFolder), logs: treeHashes(old.ArchivedLogsRootFolder), sc: treeHashes(old.StaticContentRootFolder) };
+    expect(Object.keys(oldHashes.apps).length).toBeGreaterThan(0);
+    const to = path.join(emu.dir, 'share2');
+    const missing = await run(['share', 'move', '--to', to]);
+    expect(missing.exitCode, missing.stderr).toBe(2);
+    expect(missing.stderr).toContain('not reachable');
+    fs.mkdirSync(to);
+    // the services run as the non-administrator account of the test above: it needs Full control on the new share
+    const noAcl = await run(['share', 'move', '--to', to]);
+    expect(noAcl.exitCode, noAcl.stderr).toBe(2);
+    expect(noAcl.stderr).toContain('no Full control');
+    await new EmulatedHost(emu.site, emu.site.nodes[0]).accounts.grantFullControl(to, NEW_ACCOUNT);
+    fs.writeFileSync(path.join(to, 'stray.txt'), 'x');
+    const notEmpty = await run(['share', 'move', '--to', to]);
+    expect(notEmpty.exitCode).toBe(2);
+    expect(notEmpty.stderr).toContain('not empty');
+    fs.rmSync(path.join(to, 'stray.txt'));
+    // not writable: an immutable folder refuses even root (where the filesystem supports the attribute)
+    let immutable = false;
+    try {
+      execFileSync('chattr', ['+i', to], { stdio: 'ignore' });
+      immutable = true;
+      const ro = await run(['share', 'move', '--to', to]);
+      expect(ro.exitCode).toBe(2);
+      expect(ro.stderr).toContain('not writable');
+    } catch (e) {
+      if (immutable) throw e;
+    } finally {
+      if (immutable) execFileSync('chattr', ['-i', to]);
+    }
+    const dry = await run(['share', 'move', '--to', to, '--dry-run']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('NOT THE GUIDE');
+    expect(fs.readdirSync(to)).toEqual([]);
+
+    const killed = await run(['share', 'move', '--to', to], { QSADMIN_FAULT: 'kill-at:share-move.copy.mid' });
+    expect(killed.exitCode).not.toBe(0);
+    const resumed = await qsadmin(['runs', 'resume', lastRunId(), '--json'], { env: env() });
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    const [now] = await qsr<{ RootFolder: string; AppFolder: string; ArchivedLogsRootFolder: string; StaticContentRootFolder: string }>('SELECT * FROM "ServiceClusterSettingsSharedPersistenceProperties"');
+    expect([now.RootFolder, now.AppFolder, now.ArchivedLogsRootFolder, now.StaticContentRootFolder]).toEqual([to, path.join(to, 'Apps'), path.join(to, 'ArchivedLogs'), path.join(to, 'StaticContent')]);
+    expect(treeHashes(now.AppFolder)).toEqual(oldHashes.apps);
+    expect(treeHashes(now.ArchivedLogsRootFolder)).toEqual(oldHashes.logs);
+    expect(treeHashes(now.StaticContentRootFolder)).toEqual(oldHashes.sc);
+    // the old share is untouched
+    expect(treeHashes(old.AppFolder)).toEqual(oldHashes.apps);
+    for (const v of Object.values(await logons())) expect(v).toBe(`${NEW_ACCOUNT}:running`);
+  }, 240_000);
+});
+
+describe('failover (guide §2.4)', () => {
+  it('refuses a node that is not a candidate or lacks a service, and makes the candidate central after a SIGKILL and a resume', async () => {
+    const before = await qsr<{ HostName: string; IsCentral: boolean; FailoverCandidate: boolean }>('SELECT "HostName", "IsCentral", "FailoverCandidate" FROM "ServerNodeConfigurations" ORDER BY "HostName"');
+    const notCandidate = await run(['failover', '--to', 'rim2']);
+    expect(notCandidate.exitCode).toBe(2);
+    expect(notCandidate.stderr).toContain('not a failover candidate');
+    expect((await run(['services', 'stop', '--node', 'rim1', '--service', 'QSS'])).exitCode).toBe(0);
+    const lacking = await run(['failover', '--to', 'rim1']);
+    expect(lacking.exitCode).toBe(2);
+    expect(lacking.stderr).toContain('QlikSenseSchedulerService');
+    expect((await run(['services', 'start', '--node', 'rim1', '--service', 'QSS'])).exitCode).toBe(0);
+    const dry = await run(['failover', '--to', 'rim1', '--dry-run']);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain('/qrs/failover/tonode/');
+    expect(await qsr('SELECT "HostName", "IsCentral", "FailoverCandidate" FROM "ServerNodeConfigurations" ORDER BY "HostName"')).toEqual(before);
+
+    const killed = await run(['failover', '--to', 'rim1'], { QSADMIN_FAULT: 'kill-at:failover.posted' });
+    expect(killed.exitCode).not.toBe(0);
+    const resumed = await qsadmin(['runs', 'resume', lastRunId()], { env: env() });
+    expect(resumed.exitCode, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toContain('10 minutes');
+    const after = Object.fromEntries((await qsr<{ HostName: string; IsCentral: boolean; FailoverCandidate: boolean }>('SELECT "HostName", "IsCentral", "FailoverCandidate" FROM "ServerNodeConfigurations"')).map((r) => [r.HostName, [r.IsCentral, r.FailoverCandidate]]));
+    const [c, r1] = emu.site.nodes;
+    expect(after[r1.hostname]).toEqual([true, true]);
+    expect(after[c.hostname]).toEqual([false, true]);
+    const site = JSON.parse(fs.readFileSync(emu.siteFile, 'utf8')) as typeof emu.site;
+    expect(site.nodes.find((n) => n.role === 'central')?.name).toBe('rim1');
   }, 240_000);
 });

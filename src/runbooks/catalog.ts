@@ -9,3 +9,5 @@ registerRunbook('certs.import', async () => (await import('./certs.js')).buildCe
 registerRunbook('restore', async () => (await import('./restore.js')).buildRestore);
 registerRunbook('restore.app', async () => (await import('./restore-app.js')).buildRestoreApp);
 registerRunbook('service-account', async () => (await import('./service-account.js')).buildServiceAccount);
+registerRunbook('share.move', async () => (await import('./share-move.js')).buildShareMove);
+registerRunbook('failover', async () => (await import('./failover.js')).buildFailover);
