@@ -200,7 +200,7 @@ async function fillDatabase(site: SiteConfig, conn: PgConn, o: CreateSiteOptions
   const { generateSiteData } = await import('./db/generate.js');
   await createRepositoryDatabases(conn, { layout: o.layout ?? 'manual', repositoryPassword });
   await seedSite(conn, {
-    nodes: site.nodes.map((n) => ({ hostname: n.hostname, isCentral: n.role === 'central', failoverCandidate: o.failoverCandidates?.includes(n.name) })),
+    nodes: site.nodes.map((n) => ({ hostname: n.hostname, isCentral: n.role === 'central', failoverCandidate: o.failoverCandidates?.includes(n.name) || undefined })),
     serviceAccount: site.serviceAccount,
     shareRoot: site.shareRoot,
     appsDir: shares.apps,
