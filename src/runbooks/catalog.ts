@@ -12,6 +12,7 @@ registerRunbook('install', async () => (await import('./install.js')).buildInsta
 registerRunbook('uninstall', async () => (await import('./uninstall.js')).buildUninstall);
 registerRunbook('cluster.join', async () => (await import('./cluster.js')).buildClusterJoin);
 registerRunbook('cluster.remove', async () => (await import('./cluster.js')).buildClusterRemove);
+registerRunbook('rules.import', async () => (await import('./rules-import.js')).buildRulesImport);
 registerRunbook('service-account', async () => (await import('./service-account.js')).buildServiceAccount);
 registerRunbook('share.move', async () => (await import('./share-move.js')).buildShareMove);
 registerRunbook('failover', async () => (await import('./failover.js')).buildFailover);
