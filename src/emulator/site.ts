@@ -45,6 +45,8 @@ export interface CreateSiteOptions {
   /** Address of the first node; the others count up from it (default 127.0.0.2, .3, .4). */
   baseAddress?: string;
   hostnames?: string[];
+  /** Names of rim nodes that are failover candidates (guide §2.4); the central node always is one. */
+  failoverCandidates?: string[];
   /** Put ArchivedLogs outside the share root (QSR then points elsewhere). */
   shareOutside?: boolean;
   /** Start the Qlik services in order at the end (the database service always runs after creation). */
@@ -211,7 +213,8 @@ async function fillDatabase(site: SiteConfig, conn: PgConn, o: CreateSiteOptions
   const { generateSiteData } = await import('./db/generate.js');
   await createRepositoryDatabases(conn, { layout: o.layout ?? 'manual', repositoryPassword });
   await seedSite(conn, {
-    nodes: site.nodes.map((n) => ({ hostname: n.hostname, isCentral: n.role === 'central' })),
+    nodes: site.nodes.map((n) => ({ hostname: n.hostname, isCentral: n.role === 'central', failoverCandidate: o.failoverCandidates?.includes(n.name) || undefined })),
+    serviceAccount: site.serviceAccount,
     shareRoot: site.shareRoot,
     appsDir: shares.apps,
     staticContentDir: shares.staticContent,

@@ -2,7 +2,7 @@
 
 import { serviceFact } from '../site/services.js';
 
-export type ServiceErrorCode = 'DEPENDENCY' | 'START_TIMEOUT' | 'STOP_TIMEOUT' | 'TERMINATED' | 'NOT_INSTALLED' | 'PENDING';
+export type ServiceErrorCode = 'DEPENDENCY' | 'START_TIMEOUT' | 'STOP_TIMEOUT' | 'TERMINATED' | 'NOT_INSTALLED' | 'PENDING' | 'LOGON' | 'INVALID_ACCOUNT';
 
 /** Win32 error numbers the service control manager reports. */
 export const WIN32 = {
@@ -12,6 +12,8 @@ export const WIN32 = {
   TERMINATED: 1067, // The process terminated unexpectedly.
   NOT_INSTALLED: 1060, // The specified service does not exist as an installed service.
   PENDING: 1061, // The service cannot accept control messages at this time.
+  LOGON: 1069, // The service did not start due to a logon failure.
+  INVALID_ACCOUNT: 1057, // The account name is invalid or does not exist, or the password is invalid for the account name specified.
 } as const;
 
 export class ServiceControlError extends Error {

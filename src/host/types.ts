@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { ServiceName } from '../site/services.js';
 import type { PrivateFiles } from './private-files.js';
 import type { ListedFile } from '../backup/tree.js';
+import type { AccountControl } from './accounts.js';
 
 export type ServiceState = 'running' | 'stopped' | 'start_pending' | 'stop_pending' | 'absent';
 
@@ -267,6 +268,8 @@ export interface Host {
   paths: SitePaths;
   shares: ShareCapture;
   machine: MachineState;
+  /** Accounts, local groups, folder ACLs and the services' Log On (guide §2.11). */
+  accounts: AccountControl;
   /** The repository database's service on this node, or null when this node runs none. */
   database(): Promise<DatabaseLocation | null>;
   /** Release sessions and handles (PowerShell, sockets). */

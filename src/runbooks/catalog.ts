@@ -15,3 +15,6 @@ registerRunbook('cluster.join', async () => (await import('./cluster.js')).build
 registerRunbook('cluster.remove', async () => (await import('./cluster.js')).buildClusterRemove);
 registerRunbook('rules.import', async () => (await import('./rules-import.js')).buildRulesImport);
 registerRunbook('db.upgrade', async () => (await import('./db-upgrade.js')).buildDbUpgrade);
+registerRunbook('service-account', async () => (await import('./service-account.js')).buildServiceAccount);
+registerRunbook('share.move', async () => (await import('./share-move.js')).buildShareMove);
+registerRunbook('failover', async () => (await import('./failover.js')).buildFailover);

@@ -30,7 +30,11 @@ export interface Scenario {
   endState(f: CrashFixture, caseDir: string): Promise<unknown>;
   /** Made once before the cases (e.g. the set a restore restores). */
   setup?(f: CrashFixture): Promise<void>;
+  /** Why the matrix's one-node site cannot run this runbook (and which test kills and resumes it instead). */
+  skip?: string;
 }
+
+const CRASH_ACCOUNT = 'EMULATED\\crashsvc';
 
 // Run a CLI command that must succeed (fixture set-up between cases).
 async function must(f: CrashFixture, args: string[]): Promise<void> {
@@ -288,5 +292,41 @@ export const SCENARIOS: Record<string, Scenario> = {
       return ['certs', 'import', path.join(f.work, 'import-source'), '--site', f.site.siteFile, '--node', f.site.site.nodes[0].name, '--replace', '--yes'];
     },
     endState: (f) => siteState(f.site.site, f.site.dir),
+  },
+  'service-account': {
+    setup: async (f) => {
+      const { EmulatedDirectory } = await import('../../src/host/emulated/accounts.js');
+      new EmulatedDirectory(f.site.site, f.site.dir).create(CRASH_ACCOUNT, 'crash-matrix-account-password');
+      f.env.QSADMIN_SERVICE_ACCOUNT_PASSWORD = 'crash-matrix-account-password';
+    },
+    prepare: async (f) => {
+      await startAll(f);
+      return ['service-account', 'set', '--account', CRASH_ACCOUNT, '--site', f.site.siteFile];
+    },
+    endState: async (f) => {
+      const { EmulatedHost } = await import('../../src/host/emulated/index.js');
+      const h = new EmulatedHost(f.site.site, f.site.site.nodes[0]);
+      return { logons: await h.machine.installedServices(), groups: (await h.accounts.lookup(CRASH_ACCOUNT)).groups, services: await serviceStates(f.site.site) };
+    },
+  },
+  'share.move': {
+    prepare: async (f, caseDir) => {
+      await startAll(f);
+      const to = path.join(caseDir, 'share');
+      fs.mkdirSync(to, { recursive: true });
+      const { EmulatedHost } = await import('../../src/host/emulated/index.js');
+      const h = new EmulatedHost(f.site.site, f.site.site.nodes[0]);
+      await h.accounts.grantFullControl(to, (await h.accounts.serviceLogon('QlikSenseRepositoryService'))!);
+      return ['share', 'move', '--to', to, '--site', f.site.siteFile];
+    },
+    endState: async (f, caseDir) => {
+      const [p] = await qsrRows(f, 'SELECT "RootFolder", "AppFolder", "ArchivedLogsRootFolder", "StaticContentRootFolder" FROM "ServiceClusterSettingsSharedPersistenceProperties"');
+      return { paths: Object.values(p).map((v) => String(v).replace(caseDir, '<case>')), files: treeHashes(path.join(caseDir, 'share')), services: await serviceStates(f.site.site) };
+    },
+  },
+  failover: {
+    skip: 'needs a failover candidate: the matrix site has one node; test/day2-ops.test.ts kills a failover mid-run and resumes it on a three-node site',
+    prepare: async () => [],
+    endState: async () => null,
   },
 };

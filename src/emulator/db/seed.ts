@@ -23,6 +23,9 @@ export interface SeedNode {
   failoverCandidate?: boolean;
 }
 
+/** The monitoring apps' REST data connections, which log on as the service account (guide §2.11 C updates their password). */
+export const MONITORING_CONNECTIONS = ['monitoring_apps_REST_app', 'monitoring_apps_REST_task', 'monitoring_apps_REST_user'];
+
 export interface SeedSiteOptions {
   nodes: SeedNode[];
   /** Share root as QSR stores it: Windows form (\\server\share, C:\QlikShare) or a local path. */
@@ -37,6 +40,8 @@ export interface SeedSiteOptions {
   productVersion?: string;
   /** A user that gets the RootAdmin role (the account a restore must log in with, guide §5). */
   rootAdmin?: { userDirectory: string; userId: string };
+  /** The Windows service account: the monitoring apps' data connections log on as it. */
+  serviceAccount?: string;
 }
 
 export interface SeededSite {
@@ -137,6 +142,10 @@ export async function seedSite(cfg: PgConn, o: SeedSiteOptions): Promise<SeededS
       if (o.rootAdmin) users.push(entity({ UserId: o.rootAdmin.userId, UserDirectory: o.rootAdmin.userDirectory, Name: o.rootAdmin.userId, Roles: 'RootAdmin', DeleteProhibited: false }));
       await insertRows(c, 'Users', users);
       await insertRows(c, 'Streams', ['Everyone', 'Monitoring apps'].map((Name) => entity({ Name, OwnerID: users[0].ID })));
+      if (o.serviceAccount) {
+        const rows = MONITORING_CONNECTIONS.map((Name) => entity({ Name, ConnectionString: `CUSTOM CONNECT TO "provider=QvRestConnector.exe;url=https://localhost/qrs/${Name.split('_').pop()}/full;"`, Type: 'QvRestConnector.exe', UserName: o.serviceAccount, Password: 'ENC:emulated', OwnerID: users[0].ID }));
+        await insertRows(c, 'DataConnections', rows);
+      }
       await insertRows(c, 'SystemRules', defaultRules());
       await insertRows(c, 'MimeTypes', mimeTypes());
       return { serviceClusterId: cluster.ID, sharedPersistenceId: spp.ID, nodeIds };

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkXrfkey, isRefusal, readQlikUser } from './xrfkey.js';
 import { quoteIdent, type Qsr } from './qsr.js';
 import { AppHttpError, appEntity, routeAppChange } from './apps.js';
+import { ClusterHttpError, nodeTypeNow, routeCluster } from './cluster.js';
 import { routeRules } from './rules.js';
 import { NodeHttpError, routeNodes } from './nodes.js';
 
@@ -104,7 +105,7 @@ async function entityRows(ctx: ApiContext, table: string, id?: string): Promise<
 
 // Route a GET under /qrs to its answer.
 async function route(ctx: ApiContext, path: string): Promise<{ status: number; body: unknown }> {
-  if (path === '/qrs/about') return { status: 200, body: about(ctx) };
+  if (path === '/qrs/about') return { status: 200, body: { ...about(ctx), nodeType: await nodeTypeNow(ctx) } };
   if (path === '/qrs/servernodeconfiguration/local') {
     const rows = await ctx.qsr.query(`SELECT * FROM "ServerNodeConfigurations" WHERE lower("HostName") = lower($1)`, [ctx.hostname]);
     if (rows.length === 0) throw new HttpError(404, `no server node configuration for ${ctx.hostname} (the hostname in Host.cfg)`);
@@ -135,6 +136,13 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
     if (isRefusal(user)) return sendText(res, user.status, user.message);
     const method = req.method ?? 'GET';
     const lower = url.pathname.toLowerCase();
+    if (/^\/qrs\/(servicecluster|failover|dataconnection\/[0-9a-f-]{36})/.test(lower) && (method !== 'GET' || lower.startsWith('/qrs/servicecluster'))) {
+      routeCluster(ctx, method, lower, req).then(
+        (r) => (r === null ? sendText(res, 405, `${method} ${url.pathname} is not served by the emulated repository service`) : r.status === 204 ? (res.writeHead(204), res.end()) : sendJson(res, r.status, r.body)),
+        (err: unknown) => (err instanceof ClusterHttpError ? sendText(res, err.status, err.message) : sendText(res, 500, `repository database ${ctx.qsr.where} failed: ${(err as Error).message}`)),
+      );
+      return;
+    }
     const nodes = /^\/qrs\/(servernodeconfiguration\/container|servernoderegistration\/|servernodeconfiguration\/[0-9a-f-]{36}$)/.test(lower) && (method !== 'GET' || !/^\/qrs\/servernodeconfiguration\/[0-9a-f-]{36}$/.test(lower));
     if (url.pathname === '/ssl/ping') return sendText(res, 200, 'Ping successful');
     const notServed = () => new HttpError(405, `${method} ${url.pathname} is not served by the emulated repository service`);

@@ -47,7 +47,7 @@ function usage(bad: string[]): never {
   say('  -bootstrap        run in bootstrap mode (create or repair the repository and certificates)');
   say('  -standalone       run as a normal executable process instead of a Windows service');
   say('  -restorehostname  update the hostname of this node after a restore to a machine with another name');
-  say('(emulated: only "-bootstrap -standalone -restorehostname" is implemented)');
+  say('(emulated: "-bootstrap -standalone -restorehostname" and "-bootstrap [-iscentral]")');
   process.exit(87); // ERROR_INVALID_PARAMETER
 }
 
@@ -152,6 +152,12 @@ async function main(): Promise<void> {
   const norm = args.map((a) => a.toLowerCase().replace(/^\//, '-'));
   const unknown = args.filter((_, i) => !KNOWN.includes(norm[i]));
   if (unknown.length || norm.length === 0) usage(unknown);
+  // -bootstrap [-iscentral]: the service-account procedure (guide §2.11 B step 9), in bootstrap-mode.ts
+  if (norm.includes('-bootstrap') && norm.every((a) => a === '-bootstrap' || a === '-iscentral') && new Set(norm).size === norm.length) {
+    const { site, node, root } = nodeFromEnv();
+    const { runRepositoryBootstrap } = await import('./bootstrap-mode.js');
+    await runRepositoryBootstrap(site, node, root, norm.includes('-iscentral'));
+  }
   if (norm.length !== EXPECTED.length || !EXPECTED.every((e) => norm.includes(e))) {
     process.stderr.write(`Repository.exe ${args.join(' ')}: this mode is not emulated (only -bootstrap -standalone -restorehostname is)\n`);
     process.exit(1);

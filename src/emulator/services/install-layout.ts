@@ -120,6 +120,19 @@ function launcherExe(entry: string, what: string): string {
   ].join('\n');
 }
 
+// The fake Proxy.exe / Scheduler.exe: placeholders as services, launchers of the emulated bootstrap mode (bootstrap-exe.ts).
+function bootstrapExe(program: 'proxy' | 'scheduler'): string {
+  const { command, args } = entryCommand('bootstrap-exe');
+  return [
+    '#!/usr/bin/env node',
+    `// emulated Qlik Sense ${program}.exe: -bootstrap (guide §2.11 B); see src/emulator/services/bootstrap-exe.ts`,
+    "const { spawnSync } = require('node:child_process');",
+    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify([...args, program])}.concat(process.argv.slice(2)), { stdio: 'inherit' });`,
+    'process.exit(r.status === null ? 1 : r.status);',
+    '',
+  ].join('\n');
+}
+
 /** Where the emulator puts the Qlik PostgreSQL Installer on the central node (as an administrator downloads it). */
 export const QPI_SETUP = 'C:\\Installers\\Qlik_PostgreSQL_setup.exe';
 
@@ -156,6 +169,8 @@ export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutO
   const p = defaultSitePaths();
   for (const fact of QLIK_SERVICES) if (fact.exe) put(local(root, `${p.qlikInstallDir}\\${fact.exe}`), placeholderExe(fact.display));
   put(local(root, p.repositoryExe), repositoryExe());
+  put(local(root, `${p.qlikInstallDir}\\Proxy\\Proxy.exe`), bootstrapExe('proxy'));
+  put(local(root, `${p.qlikInstallDir}\\Scheduler\\Scheduler.exe`), bootstrapExe('scheduler'));
   put(local(root, p.configFiles[0]), repositoryConfigXml(root, {
     host: site.database.host,
     port: site.database.port,

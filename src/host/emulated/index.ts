@@ -16,6 +16,8 @@ import { EmulatedMachine } from './machine.js';
 import { HardlinkShares } from './shares.js';
 import { childEnv, ownGroup, track } from '../../runbook/children.js';
 import { EmulatedServiceControl } from './services.js';
+import { EmulatedAccounts } from './accounts.js';
+import type { AccountControl } from '../accounts.js';
 
 export { EmulatedCertStore } from './certstore.js';
 export { EmulatedFiles } from './files.js';
@@ -29,6 +31,7 @@ export class EmulatedHost implements Host {
   readonly paths: SitePaths;
   readonly shares: ShareCapture = new HardlinkShares();
   readonly machine: MachineState;
+  readonly accounts: AccountControl;
 
   // A host for one node of an emulated site; the database password comes from database.passwordEnv or, for the demo, site.emulator.passwordFile.
   constructor(
@@ -41,7 +44,8 @@ export class EmulatedHost implements Host {
     this.certs = new EmulatedCertStore(node.root, site.serviceAccount);
     this.paths = defaultSitePaths();
     this.services = new EmulatedServiceControl(site, node, () => databasePassword(site));
-    this.machine = new EmulatedMachine(node.root, node.hostname, node.address, node.portOffset ?? 0);
+    this.machine = new EmulatedMachine(node.root, node.hostname, node.address, node.portOffset ?? 0, site, node);
+    this.accounts = new EmulatedAccounts(site, node);
   }
 
   // Run a program on the node: Windows paths map into the node; a .exe is one of the emulator's fake executables (a Node script).

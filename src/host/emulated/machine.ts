@@ -11,6 +11,8 @@ import { windowsToEmulated } from '../paths.js';
 import type { AccountCheck, Identity, InstalledProduct, InstalledService, MachineInventory, MachineState } from '../types.js';
 import { passwordDigestOf } from './account-digest.js';
 import { portAccepts } from '../../emulator/services/database.js';
+import type { NodeConfig, SiteConfig } from '../../site/model.js';
+import { EmulatedLocalSecurity } from './accounts.js';
 import { MACHINE_FACTS, readMachineFacts, type EmulatedServiceRow } from '../../emulator/services/install-layout.js';
 
 export const MACHINE_FILE = 'machine.json';
@@ -49,6 +51,9 @@ export class EmulatedMachine implements MachineState {
     /** The node's address and port offset: "localhost" of this node, and its documented ports moved by the offset. */
     private readonly address = '127.0.0.1',
     private readonly portOffset = 0,
+    /** The site and node, for the Log On accounts set since install (service-account set). */
+    private readonly site?: SiteConfig,
+    private readonly node?: NodeConfig,
   ) {}
 
   private read(): MachineFile {
@@ -79,7 +84,9 @@ export class EmulatedMachine implements MachineState {
     } catch (e) {
       throw new InputError(`${this.root} is not an emulated Qlik Sense node: ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give the folder of a node of an emulated site (<site>/nodes/central); a site made by an older qsadmin lacks this file: make it again (qsadmin demo --down, then qsadmin demo)');
     }
-    return rows.map((r) => ({ name: r.Name, account: r.StartName, commandLine: r.PathName }));
+    // a Log On account set since install (service-account set) is what Win32_Service shows now
+    const local = this.site && this.node ? new EmulatedLocalSecurity(this.site, this.node) : null;
+    return rows.map((r) => ({ name: r.Name, account: local?.logon(r.Name)?.account ?? r.StartName, commandLine: r.PathName }));
   }
 
   // What the emulated installer wrote (.emulator/products.json); a node laid out without it runs Qlik Sense May 2025.

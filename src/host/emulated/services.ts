@@ -13,6 +13,7 @@ import { readMachineFacts } from '../../emulator/services/install-layout.js';
 import { emulatorOptions } from '../../emulator/services/options.js';
 import { repositoryPorts } from '../../emulator/services/ports.js';
 import { spawnDetached } from '../../emulator/services/spawn.js';
+import { checkServiceLogon } from '../../emulator/services/logon.js';
 import { isProcessAlive, processMarkers, readState, updateState, watchState, writeState, type StateWatch } from '../../emulator/services/state.js';
 
 const POLL_MS = 10;
@@ -126,6 +127,7 @@ export class EmulatedServiceControl implements ServiceControl {
       throw new ServiceControlError('PENDING', name, `Service '${serviceLabel(name)}' on ${this.node.name} is still stopping (pid ${current.pid}; Windows error 1061: The service cannot accept control messages at this time): wait for it to stop, or end the process, before starting it`);
     }
     if (!this.alertingServices().includes(name)) await this.checkDependencies(name);
+    await checkServiceLogon(this.site, this.node, name);
     const args = ['--root', this.root, '--node', this.node.name, '--service', name];
     const spawned = spawnDetached('service-main', this.site, this.node, args, consoleLogFile(this.root, this.node.hostname, name));
     // The service writes its own record as it starts (start_pending, then running); this one only covers the moment

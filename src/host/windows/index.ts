@@ -15,6 +15,8 @@ import { PsSession, type NodeReach } from './session.js';
 import { joinCommandLine, postgresServiceInfo, type PostgresServiceInfo } from './service-command.js';
 import { WindowsServiceControl } from './services.js';
 import { VssShares } from './shares.js';
+import { WindowsAccounts } from './accounts.js';
+import type { AccountControl } from '../accounts.js';
 
 export { WindowsCertStore } from './certstore.js';
 export { WindowsFiles } from './files.js';
@@ -37,6 +39,7 @@ export class WindowsHost implements Host {
   readonly paths: SitePaths;
   readonly shares: ShareCapture;
   readonly machine: MachineState;
+  readonly accounts: AccountControl;
   private readonly session: PsSession;
   private readonly reach: NodeReach;
 
@@ -53,6 +56,7 @@ export class WindowsHost implements Host {
       env: childEnv(),
     });
     this.services = new WindowsServiceControl(site, node, this.session);
+    this.accounts = new WindowsAccounts(this.session, node.name);
     this.files = new WindowsFiles(this.reach.via === 'local' ? undefined : node.hostname, this.session);
     // The account does not change while qsadmin runs: asked once, for the checks and the certificate stores alike.
     let me: Promise<Identity> | undefined;

@@ -20,7 +20,7 @@ const STATES: Record<string, ServiceState> = {
   absent: 'absent',
 };
 
-const BY_WIN32: Record<number, ServiceErrorCode> = { 1068: 'DEPENDENCY', 1067: 'TERMINATED', 1060: 'NOT_INSTALLED', 1061: 'PENDING' };
+const BY_WIN32: Record<number, ServiceErrorCode> = { 1068: 'DEPENDENCY', 1067: 'TERMINATED', 1060: 'NOT_INSTALLED', 1061: 'PENDING', 1069: 'LOGON', 1057: 'INVALID_ACCOUNT' };
 
 export interface WindowsServiceStatus extends ServiceStatus {
   /** The logon account (Win32_Service.StartName), e.g. DOMAIN\qservice or NT AUTHORITY\NetworkService. */
