@@ -8,3 +8,5 @@ registerRunbook('certs.export', async () => (await import('./certs.js')).buildCe
 registerRunbook('certs.import', async () => (await import('./certs.js')).buildCertsImport);
 registerRunbook('restore', async () => (await import('./restore.js')).buildRestore);
 registerRunbook('restore.app', async () => (await import('./restore-app.js')).buildRestoreApp);
+registerRunbook('certs.renew', async () => (await import('./certs-renew.js')).buildCertsRenew);
+registerRunbook('db.harden', async () => (await import('./db-harden.js')).buildDbHarden);
