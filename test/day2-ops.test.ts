@@ -152,7 +152,7 @@ describe('certs renew', () => {
 
   it('renews an expired set after a SIGKILL mid-run: new set valid, /qrs/about answering, other certificates kept, follow-ups listed', async () => {
     const central = site.site.nodes[0];
-    let r = await cli(['services', 'stop']);
+    let r = await cli(['services', 'stop', '--node', 'central']);
     expect(r.exitCode, r.stderr).toBe(0);
     const expired = await expireSiteCertificates(site.site);
     const foreign = await addForeignCertificates(central.root!, site.site.serviceAccount);
@@ -174,7 +174,8 @@ describe('certs renew', () => {
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     expect(resumed.stdout).toContain('New certificate set:');
     expect(resumed.stdout).toMatch(/INFERENCE[\s\S]*rim1 \(qs-rim1\.emulated\.test\): qsadmin cluster join --node rim1[\s\S]*rim2/);
-    expect(resumed.stdout).toMatch(/re-enter the passwords of the data connections|no data connection stores credentials/);
+    expect(resumed.stdout).toMatch(/re-enter the passwords of the data connections that store credentials .*: Connection 2\b/);
+    expect(resumed.stdout).not.toMatch(/Connection 1\b/); // a folder connection without credentials
 
     // the new set: valid, not the expired one, QRS answering with it; other certificates untouched
     const check = await cli(['certs', 'check', '--node', 'central', '--json']);
@@ -188,5 +189,28 @@ describe('certs renew', () => {
     expect(fs.readdirSync(path.join(exportDir, 'central'))).toContain('server.pfx');
     expect(fs.existsSync(path.join(exportDir, 'removed', 'replaced.json'))).toBe(true);
     expect(await new EmulatedHost(site.site, central).services.repositoryState()).toBe(2);
+  });
+
+  it('refuses while a rim node is being joined (servicestate 1): exit 2, nothing stopped or removed', async () => {
+    const rim = site.site.nodes[1];
+    let r = await cli(['services', 'stop', '--node', 'rim1']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rimStore = new EmulatedCertStore(rim.root!, site.site.serviceAccount);
+    for (const s of [{ location: 'LocalMachine', name: 'My' }, { location: 'LocalMachine', name: 'Root' }, { location: 'CurrentUser', name: 'My', user: site.site.serviceAccount }, { location: 'CurrentUser', name: 'Root', user: site.site.serviceAccount }] as const) {
+      for (const c of await rimStore.list(s)) await rimStore.remove(s, c.thumbprint);
+    }
+    // QSD and QRS only (as a node that waits for its certificate package runs them); `services start` would wait for servicestate 2
+    const rimHost = new EmulatedHost(site.site, rim);
+    await rimHost.services.start('QlikSenseServiceDispatcher');
+    await rimHost.services.start('QlikSenseRepositoryService');
+    await expect.poll(() => rimHost.services.repositoryState(), { timeout: 30_000, interval: 250 }).toBe(1);
+    const central = new EmulatedCertStore(site.site.nodes[0].root!, site.site.serviceAccount);
+    const before = (await central.list({ location: 'LocalMachine', name: 'My' })).map((c) => c.thumbprint).sort();
+    const refused = await cli(['certs', 'renew', '--force', '--yes']);
+    expect(refused.exitCode, refused.stderr).toBe(2);
+    expect(refused.stderr).toContain('rim node rim1 is waiting for its certificates');
+    expect((await central.list({ location: 'LocalMachine', name: 'My' })).map((c) => c.thumbprint).sort()).toEqual(before);
+    const list = await new EmulatedHost(site.site, site.site.nodes[0]).services.list();
+    expect(list.every((x) => x.state === 'running')).toBe(true);
   });
 });

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { NOT_ASKED_IN_DRY_RUN, readSecret } from '../cli/secrets.js';
 import { connect, explainConnectError, ident, literal, type PgConn } from '../postgres/client.js';
 import { linesWithMethod, switchHbaMethod } from '../postgres/hba.js';
+import { scramVerifier } from '../postgres/scram.js';
 import { InputError, VerificationError } from '../runbook/errors.js';
 import type { Runbook, Step, StepContext } from '../runbook/step.js';
 import { loadSiteConfig } from '../site/config.js';
@@ -80,7 +81,9 @@ function resetPasswordStep(db: NodeConfig, role: string, pick: (ctx: HardenConte
     run: async (ctx) =>
       withSuperuser(ctx, async (c) => {
         await c.query(`SET password_encryption = '${SCRAM}'`);
-        await c.query(`ALTER USER ${ident(role)} WITH PASSWORD ${literal(pick(ctx))}`);
+        // the verifier, made here, rather than the password: a failed statement is logged by the server with its text
+        const verifier = scramVerifier(pick(ctx));
+        await c.query(`ALTER USER ${ident(role)} WITH PASSWORD ${literal(verifier ?? pick(ctx))}`);
         ctx.log(`ALTER ROLE: ${role}'s password stored again (now ${await roleHash(c, role)})`);
       }),
   };
