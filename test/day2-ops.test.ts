@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addForeignCertificates, expireSiteCertificates } from '../src/emulator/day2/expired-certs.js';
 import { writeSignatureLogs } from '../src/emulator/day2/log-signatures.js';
+import { addTrustedRoots } from '../src/emulator/day2/trusted-roots.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { EmulatedCertStore } from '../src/host/emulated/certstore.js';
 import { EmulatedHost } from '../src/host/emulated/index.js';
@@ -132,6 +133,8 @@ describe('logs collect and doctor', () => {
   });
 
   it('doctor reports the checks and exits 4 when something needs attention', async () => {
+    const rim2 = site.site.nodes[2];
+    expect(await addTrustedRoots(rim2.root!, site.site.serviceAccount, 301)).toBeGreaterThan(300);
     const ok = await cli(['doctor', '--json']);
     const j = JSON.parse(ok.stdout);
     expect(j.checks.map((c: { id: string }) => c.id)).toEqual(expect.arrayContaining(['certificates', 'services.central', 'servicestate.rim2', 'trusted-roots.central', 'clock.rim1', 'free-space.central', 'logs']));
@@ -139,6 +142,12 @@ describe('logs collect and doctor', () => {
     expect(ok.exitCode, ok.stderr).toBe(4);
     expect(j.checks.find((c: { id: string }) => c.id === 'logs').status).toBe('attention');
     expect(j.checks.find((c: { id: string }) => c.id === 'servicestate.rim2').status).toBe('ok');
+    expect(j.checks.find((c: { id: string }) => c.id === 'trusted-roots.rim2')).toMatchObject({ status: 'attention', detail: expect.stringMatching(/^30\d trusted root certificates \(more than 300\)/) });
+    expect(j.checks.find((c: { id: string }) => c.id === 'trusted-roots.central').status).toBe('ok');
+    expect(j.checks.find((c: { id: string }) => c.id === 'clock.rim1').status).toBe('ok');
+    const text = await cli(['doctor']);
+    expect(text.exitCode).toBe(4);
+    expect(text.stdout).toMatch(/ATTENTION trusted-roots\.rim2[\s\S]*fix: Windows truncates/);
   });
 });
 
