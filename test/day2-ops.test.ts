@@ -77,7 +77,7 @@ describe('db harden --scram', () => {
     expect(hba()).toBe(before);
     expect(await dbState()).toEqual({ enc: 'md5', repo: 'md5', su: 'md5' });
     expect(activeMethods(before)).toContain('md5');
-  });
+  }, 180_000);
 
   it('killed with SIGKILL while the database restarts, resumes to SCRAM hashes and pg_hba.conf with the site running', async () => {
     const original = hba();
@@ -98,7 +98,7 @@ describe('db harden --scram', () => {
     expect(await allRunning()).toBe(true);
     expect(await new EmulatedHost(site.site, site.site.nodes[0]).services.repositoryState()).toBe(2);
     for (const f of fs.readdirSync(path.join(stateDir, 'runs', runId))) expect(fs.readFileSync(path.join(stateDir, 'runs', runId, f), 'utf8')).not.toContain(site.repositoryPassword);
-  });
+  }, 180_000);
 
   it('--ssl prints the manual steps and reports what is missing (exit 4), changing nothing', async () => {
     const r = await cli(['db', 'harden', '--ssl']);
@@ -107,7 +107,7 @@ describe('db harden --scram', () => {
     expect(r.stdout).toContain('Connection String Editor');
     expect(r.stdout).toMatch(/TODO ssl-on: ssl = off/);
     expect(r.stdout).toMatch(/TODO sessions-encrypted: sessions of qliksenserepository: 0 with SSL, [1-9]\d* without/);
-  });
+  }, 180_000);
 });
 
 describe('logs collect and doctor', () => {
@@ -130,7 +130,7 @@ describe('logs collect and doctor', () => {
     expect(listing).toMatch(/rim1\/Log\/Repository\/System\/QS-RIM1_Service_Repository\.txt/);
     expect(listing).toMatch(/central\/Log\//);
     expect(listing).toContain('Fatal exception password authentication failed for user "postgres"');
-  });
+  }, 180_000);
 
   it('doctor reports the checks and exits 4 when something needs attention', async () => {
     const rim2 = site.site.nodes[2];
@@ -148,7 +148,7 @@ describe('logs collect and doctor', () => {
     const text = await cli(['doctor']);
     expect(text.exitCode).toBe(4);
     expect(text.stdout).toMatch(/ATTENTION trusted-roots\.rim2[\s\S]*fix: Windows truncates/);
-  });
+  }, 180_000);
 });
 
 describe('certs renew', () => {
@@ -157,7 +157,7 @@ describe('certs renew', () => {
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/no Qlik certificate on central has expired/);
     expect(await allRunning()).toBe(true);
-  });
+  }, 180_000);
 
   it('renews an expired set after a SIGKILL mid-run: new set valid, /qrs/about answering, other certificates kept, follow-ups listed', async () => {
     const central = site.site.nodes[0];
@@ -182,7 +182,7 @@ describe('certs renew', () => {
     const resumed = await qsadmin(['runs', 'resume', runId], { env: env() });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
     expect(resumed.stdout).toContain('New certificate set:');
-    expect(resumed.stdout).toMatch(/INFERENCE[\s\S]*rim1 \(qs-rim1\.emulated\.test\): qsadmin cluster join --node rim1[\s\S]*rim2/);
+    expect(resumed.stdout).toMatch(/INFERENCE[\s\S]*rim1 \(qs-rim1\.emulated\.test\): qsadmin cluster join --rim rim1[\s\S]*rim2/);
     expect(resumed.stdout).toMatch(/re-enter the passwords of the data connections that store credentials .*: Connection 2\b/);
     expect(resumed.stdout).not.toMatch(/Connection 1\b/); // a folder connection without credentials
 
@@ -198,7 +198,7 @@ describe('certs renew', () => {
     expect(fs.readdirSync(path.join(exportDir, 'central'))).toContain('server.pfx');
     expect(fs.existsSync(path.join(exportDir, 'removed', 'replaced.json'))).toBe(true);
     expect(await new EmulatedHost(site.site, central).services.repositoryState()).toBe(2);
-  });
+  }, 180_000);
 
   it('refuses while a rim node is being joined (servicestate 1): exit 2, nothing stopped or removed', async () => {
     const rim = site.site.nodes[1];
@@ -221,5 +221,9 @@ describe('certs renew', () => {
     expect((await central.list({ location: 'LocalMachine', name: 'My' })).map((c) => c.thumbprint).sort()).toEqual(before);
     const list = await new EmulatedHost(site.site, site.site.nodes[0]).services.list();
     expect(list.every((x) => x.state === 'running')).toBe(true);
-  });
+    // the follow-up the renewal names: the rim, waiting at servicestate 1, registered again under the new CA
+    const join = await cli(['cluster', 'join', '--rim', 'rim1', '--yes']);
+    expect(join.exitCode, join.stderr).toBe(0);
+    expect(await rimHost.services.repositoryState()).toBe(2);
+  }, 180_000);
 });

@@ -10,3 +10,7 @@ registerRunbook('restore', async () => (await import('./restore.js')).buildResto
 registerRunbook('restore.app', async () => (await import('./restore-app.js')).buildRestoreApp);
 registerRunbook('certs.renew', async () => (await import('./certs-renew.js')).buildCertsRenew);
 registerRunbook('db.harden', async () => (await import('./db-harden.js')).buildDbHarden);
+registerRunbook('install', async () => (await import('./install.js')).buildInstall);
+registerRunbook('uninstall', async () => (await import('./uninstall.js')).buildUninstall);
+registerRunbook('cluster.join', async () => (await import('./cluster.js')).buildClusterJoin);
+registerRunbook('cluster.remove', async () => (await import('./cluster.js')).buildClusterRemove);

@@ -303,7 +303,7 @@ export async function buildCertsRenew(inputs: CertsRenewInputs, env: BuildEnv): 
     inputs.force ? '--force: every Qlik certificate of the central node is removed, expired or not' : 'only Qlik certificates that have expired (and those issued by an expired Qlik CA) are removed; other certificates are never touched',
     `safety copy first: ${inputs.to ? path.resolve(inputs.to) : '<run folder>/certs-before-renew'} (PFX with keys, same password), verified before anything is removed`,
   ];
-  if (rims.length) notes.push(`afterwards, INFERENCE (the guide is silent on rims): ${rims.map((r) => r.name).join(', ')} must be registered again (qsadmin cluster join)`);
+  if (rims.length) notes.push(`afterwards, INFERENCE (the guide is silent on rims): ${rims.map((r) => r.name).join(', ')} must be registered again (qsadmin cluster join --rim <rim>)`);
   return {
     name: 'certs.renew',
     site: inputs.sitePath,
@@ -324,8 +324,8 @@ export function renewFollowUps(outputs: Record<string, unknown>, rims: NodeConfi
   const fresh = outputs['certs.renew.new'] as { dataConnectionsWithCredentials: string[] } | undefined;
   return {
     dataConnections: fresh?.dataConnectionsWithCredentials ?? [],
-    rimsToRegister: rims.map((r) => ({ node: r.name, hostname: r.hostname, command: `qsadmin cluster join --node ${r.name}` })),
-    rimNote: 'INFERENCE: the guide is silent on rim nodes; their certificates were issued by the old CA, so each must be registered again (QMC Nodes, or qsadmin cluster join)',
+    rimsToRegister: rims.map((r) => ({ node: r.name, hostname: r.hostname, command: `qsadmin cluster join --rim ${r.name}` })),
+    rimNote: 'INFERENCE: the guide is silent on rim nodes; their certificates were issued by the old CA, so each must be registered again: on the rim, stop the Qlik services, delete its Qlik certificates (as §3.4 step 8 does for rims), start QSD and QRS so that it waits at servicestate 1, then from the central node',
   };
 }
 
