@@ -258,8 +258,9 @@ function verifyStep(central: NodeConfig): Step<RenewContext> {
       const qrs = new QrsClient({ host: central.address, port: QRS_API_PORT + (central.portOffset ?? 0), servername: hostname, auth: { certPem: await pem('client.pem'), keyPem: await pem('client_key.pem'), caPem: await pem('root.pem') } });
       try {
         const about = await qrs.about();
-        const connections = await qrs.get<Array<{ name: string; userName?: string | null; password?: string | null }>>('/qrs/dataconnection/full');
-        const withCredentials = connections.filter((c) => !!c.userName || !!c.password).map((c) => c.name).sort();
+        // QRS names the field `username` (and never returns the password); a connection with a user name stores credentials
+        const connections = await qrs.get<Array<{ name: string; username?: string | null; userName?: string | null; password?: string | null }>>('/qrs/dataconnection/full');
+        const withCredentials = connections.filter((c) => !!(c.username ?? c.userName) || !!c.password).map((c) => c.name).sort();
         ctx.log(`QRS ${qrs.where} answers with the new client certificate (build ${about.buildVersion})`);
         ctx.outputs.set('certs.renew.new', {
           certificates: mine.map((c) => ({ store: c.store, role: c.role, subject: c.subject, thumbprint: c.thumbprint, notAfter: c.notAfter })),
