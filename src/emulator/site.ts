@@ -58,6 +58,8 @@ export interface CreateSiteOptions {
   alerting?: import('./alerting/layout.js').AlertingLayoutOptions;
   /** Extra emulator options written to site.json (timeouts, assumptions, faults). */
   emulator?: EmulatorOptions & { faults?: FaultConfig };
+  /** 'md5': the database as Qlik's installer leaves it (guide §6.7, md5 hashes and pg_hba.conf lines); default SCRAM. */
+  databasePasswordEncryption?: 'md5' | 'scram-sha-256';
   /** Add the security-rules demo objects (streams, data connection, apps, users of seed 004; src/emulator/db/rules-demo.ts). */
   rulesDemo?: boolean;
 }
@@ -194,7 +196,10 @@ export async function createEmulatedSite(o: CreateSiteOptions): Promise<Emulated
   const cluster = siteCluster(site, superuserPassword);
   try {
     await cluster.init();
+    const md5 = o.databasePasswordEncryption === 'md5' ? await import('./day2/password-encryption.js') : null;
+    if (md5) await md5.configureMd5(cluster);
     await cluster.start();
+    if (md5) await md5.rehashSuperuserMd5(cluster);
     const conn: PgConn = cluster.conn();
     await fillDatabase(site, conn, o, repositoryPassword, shares);
     if (site.nodes.length > 1) await issueSiteCertificates(site);

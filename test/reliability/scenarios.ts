@@ -8,6 +8,9 @@ import { readPfx } from '../../src/certs/pfx.js';
 import { thumbprintOf } from '../../src/certs/inspect.js';
 import { destroySite, type EmulatedSite } from '../../src/emulator/site.js';
 import { createBareNodes, SETUP_EXE } from '../../src/emulator/bare.js';
+import { expireSiteCertificates } from '../../src/emulator/day2/expired-certs.js';
+import { checkSiteCertificates } from '../../src/runbooks/certs.js';
+import { switchHbaMethod } from '../../src/postgres/hba.js';
 import { withClient } from '../../src/postgres/client.js';
 import { ROOT } from '../helpers/cli.js';
 import { databaseState, failureLines, lastLine, runCli, serviceStates, siteState, treeHashes } from './harness.js';
@@ -328,5 +331,44 @@ export const SCENARIOS: Record<string, Scenario> = {
     skip: 'needs a failover candidate: the matrix site has one node; test/day2-ops.test.ts kills a failover mid-run and resumes it on a three-node site',
     prepare: async () => [],
     endState: async () => null,
+  },
+  'certs.renew': {
+    prepare: async (f) => {
+      await must(f, ['services', 'stop']);
+      await expireSiteCertificates(f.site.site);
+      return ['certs', 'renew', '--site', f.site.siteFile, '--yes'];
+    },
+    // a new set each time: compare what it is (roles per store, valid), not its thumbprints
+    endState: async (f) => {
+      const r = await checkSiteCertificates(f.site.site, { node: f.site.site.nodes[0].name });
+      return { ok: r.ok, certificates: r.nodes[0].certificates.map((c) => `${c.store}|${c.role}|${c.subject}|${c.status}`).sort(), services: await serviceStates(f.site.site) };
+    },
+  },
+  'db.harden': {
+    // back to md5 as Qlik's installer leaves it (guide §6.7), then MD5 to SCRAM
+    prepare: async (f) => {
+      f.env.QSADMIN_REPOSITORY_PASSWORD = f.site.repositoryPassword;
+      const db = f.site.site.database;
+      await withClient({ host: db.host, port: db.port, user: db.superuser, password: f.site.superuserPassword, database: 'postgres' }, async (c) => {
+        await c.query("ALTER SYSTEM SET password_encryption = 'md5'");
+        await c.query("SET password_encryption = 'md5'");
+        await c.query(`ALTER USER qliksenserepository WITH PASSWORD '${f.site.repositoryPassword}'`);
+        await c.query(`ALTER USER postgres WITH PASSWORD '${f.site.superuserPassword}'`);
+        const hba = path.join(db.dataDir!, 'pg_hba.conf');
+        fs.writeFileSync(hba, switchHbaMethod(fs.readFileSync(hba, 'utf8'), 'scram-sha-256', 'md5'));
+        await c.query('SELECT pg_reload_conf()');
+      });
+      await startAll(f);
+      return ['db', 'harden', '--scram', '--site', f.site.siteFile, '--yes'];
+    },
+    endState: async (f) => {
+      const db = f.site.site.database;
+      const roles = await withClient({ host: db.host, port: db.port, user: db.superuser, password: f.site.superuserPassword, database: 'postgres' }, async (c) => ({
+        enc: (await c.query('SHOW password_encryption')).rows[0].password_encryption,
+        hashes: (await c.query("SELECT usename, left(passwd, 13) AS kind FROM pg_shadow WHERE usename IN ('postgres', 'qliksenserepository') ORDER BY 1")).rows,
+        rules: (await c.query('SELECT DISTINCT auth_method FROM pg_hba_file_rules ORDER BY 1')).rows,
+      }));
+      return { ...roles, services: await serviceStates(f.site.site) };
+    },
   },
 };

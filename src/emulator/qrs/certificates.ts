@@ -72,6 +72,11 @@ export async function applyStartupCertificateRules(
   log: ServiceLog,
 ): Promise<QrsTlsMaterial | null> {
   const store = new EmulatedCertStore(nodeRoot, serviceAccount);
+  // guide §6.1 "Maximum number of trusted root certificates": over 300, two warnings at every start
+  if ((await store.list({ location: 'LocalMachine', name: 'Root' })).length > 300) {
+    log.warn('There are too many root certificates for the service to trust.');
+    log.warn('The Microsoft Windows operating system will truncate the list of certificates during the Transport Layer Security (TLS) handshake.');
+  }
   for (let round = 0; round < 2; round++) {
     const verdict: QrsStartupVerdict = qrsStartupVerdict(await listStores(store, serviceAccount), hostname, { isCentral });
     for (const line of verdict.log) log.info(`Certificates: ${line}`);
