@@ -15,7 +15,7 @@
 // scripts/bench-scale.results.jsonl (--results to change), so that a regression shows against earlier runs.
 //
 // Usage: npm run build && node scripts/bench-scale.js [--sizes medium,large,xlarge] [--dir /var/tmp/qsadmin-bench-scale]
-//        [--results FILE] [--address 127.0.0.230] [--port-offset 45000] [--changed-mb 200]
+//        [--results FILE] [--address 127.0.0.244] [--port-offset 45000] [--changed-mb 200]
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,7 @@ const arg = (name, def) => {
 const sizes = arg('sizes', 'medium,large,xlarge').split(',');
 const work = path.resolve(arg('dir', '/var/tmp/qsadmin-bench-scale'));
 const resultsFile = path.resolve(arg('results', path.join(root, 'scripts', 'bench-scale.results.jsonl')));
-const address = arg('address', '127.0.0.230');
+const address = arg('address', '127.0.0.244'); // not bench-backup's .230: both may run on one machine
 const portOffset = Number(arg('port-offset', '45000'));
 const changedBytes = Number(arg('changed-mb', '200')) * 1024 * 1024;
 const PASSWORD = 'benchmark-pfx-password';
