@@ -22,7 +22,13 @@ without --site.`;
     'database-service': Flags.string({ description: 'the database service name', default: 'QlikSenseRepositoryDatabase', options: ['QlikSenseRepositoryDatabase', 'postgresql-x64-14'] }),
     'port-offset': Flags.integer({ description: 'added to every port (default 0 as root, 10000 otherwise: ports below 1024 need root)' }),
     down: Flags.boolean({ description: 'stop the demo site and remove its folder' }),
+    'via-install': Flags.boolean({ description: 'build the site the way a real one is built: bare nodes, qsadmin install --silent on each, cluster join for the rims (slower)' }),
   };
+
+  private async viaInstall(dir: string, flags: { nodes: number; size: string; 'port-offset'?: number }) {
+    const asRoot = process.getuid?.() === 0;
+    return viaInstallSite(dir, { nodes: flags.nodes as 1 | 3, size: flags.size, portOffset: flags['port-offset'] ?? (asRoot ? 0 : 10_000), stateDir: this.stateDir, say: (l) => process.stderr.write(`  ${l}\n`) });
+  }
 
   async run(): Promise<Record<string, unknown>> {
     const { flags } = await this.parseCommon(Demo);
@@ -45,8 +51,8 @@ without --site.`;
       throw new InputError(`a demo site already exists in ${dir}`, 'use it (qsadmin services status), or remove it first with: qsadmin demo --down');
     }
     const started = Date.now();
-    process.stderr.write(`creating an emulated ${flags.nodes}-node site (${flags.size}) in ${dir} ...\n`);
-    const site = await createEmulatedSite({
+    process.stderr.write(`creating an emulated ${flags.nodes}-node site (${flags.size}) in ${dir}${flags['via-install'] ? ' by install --silent and cluster join' : ''} ...\n`);
+    const site = flags['via-install'] ? await this.viaInstall(dir, flags) : await createEmulatedSite({
       dir,
       name: 'demo',
       nodes: flags.nodes as 1 | 3,
@@ -82,6 +88,14 @@ without --site.`;
     );
     return { dir, siteFile: site.siteFile, nodes: site.site.nodes, database: site.site.database };
   }
+}
+
+// Build the demo from bare nodes with qsadmin's own install and join; the same shape as createEmulatedSite's answer.
+async function viaInstallSite(dir: string, o: { nodes: 1 | 3; size: string; portOffset: number; stateDir: string; say: (l: string) => void }) {
+  const { installEmulatedSite } = await import('../src/emulator/install-site.js');
+  const { loadEmulatedSite } = await import('../src/emulator/site.js');
+  const siteFile = await installEmulatedSite({ dir, nodes: o.nodes, size: o.size as never, portOffset: o.portOffset, stateDir: o.stateDir, say: o.say });
+  return { siteFile, site: loadEmulatedSite(dir) };
 }
 
 function readPointer(file: string): string | undefined {

@@ -46,9 +46,9 @@ function qrsGet(node: NodeConfig, p: string): Promise<{ status: number; body: st
 }
 
 // POST the certificate unlock form to a node's port 4570.
-function postUnlock(node: NodeConfig): Promise<number> {
+function postUnlock(node: NodeConfig, localAddress?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: node.address, port: 4570 + OFFSET, path: '/certificateSetup', method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+    const req = http.request({ host: node.address, port: 4570 + OFFSET, path: '/certificateSetup', method: 'POST', localAddress, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -141,7 +141,8 @@ describe('emulated three-node site', () => {
     notePids();
     expect((await h.services.status('QlikSenseRepositoryService')).state).toBe('running');
     expect(await h.services.repositoryState()).toBe(1);
-    expect(await postUnlock(rim)).toBe(404);
+    expect(await postUnlock(rim)).toBe(403); // from another address: the port answers only localhost
+    expect(await postUnlock(rim, rim.address)).toBe(409); // from the node itself, before any package was distributed
     expect(await h.certs.list({ location: 'LocalMachine', name: 'My' })).toEqual([]);
   });
 

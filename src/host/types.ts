@@ -181,8 +181,50 @@ export interface InstalledService {
   commandLine?: string;
 }
 
+/** What an install needs of a machine (guide §1 "System requirements"), as `qsadmin preflight` reads it. */
+export interface MachineInventory {
+  os: { caption: string; version: string; build: number };
+  /** The CPU supports AVX (the engine needs it). */
+  avx: boolean;
+  memoryBytes: number;
+  /** Free bytes on the volume of the install folder (C:). */
+  freeBytes: number;
+  /** .NET Framework 4 release (NDP\v4\Full Release: 528040 and up is 4.8), null when .NET 4 is absent. */
+  dotnetRelease: number | null;
+  powershellVersion: string;
+  /** The effective execution policy (Get-ExecutionPolicy). */
+  executionPolicy: string;
+  /** The machine's clock when asked (ms since the epoch). */
+  clockMs: number;
+  /** The caller's local account has a blank password (true/false), or null when Windows cannot tell (domain accounts). */
+  blankPassword: boolean | null;
+}
+
+/** A Windows account, as the machine knows it; `password` tells whether a given password is the account's. */
+export interface AccountCheck {
+  exists: boolean;
+  /** Member of the local Administrators group. */
+  admin: boolean;
+  password?: 'valid' | 'wrong' | 'unchecked';
+}
+
 /** The machine state that runbooks and preflights check before they start, and that `site init` reads. */
 export interface MachineState {
+  /** OS, CPU, memory, disk, .NET, PowerShell and clock (preflight, install). */
+  inventory(): Promise<MachineInventory>;
+  /** Which of these TCP ports something already listens on here. */
+  portsInUse(ports: number[]): Promise<number[]>;
+  /** The addresses a hostname resolves to on this node, and whether one of them is this node's own. */
+  resolve(hostname: string): Promise<{ addresses: string[]; local: boolean }>;
+  /** Whether this node reaches host:port over TCP (a check run on the node itself). */
+  canConnect(host: string, port: number, timeoutMs?: number): Promise<boolean>;
+  /** Whether an account exists and is an administrator; with a password, whether it is the right one. */
+  account(name: string, password?: string): Promise<AccountCheck>;
+  /**
+   * POST a form to http://localhost:<port><path> on the node itself (QRS's certificate unlock port 4570 answers only
+   * localhost); field values are secrets: they travel in the request body only.
+   */
+  postLocalForm(port: number, urlPath: string, fields: Record<string, string>): Promise<{ status: number; body: string }>;
   identity(): Promise<Identity>;
   /** Why the machine waits for a reboot (the registry keys administrators check); empty when it does not. */
   rebootPending(): Promise<string[]>;

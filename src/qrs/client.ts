@@ -108,6 +108,11 @@ export class QrsClient {
     this.agent = new https.Agent({ keepAlive: false });
   }
 
+  // A client for another node's QRS with the same certificate and user (every node's server certificate is from the site CA).
+  forNode(host: string, port: number, servername: string): QrsClient {
+    return new QrsClient({ ...this.opts, host, port, servername, auth: this.auth });
+  }
+
   // GET a QRS path and parse the JSON (or return the text when it is not JSON).
   async get<T = unknown>(p: string): Promise<T> {
     return this.request<T>('GET', p);

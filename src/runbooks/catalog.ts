@@ -8,3 +8,7 @@ registerRunbook('certs.export', async () => (await import('./certs.js')).buildCe
 registerRunbook('certs.import', async () => (await import('./certs.js')).buildCertsImport);
 registerRunbook('restore', async () => (await import('./restore.js')).buildRestore);
 registerRunbook('restore.app', async () => (await import('./restore-app.js')).buildRestoreApp);
+registerRunbook('install', async () => (await import('./install.js')).buildInstall);
+registerRunbook('uninstall', async () => (await import('./uninstall.js')).buildUninstall);
+registerRunbook('cluster.join', async () => (await import('./cluster.js')).buildClusterJoin);
+registerRunbook('cluster.remove', async () => (await import('./cluster.js')).buildClusterRemove);

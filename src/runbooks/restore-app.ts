@@ -20,13 +20,12 @@ import { hashFile } from '../backup/hashcopy.js';
 import { mkdirPrivateSync } from '../host/private-files.js';
 import type { Host } from '../host/types.js';
 import { QrsClient, QrsError } from '../qrs/client.js';
+import { centralQrs, getOrNull } from '../qrs/central.js';
 import { InputError } from '../runbook/errors.js';
 import { faultPoint } from '../runbook/fault.js';
 import type { Runbook, Step, StepContext } from '../runbook/step.js';
 import { loadSiteConfig } from '../site/config.js';
 import { centralNode, type SiteConfig } from '../site/model.js';
-import { QRS_API_PORT } from '../site/services.js';
-import { qlikHostnameOf } from './certs.js';
 import type { BuildEnv } from './registry.js';
 import { siteLockKey } from './service-steps.js';
 
@@ -74,29 +73,6 @@ interface RestoreAppContext extends StepContext {
 
 const QVF_TYPE = 'application/vnd.qlik.sense.app';
 
-// A QRS client for the central node from its PEM files in Exported Certificates\.Local Certificates.
-async function centralQrs(site: SiteConfig, host: Host): Promise<QrsClient> {
-  const central = centralNode(site);
-  const pem = async (f: string) => (await host.files.read(path.win32.join(host.paths.localCertificates, f))).toString('utf8');
-  const { hostname } = await qlikHostnameOf(host, central);
-  return new QrsClient({
-    host: central.address,
-    port: QRS_API_PORT + (central.portOffset ?? 0),
-    servername: hostname,
-    auth: { certPem: await pem('client.pem'), keyPem: await pem('client_key.pem'), caPem: await pem('root.pem') },
-    user: { directory: 'INTERNAL', id: 'sa_api' },
-  });
-}
-
-// GET an entity, or null when QRS answers 404.
-async function getOrNull<T>(qrs: QrsClient, p: string): Promise<T | null> {
-  try {
-    return await qrs.get<T>(p);
-  } catch (e) {
-    if (e instanceof QrsError && e.status === 404) return null;
-    throw e;
-  }
-}
 
 // The existing app whose content --replace replaces: the backed-up id if it is still there, else the only app of that name.
 async function replaceTarget(qrs: QrsClient, app: BackedUpApp, name: string): Promise<QrsApp> {

@@ -13,6 +13,13 @@ export interface SeedNode {
   isCentral: boolean;
   /** Display name; "Central" for the central node, the hostname otherwise (emulator assumption). */
   name?: string;
+  /** 0 production, 1 development, 2 both (QRS NodePurpose). */
+  nodePurpose?: number;
+  engineEnabled?: boolean;
+  proxyEnabled?: boolean;
+  schedulerEnabled?: boolean;
+  printingEnabled?: boolean;
+  failoverCandidate?: boolean;
 }
 
 export interface SeedSiteOptions {
@@ -86,10 +93,12 @@ function mimeTypes(): Row[] {
 }
 
 // Insert the rows of one node: its configuration, one service and settings row per Qlik service, a heartbeat.
-async function seedNode(c: pg.Client, n: SeedNode, virtualProxyId: string): Promise<string> {
+// Also what QRS does for POST /qrs/servernodeconfiguration/container (a node added to a running site).
+export async function seedNode(c: pg.ClientBase, n: SeedNode, virtualProxyId: string): Promise<string> {
   const node = entity({
-    Name: n.name ?? (n.isCentral ? 'Central' : n.hostname), HostName: n.hostname, IsCentral: n.isCentral, NodePurpose: 0,
-    EngineEnabled: true, ProxyEnabled: true, SchedulerEnabled: true, PrintingEnabled: true, FailoverCandidate: n.isCentral,
+    Name: n.name ?? (n.isCentral ? 'Central' : n.hostname), HostName: n.hostname, IsCentral: n.isCentral, NodePurpose: n.nodePurpose ?? 0,
+    EngineEnabled: n.engineEnabled ?? true, ProxyEnabled: n.proxyEnabled ?? true, SchedulerEnabled: n.schedulerEnabled ?? true,
+    PrintingEnabled: n.printingEnabled ?? true, FailoverCandidate: n.failoverCandidate ?? n.isCentral,
   });
   await insertRows(c, 'ServerNodeConfigurations', [node]);
   for (const svc of ['Repository', 'Engine', 'Proxy', 'Scheduler', 'Printing']) {

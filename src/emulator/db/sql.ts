@@ -6,7 +6,7 @@ import { ident } from '../../postgres/client.js';
 export type Row = Record<string, unknown>;
 
 // Insert rows into a table, many per statement (all rows must have the same keys); returns the count.
-export async function insertRows(c: pg.Client, table: string, rows: Row[]): Promise<number> {
+export async function insertRows(c: pg.ClientBase, table: string, rows: Row[]): Promise<number> {
   if (rows.length === 0) return 0;
   const cols = Object.keys(rows[0]);
   const perStatement = Math.floor(60_000 / cols.length); // the protocol allows 65535 parameters
@@ -31,7 +31,7 @@ export function md5Uuid(key: string): string {
 }
 
 // Run fn in one transaction, optionally as another role (objects created then belong to that role).
-export async function inTransaction<T>(c: pg.Client, fn: () => Promise<T>, role?: string): Promise<T> {
+export async function inTransaction<T>(c: pg.ClientBase, fn: () => Promise<T>, role?: string): Promise<T> {
   await c.query('BEGIN');
   try {
     if (role) await c.query(`SET LOCAL ROLE ${ident(role)}`);

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkXrfkey, isRefusal, readQlikUser } from './xrfkey.js';
 import { quoteIdent, type Qsr } from './qsr.js';
 import { AppHttpError, appEntity, routeAppChange } from './apps.js';
+import { NodeHttpError, routeNodes } from './nodes.js';
 
 export interface ApiContext {
   qsr: Qsr;
@@ -11,6 +12,10 @@ export interface ApiContext {
   isCentral: boolean;
   buildVersion: string;
   log: (message: string) => void;
+  /** The node's folder, service account and port offset (node registration: the CA key, the hosts file, 4444). */
+  root: string;
+  serviceAccount: string;
+  portOffset: number;
 }
 
 /** QRS entity paths served from a QSR table: /qrs/<path>, /qrs/<path>/full, /qrs/<path>/count, /qrs/<path>/<id>. */
@@ -129,9 +134,13 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
     if (isRefusal(user)) return sendText(res, user.status, user.message);
     const method = req.method ?? 'GET';
     const lower = url.pathname.toLowerCase();
-    if (method !== 'GET' && !lower.startsWith('/qrs/app/')) return sendText(res, 405, `${method} ${url.pathname} is not served by the emulated repository service`);
+    const nodes = /^\/qrs\/(servernodeconfiguration\/container|servernoderegistration\/|servernodeconfiguration\/[0-9a-f-]{36}$)/.test(lower) && (method !== 'GET' || !/^\/qrs\/servernodeconfiguration\/[0-9a-f-]{36}$/.test(lower));
+    if (method !== 'GET' && !lower.startsWith('/qrs/app/') && !nodes) return sendText(res, 405, `${method} ${url.pathname} is not served by the emulated repository service`);
     if (url.pathname === '/ssl/ping') return sendText(res, 200, 'Ping successful');
-    const answer = method === 'GET'
+    const nodeCtx = { qsr: ctx.qsr, isCentral: ctx.isCentral, root: ctx.root, serviceAccount: ctx.serviceAccount, portOffset: ctx.portOffset, log: ctx.log };
+    const answer = nodes
+      ? routeNodes(nodeCtx, method, lower, req).then((r) => r ?? { status: 404, body: null })
+      : method === 'GET'
       ? route(ctx, lower)
       : routeAppChange({ qsr: ctx.qsr, isCentral: ctx.isCentral, user, method, path: lower, query: url.searchParams, req }).then((r) => {
         if (!r) throw new HttpError(405, `${method} ${url.pathname} is not served by the emulated repository service`);
@@ -140,7 +149,7 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
     answer.then(
       (r) => (r.status === 204 ? (res.writeHead(204), res.end()) : sendJson(res, r.status, r.body)),
       (err: unknown) => {
-        if (err instanceof HttpError || err instanceof AppHttpError) return sendText(res, err.status, err.message);
+        if (err instanceof HttpError || err instanceof AppHttpError || err instanceof NodeHttpError) return sendText(res, err.status, err.message);
         const message = `repository database ${ctx.qsr.where} failed: ${err instanceof Error ? err.message : String(err)}`;
         ctx.log(message);
         sendText(res, 500, message);

@@ -17,7 +17,11 @@ export async function runRepositoryService(rt: ServiceRuntime): Promise<void> {
   const opts = emulatorOptions(rt.site);
   const ports = repositoryPorts(rt.node);
   let state: number = SERVICE_STATE.initializing;
-  await rt.listen(createStateServer(() => state), ports.state);
+  let pkg: Buffer | null = null;
+  await rt.listen(createStateServer(() => state, (p) => {
+    pkg = p;
+    rt.log.info(`Certificate package received from the central node (${p.length} bytes): waiting for its password on the unlock port`);
+  }), ports.state);
   // The "initializing" window (servicestate 0) overlaps the start-up work instead of adding to it. Loading that work's
   // modules (pg, https, the certificate code) is part of it, so they are imported only now that the state port answers.
   const initializing = sleep(opts.qrsInitDelayMs);
@@ -25,7 +29,27 @@ export async function runRepositoryService(rt: ServiceRuntime): Promise<void> {
   const checked = await runStartupChecks(rt, opts);
   if (!checked.tls) {
     state = SERVICE_STATE.certificatesNotInstalled;
-    await rt.listen(createUnlockServer((m) => rt.log.info(m)), ports.unlock);
+    const unlockServer = createUnlockServer(rt.node.address, (m) => rt.log.info(m), async (password) => {
+      if (!pkg) return 'no-package';
+      const { openPackage } = await import('./distribution.js');
+      const set = openPackage(pkg, password);
+      if (!set) return 'wrong-password';
+      const { installRimCertificates } = await import('./certificates.js');
+      await installRimCertificates(rt.root, set, rt.site.serviceAccount);
+      rt.log.info(`Certificates unlocked and installed for ${set.hostname}: closing the unlock port and starting the REST API`);
+      state = SERVICE_STATE.initializing;
+      // The answer goes out first; then the port closes and the service goes on with its certificates.
+      setTimeout(() => void rt.unlisten(unlockServer, ports.unlock).then(() => openApi()), 50);
+      return 'unlocked';
+    });
+    const openApi = async () => {
+      const again = await runStartupChecks(rt, opts);
+      if (!again.tls) rt.fail('Certificates were unlocked but are not usable: the service shuts down');
+      for (const l of createApiListeners(rt, again, again.tls, opts)) await rt.listen(l.server, l.port);
+      state = SERVICE_STATE.running;
+      rt.log.info(`Service running: REST API on https://${rt.node.address}:${ports.api} (server certificate ${again.tls.serverThumbprint})`);
+    };
+    await rt.listen(unlockServer, ports.unlock);
     rt.running(`Service started without certificates (servicestate 1): waiting for the central node; unlock port ${ports.unlock} open on ${rt.node.address}`);
     return;
   }

@@ -50,6 +50,16 @@ export class Qsr {
     return r.rows;
   }
 
+  // Run fn on one connection of the pool (a transaction's statements must share one).
+  async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.pool.connect();
+    try {
+      return await fn(c);
+    } finally {
+      c.release();
+    }
+  }
+
   // Check that the database answers.
   async ping(): Promise<void> {
     await this.query('SELECT 1');

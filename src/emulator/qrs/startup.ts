@@ -40,7 +40,7 @@ export async function runStartupChecks(rt: ServiceRuntime, opts: ResolvedEmulato
 export function createApiListeners(rt: ServiceRuntime, checked: StartupResult, tls: QrsTlsMaterial, opts: ResolvedEmulatorOptions): Array<{ server: Server; port: number }> {
   const tlsOptions: https.ServerOptions = { cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, requestCert: true, rejectUnauthorized: true };
   const { qsr, hostname, isCentral } = checked;
-  const api = https.createServer(tlsOptions, apiHandler({ qsr, hostname, isCentral, buildVersion: opts.buildVersion, log: (m) => rt.log.error(m) }));
+  const api = https.createServer(tlsOptions, apiHandler({ qsr, hostname, isCentral, buildVersion: opts.buildVersion, log: (m) => rt.log.info(m), root: rt.root, serviceAccount: rt.site.serviceAccount, portOffset: rt.node.portOffset ?? 0 }));
   const websocket = https.createServer(tlsOptions, (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' });
     res.end('websocket endpoint (emulated): upgrade required');
@@ -95,6 +95,11 @@ async function checkHostname(rt: ServiceRuntime, qsr: Qsr, hostname: string, mus
     rt.fail(`Cannot read the site's nodes from the repository database ${qsr.where}: ${(err as Error).message}`);
   }
   const known = nodes.find((n) => sameName(n.hostName, hostname));
+  if (!known && rt.node.role !== 'central' && !(await hasQlikCertificates(rt))) {
+    // A new node after setup: not in QSR until the central node adds it, no certificates until they are distributed.
+    rt.log.info(`${hostname} is not registered in the site yet: waiting for the central node to add it and distribute its certificates`);
+    return false;
+  }
   if (!known && !local.some((h) => sameName(h, hostname))) {
     const listed = [...new Set([...nodes.map((n) => n.hostName), ...local])].join(', ') || '(none)';
     const message = `The hostname "${hostname}" in Host.cfg is not a node of this site in QSR ("ServerNodeConfigurations"/"LocalConfigs": ${listed}). ` +
@@ -104,4 +109,11 @@ async function checkHostname(rt: ServiceRuntime, qsr: Qsr, hostname: string, mus
     rt.log.warn(`${message} Continuing: site.emulator.assumptions.hostnameMustMatch is false.`);
   }
   return known?.isCentral ?? rt.node.role === 'central';
+}
+
+// Whether the node's LocalMachine\My holds any Qlik certificate (a node that was registered once has them).
+async function hasQlikCertificates(rt: ServiceRuntime): Promise<boolean> {
+  const { EmulatedCertStore } = await import('../../host/emulated/certstore.js');
+  const certs = await new EmulatedCertStore(rt.root, rt.site.serviceAccount).list({ location: 'LocalMachine', name: 'My' });
+  return certs.some((c) => c.qlikExtension !== null);
 }

@@ -72,7 +72,8 @@ export class DatabaseService {
 
   // Running with the postmaster's pid, or stopped.
   async status(): Promise<ServiceStatus> {
-    const pid = await this.cluster().pid();
+    // The postmaster's pid file says whether it runs: no password is needed to ask.
+    const pid = await siteCluster(this.site, '').pid();
     return pid ? { name: this.name, state: 'running', pid } : { name: this.name, state: 'stopped' };
   }
 

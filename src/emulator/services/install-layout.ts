@@ -15,6 +15,8 @@ export interface NodeLayoutOptions {
   repositoryPassword: string;
   /** Database role QRS connects as. */
   repositoryUser?: string;
+  /** Write the hosts file from the site's nodes (default); false keeps the machine's own (a bare node's). */
+  hostsFile?: boolean;
 }
 
 /** Connector packages found under Custom Data on a typical node (local to each node). */
@@ -133,7 +135,7 @@ export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutO
   for (const sub of ['Repository', 'Proxy', 'Printing', 'Engine']) fs.mkdirSync(local(root, `${p.qlikProgramData}\\${sub}`), { recursive: true, mode: 0o755 });
   for (const c of CONNECTORS) put(local(root, `${p.customData}\\${c}\\${c}.exe`), placeholderExe(`connector ${c}`));
   fs.mkdirSync(path.join(root, '.emulator', 'services'), { recursive: true, mode: 0o755 });
-  writeMachineFacts(site, node);
+  writeMachineFacts(site, node, { hostsFile: opts.hostsFile });
 }
 
 /**
@@ -141,18 +143,22 @@ export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutO
  * lines and logon accounts (the registry's Services key, as Win32_Service shows it), and the hosts file that
  * resolves the site's hostnames. The port offset is the emulator's own (several sites on one machine).
  */
-export function writeMachineFacts(site: SiteConfig, node: NodeConfig): void {
+export function writeMachineFacts(site: SiteConfig, node: NodeConfig, opts: { hostsFile?: boolean; services?: EmulatedServiceRow[] } = {}): void {
   const root = nodeRoot(node);
   const p = defaultSitePaths();
-  const services: EmulatedServiceRow[] = (node.services ?? QLIK_SERVICES.map((f) => f.name as QlikServiceName)).map((name) => {
+  const services: EmulatedServiceRow[] = opts.services ?? (node.services ?? QLIK_SERVICES.map((f) => f.name as QlikServiceName)).map((name) => {
     const fact = QLIK_SERVICES.find((f) => f.name === name)!;
     return { Name: name, PathName: fact.exe ? `"${p.qlikInstallDir}\\${fact.exe}"` : `"${p.programFiles}\\nodejs\\node.exe"`, StartName: site.serviceAccount };
   });
   const db = site.database;
-  if (db.service && db.node === node.name && db.binDir && db.dataDir) {
+  if (!opts.services && db.service && db.node === node.name && db.binDir && db.dataDir) {
     services.unshift({ Name: db.service, PathName: `"${path.join(db.binDir, 'pg_ctl')}" runservice -N "${db.service}" -D "${db.dataDir}" -w`, StartName: DATABASE_SERVICES[db.service].account });
   }
-  put(path.join(root, '.emulator', MACHINE_FACTS), JSON.stringify({ services, portOffset: node.portOffset ?? 0 }, null, 2) + '\n');
+  // What a bare node's facts already say (its address, hostname) stays; the installed services are replaced.
+  const file = path.join(root, '.emulator', MACHINE_FACTS);
+  const before = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  put(file, JSON.stringify({ ...before, bare: undefined, services, portOffset: node.portOffset ?? 0 }, null, 2) + '\n');
+  if (opts.hostsFile === false) return;
   const hosts = site.nodes.map((n) => `${n.address}\t${n.hostname}`).join('\r\n');
   put(local(root, 'C:\\Windows\\System32\\drivers\\etc\\hosts'), `# written by the emulator, as an administrator would for the site's nodes\r\n${hosts}\r\n`);
 }
@@ -160,9 +166,9 @@ export function writeMachineFacts(site: SiteConfig, node: NodeConfig): void {
 export const MACHINE_FACTS = 'machine-facts.json';
 
 /** The facts writeMachineFacts wrote for a node (throws the fs error when there are none). */
-export function readMachineFacts(root: string): { services: EmulatedServiceRow[]; portOffset: number } {
-  const facts = JSON.parse(fs.readFileSync(path.join(root, '.emulator', MACHINE_FACTS), 'utf8')) as { services: EmulatedServiceRow[]; portOffset?: number };
-  return { services: facts.services, portOffset: facts.portOffset ?? 0 };
+export function readMachineFacts(root: string): { services: EmulatedServiceRow[]; portOffset: number; address?: string; hostname?: string } {
+  const facts = JSON.parse(fs.readFileSync(path.join(root, '.emulator', MACHINE_FACTS), 'utf8')) as { services: EmulatedServiceRow[]; portOffset?: number; address?: string; hostname?: string };
+  return { services: facts.services, portOffset: facts.portOffset ?? 0, address: facts.address, hostname: facts.hostname };
 }
 
 export interface EmulatedServiceRow {

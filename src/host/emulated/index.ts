@@ -1,5 +1,7 @@
 // The emulated Host driver: one node of an emulated site (DESIGN.md "Host drivers", "The emulated site").
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
@@ -38,7 +40,7 @@ export class EmulatedHost implements Host {
     this.certs = new EmulatedCertStore(node.root, site.serviceAccount);
     this.paths = defaultSitePaths();
     this.services = new EmulatedServiceControl(site, node, () => databasePassword(site));
-    this.machine = new EmulatedMachine(node.root, node.hostname);
+    this.machine = new EmulatedMachine(node.root, node.hostname, node.address, node.portOffset ?? 0);
   }
 
   // Run a program on the node: Windows paths map into the node; a .exe is one of the emulator's fake executables (a Node script).
@@ -50,6 +52,9 @@ export class EmulatedHost implements Host {
     }
     const command = fake ? process.execPath : local;
     const argv = fake ? [local, ...args] : args;
+    // A Windows program exits with a 32-bit code (setup's -1 is 4294967295 as Node reads it there); a POSIX process
+    // keeps 8 bits, so a fake .exe writes its full code to a file named in its environment, read back below.
+    const exitFile = fake ? path.join(os.tmpdir(), `qsadmin-exit-${process.pid}-${randomUUID()}`) : undefined;
     // Only what the caller names reaches the program (children.ts): none of our secrets by inheritance.
     const r = await track(
       execa(command, argv, {
@@ -60,6 +65,7 @@ export class EmulatedHost implements Host {
           [SITE_ENV]: JSON.stringify(this.site),
           QSADMIN_EMULATOR_NODE: this.node.name,
           QSADMIN_EMULATOR_NODE_ROOT: this.node.root!,
+          ...(exitFile ? { QSADMIN_EMULATOR_EXIT_FILE: exitFile } : {}),
         }),
         extendEnv: false,
         ...ownGroup(),
@@ -67,7 +73,13 @@ export class EmulatedHost implements Host {
         ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
       }),
     );
-    return { exitCode: r.exitCode ?? (r.timedOut ? 1460 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+    let exitCode = r.exitCode ?? (r.timedOut ? 1460 : 1);
+    if (exitFile) {
+      const full = fs.existsSync(exitFile) ? Number(fs.readFileSync(exitFile, 'utf8')) : NaN;
+      fs.rmSync(exitFile, { force: true });
+      if (Number.isFinite(full) && exitCode !== 0) exitCode = full;
+    }
+    return { exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
   }
 
   // The emulated database service is the site's own cluster: its folders are in the config.

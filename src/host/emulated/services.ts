@@ -8,12 +8,22 @@ import { fetchRepositoryState } from '../repository-state.js';
 import { DatabaseService, portAccepts } from '../../emulator/services/database.js';
 import { ServiceControlError, seconds, serviceLabel } from '../service-errors.js';
 import { consoleLogFile } from '../../emulator/services/log.js';
+import { readMachineFacts } from '../../emulator/services/install-layout.js';
 import { emulatorOptions } from '../../emulator/services/options.js';
 import { repositoryPorts } from '../../emulator/services/ports.js';
 import { spawnDetached } from '../../emulator/services/spawn.js';
 import { isProcessAlive, processMarkers, readState, updateState, watchState, writeState, type StateWatch } from '../../emulator/services/state.js';
 
 const POLL_MS = 10;
+
+// The services the emulated machine has (its machine facts), or null for a node without facts (an older site).
+function machineServiceNames(root: string): Set<string> | null {
+  try {
+    return new Set(readMachineFacts(root).services.map((r) => r.Name));
+  } catch {
+    return null;
+  }
+}
 
 // Wait a while.
 function sleep(ms: number): Promise<void> {
@@ -52,10 +62,14 @@ export class EmulatedServiceControl implements ServiceControl {
   }
 
   // The services installed on this node: the database service (if here), then the Qlik services in start order.
+  // The machine's own list (what setup installed, machine-facts.json) wins over the config: a service the config names
+  // but the machine lacks (a bare node, an uninstalled one) is not installed.
   installed(): ServiceName[] {
     const qlik = (this.node.services ?? ALL_QLIK_SERVICES).slice().sort((a, b) => serviceFact(a)!.tier - serviceFact(b)!.tier);
     const db = this.database();
-    return db ? [db.name, ...qlik] : qlik;
+    const all: ServiceName[] = db ? [db.name, ...qlik] : qlik;
+    const onMachine = machineServiceNames(this.root);
+    return onMachine ? all.filter((n) => onMachine.has(n)) : all;
   }
 
   // Refuse a service that is not installed here, as Windows does (error 1060).

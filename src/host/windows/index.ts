@@ -5,9 +5,9 @@ import { execa } from 'execa';
 import { childEnv } from '../../runbook/children.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { defaultSitePaths } from '../paths.js';
-import type { CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, InstalledService, MachineState, ShareCapture, SitePaths } from '../types.js';
+import type { AccountCheck, CertStore, DatabaseLocation, ExecOptions, ExecResult, Host, Identity, InstalledService, MachineInventory, MachineState, ShareCapture, SitePaths } from '../types.js';
 import { ALL_QLIK_SERVICES, DATABASE_SERVICES, type ServiceName } from '../../site/services.js';
-import { IDENTITY, REBOOT_PENDING } from './ps/machine.js';
+import { ACCOUNT, CAN_CONNECT, IDENTITY, INVENTORY, PORTS_IN_USE, POST_LOCAL_FORM, REBOOT_PENDING, RESOLVE } from './ps/machine.js';
 import { PROCESS_RUN } from './ps/process.js';
 import { WindowsCertStore } from './certstore.js';
 import { WindowsFiles } from './files.js';
@@ -70,6 +70,12 @@ export class WindowsHost implements Host {
       },
       // Qlik nodes reach each other by hostname (certificates are issued to it): DNS answers, not qsadmin.
       addressOf: async (hostname: string): Promise<string> => hostname,
+      inventory: (): Promise<MachineInventory> => this.session.run(INVENTORY),
+      resolve: (hostname: string) => this.session.run<{ addresses: string[]; local: boolean }>(RESOLVE, { Hostname: hostname }),
+      portsInUse: async (ports: number[]): Promise<number[]> => (await this.session.run<number[] | null>(PORTS_IN_USE, { Ports: ports })) ?? [],
+      canConnect: (host: string, port: number, timeoutMs = 3000): Promise<boolean> => this.session.run(CAN_CONNECT, { Address: host, Port: port, TimeoutMs: timeoutMs }),
+      account: (name: string, password?: string): Promise<AccountCheck> => this.session.run(ACCOUNT, { Name: name, Password: password ?? '', CheckPassword: password !== undefined }),
+      postLocalForm: (port: number, urlPath: string, fields: Record<string, string>) => this.session.run(POST_LOCAL_FORM, { Port: port, UrlPath: urlPath, Fields: fields }),
     };
   }
 

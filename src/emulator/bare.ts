@@ -1,0 +1,78 @@
+// Bare emulated Windows nodes: a new server before Qlik Sense is installed. The folder mirrors its C: drive with
+// Windows itself and no Qlik program, no Qlik service, no certificate; Qlik_Sense_setup.exe (the emulated installer,
+// src/emulator/setup) waits in C:\Installers. Each node has its own loopback address and a hosts file that names every
+// node of the planned site, as DNS would. `qsadmin install --silent --emulated-node <folder>` installs it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { windowsToEmulated } from '../host/paths.js';
+import { EMULATED_OPERATOR, MACHINE_FILE } from '../host/emulated/machine.js';
+import { passwordDigestOf } from '../host/emulated/account-digest.js';
+import { MACHINE_FACTS } from './services/install-layout.js';
+import { entryCommand } from './services/spawn.js';
+
+/** Where the emulated installer is put on every bare node. */
+export const SETUP_EXE = 'C:\\Installers\\Qlik_Sense_setup.exe';
+
+export interface BareNodeSpec {
+  /** Folder name under <dir>/nodes, e.g. "central", "rim1". */
+  name: string;
+  hostname: string;
+  address: string;
+}
+
+export interface BareNodesOptions {
+  dir: string;
+  nodes: BareNodeSpec[];
+  portOffset?: number;
+  /** The Windows account that will run the Qlik services (DOMAIN\user) and its password. */
+  serviceAccount: { name: string; password: string; admin?: boolean };
+  /** Extra machine facts for every node (e.g. { dotnetRelease: 461808 } for a machine without .NET 4.8). */
+  machine?: Record<string, unknown>;
+}
+
+
+// The emulated Qlik_Sense_setup.exe: a launcher that runs src/emulator/setup/main with the console attached.
+function setupLauncher(): string {
+  const { command, args } = entryCommand('../setup/main');
+  return [
+    '#!/usr/bin/env node',
+    '// emulated Qlik_Sense_setup.exe (guide §4): see src/emulator/setup/main.ts',
+    "const { spawnSync } = require('node:child_process');",
+    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify(args)}.concat(process.argv.slice(2)), { stdio: 'inherit' });`,
+    'process.exit(r.status === null ? 1 : r.status);',
+    '',
+  ].join('\n');
+}
+
+/** Lay out bare nodes under <dir>/nodes/<name>; returns their folders. */
+export function createBareNodes(o: BareNodesOptions): string[] {
+  const dir = path.resolve(o.dir);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(dir, 0o755);
+  const hosts = o.nodes.map((n) => `${n.address}\t${n.hostname}`).join('\r\n');
+  const operator = `${EMULATED_OPERATOR.userDirectory}\\${EMULATED_OPERATOR.userId}`;
+  return o.nodes.map((n) => {
+    const root = path.join(dir, 'nodes', n.name);
+    if (fs.existsSync(path.join(root, '.emulator', MACHINE_FACTS))) throw new Error(`${root} already holds an emulated node: remove it first`);
+    for (const d of ['C:\\Windows\\System32\\drivers\\etc', 'C:\\Program Files', 'C:\\ProgramData', 'C:\\Users', 'C:\\Installers']) {
+      fs.mkdirSync(windowsToEmulated(root, d), { recursive: true, mode: 0o755 });
+    }
+    fs.chmodSync(root, 0o755);
+    fs.mkdirSync(path.join(root, '.emulator'), { recursive: true, mode: 0o755 });
+    fs.writeFileSync(windowsToEmulated(root, 'C:\\Windows\\System32\\drivers\\etc\\hosts'), `# the site's nodes, as DNS resolves them\r\n${hosts}\r\n`);
+    fs.writeFileSync(windowsToEmulated(root, SETUP_EXE), setupLauncher(), { mode: 0o755 });
+    const facts = { services: [], portOffset: o.portOffset ?? 0, address: n.address, hostname: n.hostname, bare: true };
+    fs.writeFileSync(path.join(root, '.emulator', MACHINE_FACTS), JSON.stringify(facts, null, 2) + '\n');
+    const machine = {
+      user: operator,
+      elevated: true,
+      accounts: {
+        [operator]: { admin: true },
+        [o.serviceAccount.name]: { passwordSha256: passwordDigestOf(o.serviceAccount.password), admin: o.serviceAccount.admin ?? true },
+      },
+      ...o.machine,
+    };
+    fs.writeFileSync(path.join(root, '.emulator', MACHINE_FILE), JSON.stringify(machine, null, 2) + '\n');
+    return root;
+  });
+}
