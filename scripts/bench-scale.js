@@ -225,7 +225,7 @@ async function benchSize(size, k) {
     const floorDir = fresh(path.join(dir, 'floor'));
     settle();
     const cpChanged = timed('sh', ['-c', `cd '${appsDir}' && cp ${day.apps.map((a) => `'${a}'`).join(' ')} '${floorDir}/'`]);
-    const dumpResults = timed('sh', ['-c', `'${path.join(bin.dir, 'pg_dump')}' ${pg.join(' ')} -Fc -Z0 --data-only -t 'public."ExecutionResult*"' QSR | zstd -1 -T0 -q -c > '${floorDir}/results.dump.zst'`], pgEnv);
+    const dumpResults = timed('sh', ['-c', `'${path.join(bin.dir, 'pg_dump')}' ${pg.join(' ')} -Fc -Z0 --data-only -t 'public."ExecutionResult"*' QSR | zstd -1 -T0 -q -c > '${floorDir}/results.dump.zst'`], pgEnv);
     fs.rmSync(floorDir, { recursive: true, force: true });
     // The part of the capture that must look at every file while services are down: one listing (readdir + stat) of the share.
     t = Date.now();
