@@ -61,6 +61,7 @@ without --site.`;
       databaseService: flags['database-service'] as never,
       portOffset: flags['port-offset'] ?? (asRoot ? 0 : 10_000),
       startServices: true,
+      rulesDemo: true,
     });
     fs.mkdirSync(this.stateDir, { recursive: true });
     fs.writeFileSync(pointer, JSON.stringify({ dir, siteFile: site.siteFile }) + '\n');
@@ -82,6 +83,9 @@ without --site.`;
         '  qsadmin backup create --dry-run',
         '  qsadmin backup create && qsadmin backup list',
         '  qsadmin certs check',
+        `  qsadmin rules lint ${path.join(this.config.root, 'templates', 'rules', 'customer-case')}`,
+        `  qsadmin rules import ${path.join(this.config.root, 'templates', 'rules', 'demo')} --dry-run`,
+        '  qsadmin rules audit --user CORP\\\\carol --groups proj1_aud1',
         '  qsadmin runs list',
         '  qsadmin demo --down',
       ].join('\n'),

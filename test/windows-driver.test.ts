@@ -456,3 +456,50 @@ describe('private files on Windows', () => {
     expect(priv["D:\\Backups\\it's ‘set’\\certs\\client.pfx"]).toEqual({ kind: 'file', bytes: 9, acl: ['DOMAIN\\admin', 'NT AUTHORITY\\SYSTEM'] });
   });
 });
+
+describe('preflight on the Windows driver', () => {
+  it('asks the machine through PowerShell and reports each requirement with its reason', async () => {
+    const { runPreflight } = await import('../src/install/preflight.js');
+    const drives = tempDir('qsadmin-win-drives-');
+    fs.mkdirSync(path.join(drives, 'D', 'QlikShare'), { recursive: true });
+    process.env.QSADMIN_EMULATOR_WINDOWS_ROOT = drives;
+    machine();
+    const m = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    Object.assign(m, {
+      inventory: { dotnetRelease: 461808, executionPolicy: 'AllSigned' },
+      listening: [4242],
+      reachable: ['db01.example.test:4432'],
+      dns: { 'qs-win.example.test': ['10.0.0.5'] },
+      localAddresses: ['10.0.0.5'],
+      accounts: { 'domain\\qservice': { admin: false, password: "svc 'pa$$'" } },
+    });
+    fs.writeFileSync(stateFile, JSON.stringify(m));
+    const h = new WindowsHost(site(), site().nodes[0], { powershell: FAKE });
+    try {
+      const checks = await runPreflight({ role: 'rim', host: h, hostname: 'qs-win.example.test', database: { host: 'db01.example.test', port: 4432 }, share: 'D:\\QlikShare', serviceAccount: { name: 'DOMAIN\\qservice', password: "svc 'pa$$'" } });
+      const by = Object.fromEntries(checks.map((c) => [c.id, c]));
+      expect(by.os.status).toBe('pass');
+      expect(by.dotnet).toMatchObject({ status: 'fail', reason: expect.stringMatching(/release 461808 is older than 4\.8/) });
+      expect(by['execution-policy']).toMatchObject({ status: 'fail', reason: expect.stringMatching(/AllSigned: setup runs unsigned PowerShell scripts/) });
+      expect(by['caller-password'].status).toBe('warn'); // a domain account: Windows cannot tell
+      expect(by.caller.status).toBe('pass');
+      expect(by.hostname).toMatchObject({ status: 'pass', reason: 'qs-win.example.test → 10.0.0.5' });
+      expect(by.ports).toMatchObject({ status: 'fail', reason: expect.stringMatching(/in use: 4242/) });
+      expect(by.database.status).toBe('pass');
+      expect(by.share.status).toBe('pass');
+      expect(by['service-account']).toMatchObject({ status: 'warn', reason: expect.stringMatching(/not a local administrator/) });
+      const scripts = recorded().map((r) => r.script);
+      for (const s of ['machine.inventory', 'machine.identity', 'machine.reboot-pending', 'machine.resolve', 'machine.ports-in-use', 'machine.can-connect', 'machine.account']) expect(scripts).toContain(s);
+      expect(fs.readdirSync(path.join(drives, 'D', 'QlikShare'))).toEqual([]); // the probe file is gone
+      // A wrong password is a failure, an unknown account too.
+      const wrong = await runPreflight({ role: 'central', host: h, hostname: 'qs-win.example.test', serviceAccount: { name: 'DOMAIN\\qservice', password: 'nope' } });
+      expect(wrong.find((c) => c.id === 'service-account')).toMatchObject({ status: 'fail', reason: expect.stringMatching(/password given .* is wrong/) });
+      const nobody = await runPreflight({ role: 'central', host: h, hostname: 'qs-other.example.test', serviceAccount: { name: 'DOMAIN\\nobody' } });
+      expect(nobody.find((c) => c.id === 'service-account')).toMatchObject({ status: 'fail', reason: expect.stringMatching(/does not exist/) });
+      expect(nobody.find((c) => c.id === 'hostname')).toMatchObject({ status: 'fail', reason: expect.stringMatching(/does not resolve/) });
+    } finally {
+      await h.close();
+      delete process.env.QSADMIN_EMULATOR_WINDOWS_ROOT;
+    }
+  });
+});

@@ -1,10 +1,9 @@
 // Rendering the nightly-backup schedule: a Windows Task Scheduler task, or a systemd service and timer.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { installRoot, packagedRuntime } from '../runbook/packaged.js';
 import { InputError } from '../runbook/errors.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
 
 export interface ScheduleValues {
   siteName: string;
@@ -37,8 +36,9 @@ function render(template: string, values: Record<string, string>, escape: (s: st
   });
 }
 
+// The single-file Windows build carries its templates inside the executable; an npm install reads them from disk.
 function template(name: string): string {
-  return fs.readFileSync(path.join(ROOT, 'templates', name), 'utf8');
+  return packagedRuntime()?.asset(`templates/${name}`) ?? fs.readFileSync(path.join(installRoot(), 'templates', name), 'utf8');
 }
 
 /** A value that goes between double quotes on a command line must not hold a double quote. */
@@ -86,5 +86,5 @@ export function renderSystemd(v: ScheduleValues): { service: string; timer: stri
 
 /** Where the wrapper scripts are in this installation. */
 export function wrapperScript(platform: 'windows' | 'systemd'): string {
-  return path.join(ROOT, 'scripts', platform === 'windows' ? 'qsadmin-nightly-backup.ps1' : 'qsadmin-nightly-backup.sh');
+  return path.join(installRoot(), 'scripts', platform === 'windows' ? 'qsadmin-nightly-backup.ps1' : 'qsadmin-nightly-backup.sh');
 }

@@ -51,6 +51,8 @@ export interface CreateSiteOptions {
   pgBinDir?: string;
   /** Extra emulator options written to site.json (timeouts, assumptions, faults). */
   emulator?: EmulatorOptions & { faults?: FaultConfig };
+  /** Add the security-rules demo objects (streams, data connection, apps, users of seed 004; src/emulator/db/rules-demo.ts). */
+  rulesDemo?: boolean;
 }
 
 export interface EmulatedSite {
@@ -210,6 +212,7 @@ async function fillDatabase(site: SiteConfig, conn: PgConn, o: CreateSiteOptions
   });
   const nodeLogDirs = site.nodes.map((n) => windowsToEmulated(n.root!, 'C:\\ProgramData\\Qlik\\Sense\\Log'));
   await generateSiteData({ db: { ...conn, database: 'QSR' }, shareDirs: shares, nodeLogDirs, size: o.size ?? 'tiny' });
+  if (o.rulesDemo) await (await import('./db/rules-demo.js')).seedRulesDemo({ ...conn, database: 'QSR' }, shares.apps);
 }
 
 // Make the central node's certificate set and issue each rim node's set from the central CA (as the cluster join distributes them).

@@ -2,9 +2,7 @@
 // templates/spc.xml, read back, and checked by the guide's rules before setup ever sees it.
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []));
+import { installRoot, packagedRuntime } from '../runbook/packaged.js';
 
 /** The elements of <SharedPersistenceConfiguration>, in the guide's order. */
 export const SPC_ELEMENTS = [
@@ -30,9 +28,9 @@ function xmlUnescape(s: string): string {
     .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 }
 
-/** The guide's example file, as shipped in templates/spc.xml. */
+/** The guide's example file, as shipped in templates/spc.xml (embedded in the single-file Windows build). */
 export function spcTemplate(): string {
-  return fs.readFileSync(path.join(ROOT, 'templates', 'spc.xml'), 'utf8');
+  return packagedRuntime()?.asset('templates/spc.xml') ?? fs.readFileSync(path.join(installRoot(), 'templates', 'spc.xml'), 'utf8');
 }
 
 /**

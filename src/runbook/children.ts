@@ -13,6 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packagedRuntime } from './packaged.js';
 
 // Variables any program may need to start and behave as the operator expects; nothing else is inherited.
 const INHERITED = new Set([
@@ -57,16 +58,21 @@ const live = new Set<number>();
 let guard: ChildProcess | undefined;
 let guardFailed = false;
 
-function guardScript(): string {
+// The guard's command line after the Node executable: reaper-main.js beside this file, or, in the single-file
+// build, the executable's own guard arguments (it has no script files). Undefined under tsx (no built .js).
+function guardArgs(): string[] | undefined {
+  const packaged = packagedRuntime();
+  if (packaged) return packaged.guardArgs;
   const here = fileURLToPath(import.meta.url);
-  return path.join(path.dirname(here), `reaper-main${here.endsWith('.ts') ? '.ts' : '.js'}`);
+  return here.endsWith('.ts') ? undefined : [path.join(path.dirname(here), 'reaper-main.js')];
 }
 
 // Started with the first tracked child: a small Node process in a group of its own, so that Ctrl-C does not end it.
 function ensureGuard(): ChildProcess | undefined {
-  if (guard || guardFailed || guardScript().endsWith('.ts')) return guard;
+  const args = guardArgs();
+  if (guard || guardFailed || !args) return guard;
   try {
-    guard = spawn(process.execPath, [guardScript(), String(process.pid)], {
+    guard = spawn(process.execPath, [...args, String(process.pid)], {
       ...ownGroup(),
       stdio: ['pipe', 'ignore', 'ignore'],
       env: childEnv(),

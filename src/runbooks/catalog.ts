@@ -12,3 +12,4 @@ registerRunbook('install', async () => (await import('./install.js')).buildInsta
 registerRunbook('uninstall', async () => (await import('./uninstall.js')).buildUninstall);
 registerRunbook('cluster.join', async () => (await import('./cluster.js')).buildClusterJoin);
 registerRunbook('cluster.remove', async () => (await import('./cluster.js')).buildClusterRemove);
+registerRunbook('rules.import', async () => (await import('./rules-import.js')).buildRulesImport);

@@ -20,7 +20,7 @@ import { ALL_QLIK_SERVICES, QRS_API_PORT, QRS_STATE_PORT, QRS_UNLOCK_PORT, resol
 import { writeSiteConfig } from '../site/writer.js';
 import { requireElevated } from './operator-checks.js';
 import type { BuildEnv } from './registry.js';
-import { DEFAULT_START_TIMEOUT_MS, hostPool, siteLockKey, stopServiceSteps, type HostsContext } from './service-steps.js';
+import { DEFAULT_START_TIMEOUT_MS, hostPool, siteLockKey, stopServiceSteps, waitServicestate, type HostsContext } from './service-steps.js';
 
 export interface JoinInputs {
   sitePath: string;
@@ -151,16 +151,7 @@ export async function buildClusterJoin(inputs: JoinInputs, _env?: BuildEnv): Pro
       node: rim.name,
       check: async (ctx) => (await (await ctx.host(rim.name)).services.repositoryState()) === 2,
       run: async (ctx) => {
-        const h = await ctx.host(rim.name);
-        const deadline = Date.now() + timeoutMs;
-        let last: number | null = null;
-        while (Date.now() < deadline) {
-          last = await h.services.repositoryState();
-          if (last === 2) return;
-          ctx.progress(`servicestate ${last ?? 'unreachable'}`);
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        throw new Error(`${rim.hostname} did not reach servicestate 2 (last: ${last ?? 'no answer'}); see ${h.paths.logDir}\\Repository\\System on the rim`);
+        await waitServicestate(await ctx.host(rim.name), rim.hostname, [2], timeoutMs, ctx);
       },
     },
     {

@@ -21,7 +21,7 @@ import { centralNode, type NodeConfig, type SiteConfig } from '../site/model.js'
 import { ALL_QLIK_SERVICES, DEFAULT_DB_PORT, QRS_API_PORT, QRS_STATE_PORT, startOrder } from '../site/services.js';
 import { writeSiteConfig } from '../site/writer.js';
 import type { BuildEnv } from './registry.js';
-import { DEFAULT_START_TIMEOUT_MS } from './service-steps.js';
+import { DEFAULT_START_TIMEOUT_MS, waitServicestate } from './service-steps.js';
 
 export interface InstallInputs {
   role: 'central' | 'rim';
@@ -273,16 +273,8 @@ export async function buildInstall(inputs: InstallInputs, env?: BuildEnv): Promi
       title: central ? 'Wait for the repository to report servicestate 2 (running)' : 'Wait for the repository to report servicestate 1 (waiting for its certificates: cluster join)',
       node: node.name,
       run: async (ctx) => {
-        const want = central ? 2 : 1;
-        const deadline = Date.now() + timeoutMs;
-        let last: number | null = null;
-        while (Date.now() < deadline) {
-          last = await ctx.host.services.repositoryState();
-          if (last === want || (!central && last === 2)) return;
-          ctx.progress(`servicestate ${last ?? 'unreachable'}`);
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        throw new Error(`QRS on ${node.hostname} did not reach servicestate ${want} (last: ${last ?? 'no answer on 4444'}); see ${ctx.host.paths.logDir}\\Repository\\System`);
+        // A rim waits at 1 for its certificates; one that was joined before (a re-install) may already be at 2.
+        await waitServicestate(ctx.host, node.hostname, central ? [2] : [1, 2], timeoutMs, ctx);
       },
     },
     {

@@ -99,19 +99,23 @@ export function waitRepositoryStep<C extends HostsContext>(node: NodeConfig, opt
     always: opts.always,
     check: async (ctx: C) => (await (await ctx.host(node.name)).services.repositoryState()) === 2,
     run: async (ctx: C) => {
-      const h = await ctx.host(node.name);
-      const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS);
-      let last: number | null = null;
-      while (Date.now() < deadline) {
-        last = await h.services.repositoryState();
-        if (last === 2) return;
-        ctx.progress(`servicestate ${last ?? 'unreachable'}`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-      const meaning = last === 1 ? 'certificates not installed' : last === 0 ? 'still initializing' : 'port 4444 does not answer';
-      throw new Error(`QRS on ${node.name} did not reach servicestate 2 in time (last: ${last ?? 'none'}, ${meaning}); see ${h.paths.logDir}\\Repository\\System`);
+      await waitServicestate(await ctx.host(node.name), node.name, [2], opts.timeoutMs ?? DEFAULT_START_TIMEOUT_MS, ctx);
     },
   };
+}
+
+/** Poll QRS's servicestate (4444) until it is one of `want`; the error says what the last answer means. */
+export async function waitServicestate(h: Host, node: string, want: number[], timeoutMs: number, ctx: Pick<StepContext, 'progress'>): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last: number | null = null;
+  while (Date.now() < deadline) {
+    last = await h.services.repositoryState();
+    if (last !== null && want.includes(last)) return last;
+    ctx.progress(`servicestate ${last ?? 'unreachable'}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const meaning = last === 1 ? 'certificates not installed' : last === 0 ? 'still initializing' : 'port 4444 does not answer';
+  throw new Error(`QRS on ${node} did not reach servicestate ${want.join(' or ')} in time (last: ${last ?? 'none'}, ${meaning}); see ${h.paths.logDir}\\Repository\\System`);
 }
 
 async function isStopped(h: Host, svc: ServiceName): Promise<boolean> {

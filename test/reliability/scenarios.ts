@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { readPfx } from '../../src/certs/pfx.js';
 import { thumbprintOf } from '../../src/certs/inspect.js';
-import type { EmulatedSite } from '../../src/emulator/site.js';
+import { destroySite, type EmulatedSite } from '../../src/emulator/site.js';
+import { createBareNodes, SETUP_EXE } from '../../src/emulator/bare.js';
 import { withClient } from '../../src/postgres/client.js';
+import { ROOT } from '../helpers/cli.js';
 import { databaseState, failureLines, lastLine, runCli, serviceStates, siteState, treeHashes } from './harness.js';
 
 export const CERT_PASSWORD = 'crash-matrix-pfx-password';
@@ -96,7 +98,77 @@ async function backupSetState(f: CrashFixture, target: string): Promise<unknown>
   };
 }
 
+// Install and join start from bare nodes: each case installs its own small site beside the matrix's (the next
+// address up), and the case before is destroyed first (one site on those addresses at a time).
+const INSTALL_ENV = { QSADMIN_SERVICE_PASSWORD: 'matrix-svc-pass-1', QSADMIN_DB_PASSWORD: 'matrix-db-pass-1', QSADMIN_REPOSITORY_PASSWORD: 'matrix-repo-pass-1' };
+let lastInstalled: string | undefined;
+
+async function bareSite(f: CrashFixture, caseDir: string, nodes: 1 | 2): Promise<string> {
+  if (lastInstalled) await destroySite(lastInstalled).catch(() => undefined);
+  lastInstalled = caseDir;
+  Object.assign(f.env, INSTALL_ENV);
+  const a = f.site.site.nodes[0].address.split('.').map(Number);
+  const at = (i: number) => [...a.slice(0, 3), a[3] + 1 + i * 20].join('.');
+  createBareNodes({ dir: caseDir, nodes: [{ name: 'central', hostname: 'qs-install.matrix.test', address: at(0) }, { name: 'rim1', hostname: 'qs-install-rim.matrix.test', address: at(1) }].slice(0, nodes), portOffset: f.site.site.nodes[0].portOffset ?? 0, serviceAccount: { name: 'EMULATED\\qservice', password: INSTALL_ENV.QSADMIN_SERVICE_PASSWORD } });
+  fs.mkdirSync(path.join(caseDir, 'share'), { recursive: true });
+  return path.join(caseDir, 'site.json');
+}
+
+const installArgs = (caseDir: string, role: 'central' | 'rim', node: string) => ['install', '--silent', '--role', role, '--setup', SETUP_EXE, '--emulated-node', path.join(caseDir, 'nodes', node), '--share', path.join(caseDir, 'share'), '--service-account', 'EMULATED\\qservice', ...(role === 'central' ? ['--out', path.join(caseDir, 'site.json')] : ['--site', path.join(caseDir, 'site.json')])];
+
+async function mustIn(f: CrashFixture, caseDir: string, args: string[]): Promise<void> {
+  const r = await runCli(args, { ...f.env, QSADMIN_STATE_DIR: path.join(caseDir, 'setup-state') });
+  if (r.exitCode !== 0) throw new Error(`qsadmin ${args.slice(0, 3).join(' ')} failed (exit ${r.exitCode}): ${failureLines(r.stderr)}`);
+}
+
+// The installed site as qsadmin sees it: the site config (its folder as <case>) and cluster status.
+async function installedState(f: CrashFixture, caseDir: string): Promise<unknown> {
+  const file = path.join(caseDir, 'site.json');
+  if (!fs.existsSync(file)) return { site: null };
+  const status = await runCli(['cluster', 'status', '--site', file, '--json'], { ...f.env, QSADMIN_STATE_DIR: path.join(caseDir, 'status-state') });
+  const s = JSON.parse(status.stdout) as { nodes: Array<{ name: string; servicestate: number | null; services: unknown[]; qrs: unknown }> };
+  return {
+    site: fs.readFileSync(file, 'utf8').split(caseDir).join('<case>'),
+    nodes: s.nodes.map((n) => ({ name: n.name, servicestate: n.servicestate, services: n.services, joined: n.qrs !== null })),
+    spcLeft: fs.readdirSync(caseDir, { recursive: true }).map(String).filter((p) => p.endsWith('spc.xml')),
+  };
+}
+
 export const SCENARIOS: Record<string, Scenario> = {
+  install: {
+    prepare: async (f, caseDir) => {
+      await bareSite(f, caseDir, 1);
+      return installArgs(caseDir, 'central', 'central');
+    },
+    endState: installedState,
+  },
+  uninstall: {
+    prepare: async (f, caseDir) => {
+      const site = await bareSite(f, caseDir, 1);
+      await mustIn(f, caseDir, installArgs(caseDir, 'central', 'central'));
+      return ['uninstall', '--silent', '--node', 'central', '--setup', SETUP_EXE, '--site', site, '--yes'];
+    },
+    endState: async (_f, caseDir) => ({ services: JSON.parse(fs.readFileSync(path.join(caseDir, 'nodes', 'central', '.emulator', 'machine-facts.json'), 'utf8')).services }),
+  },
+  'cluster.join': {
+    prepare: async (f, caseDir) => {
+      const site = await bareSite(f, caseDir, 2);
+      await mustIn(f, caseDir, installArgs(caseDir, 'central', 'central'));
+      await mustIn(f, caseDir, installArgs(caseDir, 'rim', 'rim1'));
+      return ['cluster', 'join', '--rim', 'rim1', '--site', site];
+    },
+    endState: installedState,
+  },
+  'cluster.remove': {
+    prepare: async (f, caseDir) => {
+      const site = await bareSite(f, caseDir, 2);
+      await mustIn(f, caseDir, installArgs(caseDir, 'central', 'central'));
+      await mustIn(f, caseDir, installArgs(caseDir, 'rim', 'rim1'));
+      await mustIn(f, caseDir, ['cluster', 'join', '--rim', 'rim1', '--site', site]);
+      return ['cluster', 'remove', '--rim', 'rim1', '--site', site];
+    },
+    endState: installedState,
+  },
   'services.stop': {
     prepare: async (f) => {
       await startAll(f);
@@ -135,6 +207,26 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
   // --replace: every case puts the same content into the same app, so an uninterrupted run and a resumed one must
   // leave the same apps (a plain restore adds an app per case, which no two cases could compare).
+  'rules.import': {
+    // Each case starts from the site without the demo set: its custom rules and custom properties gone, the two
+    // default rules it edits back to stock. The end state: every rule and definition by content (no ids or dates).
+    prepare: async (f) => {
+      await startAll(f);
+      const { STOCK_RULES } = await import('../../src/rules/defaults.js');
+      await qsrRows(f, `DELETE FROM "SystemRules" WHERE "Type" = 'Custom' AND "Name" IN ('ResourceAccess','TeamAdminRead','TeamAdminSections','TeamAdminCreate')`);
+      for (const r of STOCK_RULES.filter((x) => ['CreateApp', 'CreateAppObjectsPublishedApp'].includes(x.name))) {
+        await qsrRows(f, `UPDATE "SystemRules" SET "Rule" = '${r.rule.replace(/'/g, "''")}', "ResourceFilter" = '${r.resourceFilter}', "Comment" = '', "ModifiedDate" = now() WHERE "SeedId" = '${r.seedId}'`);
+      }
+      await qsrRows(f, `DELETE FROM "CustomPropertyValues" WHERE "DefinitionID" IN (SELECT "ID" FROM "CustomPropertyDefinitions" WHERE "Name" IN ('GroupAccess','AdminGroup','Extendable'))`);
+      await qsrRows(f, `DELETE FROM "CustomPropertyDefinitions" WHERE "Name" IN ('GroupAccess','AdminGroup','Extendable')`);
+      return ['rules', 'import', path.join(ROOT, 'templates', 'rules', 'demo'), '--site', f.site.siteFile];
+    },
+    endState: async (f) => ({
+      rules: await qsrRows(f, `SELECT "Name","Rule","ResourceFilter","Actions","Category","Type","SeedId","Disabled","Comment","RuleContext" FROM "SystemRules" ORDER BY "Name", "SeedId"`),
+      definitions: await qsrRows(f, `SELECT "Name","ChoiceValues","ObjectTypes","Description" FROM "CustomPropertyDefinitions" ORDER BY "Name"`),
+      services: await serviceStates(f.site.site),
+    }),
+  },
   'restore.app': {
     setup: async (f) => {
       await startAll(f);

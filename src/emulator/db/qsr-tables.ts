@@ -179,6 +179,7 @@ export const QSR_INDEXES: ReadonlyArray<readonly [string, readonly string[], boo
   ['ExecutionResultDetailExecutionResults', ['ExecutionResultID'], false],
   ['ExecutionResultDetailExecutionResults', ['ExecutionResultDetailID'], false],
   ['UserAttributes', ['UserID'], false],
+  ['CustomPropertyValues', ['ObjectID'], false], // QRS reads an object's values by its id (stream, app, data connection)
   ['ServerNodeConfigurations', ['HostName'], true],
 ];
 

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type pg from 'pg';
 import { withClient, type PgConn } from '../../postgres/client.js';
+import { STOCK_RULES } from '../../rules/defaults.js';
 import { REPOSITORY_ROLE } from './databases.js';
 import { inTransaction, insertRows, type Row } from './sql.js';
 
@@ -50,8 +51,6 @@ const SYSTEM = 'INTERNAL\\sa_repository';
 export const INTERNAL_USERS = ['sa_repository', 'sa_api', 'sa_scheduler', 'sa_proxy', 'sa_engine', 'sa_printing'];
 /** Custom Data folder, local to each node (DESIGN "emulated site"). */
 const CUSTOM_DATA = 'C:\\Program Files\\Common Files\\Qlik\\Custom Data';
-/** Actions bit mask with all nine actions (reference/security-rules.md: 1, 2, 4, ... 256). */
-const ALL_ACTIONS = 511;
 
 // Join a folder under the share in the share's own path style.
 export function sharePath(root: string, ...parts: string[]): string {
@@ -64,21 +63,11 @@ function entity(fields: Row, id: string = randomUUID()): Row & { ID: string } {
   return { ID: id, ModifiedByUserName: SYSTEM, ...fields };
 }
 
-// The default security rules (names and conditions as in Qlik's stock admin roles; emulator assumption).
+// The default security rules, with the fixed seed ids every site shares (src/rules/defaults.ts).
 function defaultRules(): Row[] {
-  const rule = (Name: string, ResourceFilter: string, Rule: string, Actions: number, Category = 'Security'): Row =>
-    entity({ Name, ResourceFilter, Rule, Actions, Category, Type: 'Default', Disabled: false, RuleContext: 0, SeedId: randomUUID() });
-  return [
-    rule('RootAdmin', '*', 'user.roles="RootAdmin"', ALL_ACTIONS),
-    rule('ContentAdmin', 'App*,Stream_*,ReloadTask_*,DataConnection_*,ContentLibrary_*,Extension_*', 'user.roles="ContentAdmin"', ALL_ACTIONS),
-    rule('SecurityAdmin', 'SystemRule_*,CustomProperty*,VirtualProxyConfig_*,UserDirectory_*', 'user.roles="SecurityAdmin"', ALL_ACTIONS),
-    rule('DeploymentAdmin', 'ServerNodeConfiguration_*,License_*,*Service_*', 'user.roles="DeploymentAdmin"', ALL_ACTIONS),
-    rule('AuditAdmin', 'SystemRule_*,QmcSection_Audit', 'user.roles="AuditAdmin"', 2),
-    rule('Stream', 'Stream_*', 'resource.name="Everyone"', 2 | 32),
-    rule('CreateApp', 'App_*', '!user.IsAnonymous()', 1),
-    rule('CreateAppObjectsPublishedApp', 'App.Object_*', '!resource.App.stream.Empty() and resource.App.HasPrivilege("read")', 1),
-    rule('License rule to grant user access', 'License.UserAccessType_*', 'user.userDirectory="INTERNAL"', 2, 'License'),
-  ];
+  return STOCK_RULES.map((r) =>
+    entity({ Name: r.name, ResourceFilter: r.resourceFilter, Rule: r.rule, Actions: r.actions, Category: r.category, Type: 'Default', Disabled: false, RuleContext: r.ruleContext, SeedId: r.seedId, Comment: '' }),
+  );
 }
 
 // MIME types the static-content service serves (a subset; emulator assumption).

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkXrfkey, isRefusal, readQlikUser } from './xrfkey.js';
 import { quoteIdent, type Qsr } from './qsr.js';
 import { AppHttpError, appEntity, routeAppChange } from './apps.js';
+import { routeRules } from './rules.js';
 import { NodeHttpError, routeNodes } from './nodes.js';
 
 export interface ApiContext {
@@ -135,16 +136,21 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
     const method = req.method ?? 'GET';
     const lower = url.pathname.toLowerCase();
     const nodes = /^\/qrs\/(servernodeconfiguration\/container|servernoderegistration\/|servernodeconfiguration\/[0-9a-f-]{36}$)/.test(lower) && (method !== 'GET' || !/^\/qrs\/servernodeconfiguration\/[0-9a-f-]{36}$/.test(lower));
-    if (method !== 'GET' && !lower.startsWith('/qrs/app/') && !nodes) return sendText(res, 405, `${method} ${url.pathname} is not served by the emulated repository service`);
     if (url.pathname === '/ssl/ping') return sendText(res, 200, 'Ping successful');
+    const notServed = () => new HttpError(405, `${method} ${url.pathname} is not served by the emulated repository service`);
     const nodeCtx = { qsr: ctx.qsr, isCentral: ctx.isCentral, root: ctx.root, serviceAccount: ctx.serviceAccount, portOffset: ctx.portOffset, log: ctx.log };
+    // Node registration (nodes.ts), then security rules, custom property definitions, streams and data connections
+    // (rules.ts), then the other reads and the app changes.
     const answer = nodes
       ? routeNodes(nodeCtx, method, lower, req).then((r) => r ?? { status: 404, body: null })
-      : method === 'GET'
-      ? route(ctx, lower)
-      : routeAppChange({ qsr: ctx.qsr, isCentral: ctx.isCentral, user, method, path: lower, query: url.searchParams, req }).then((r) => {
-        if (!r) throw new HttpError(405, `${method} ${url.pathname} is not served by the emulated repository service`);
-        return r;
+      : routeRules({ qsr: ctx.qsr, user, method, path: lower, query: url.searchParams, req }).then((r) => {
+        if (r) return r;
+        if (method === 'GET') return route(ctx, lower);
+        if (!lower.startsWith('/qrs/app/')) throw notServed();
+        return routeAppChange({ qsr: ctx.qsr, isCentral: ctx.isCentral, user, method, path: lower, query: url.searchParams, req }).then((x) => {
+          if (!x) throw notServed();
+          return x;
+        });
       });
     answer.then(
       (r) => (r.status === 204 ? (res.writeHead(204), res.end()) : sendJson(res, r.status, r.body)),

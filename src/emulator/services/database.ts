@@ -38,9 +38,9 @@ export function siteCluster(site: SiteConfig, password: string): PgCluster {
 }
 
 // True when something accepts TCP connections at host:port within the timeout.
-export function portAccepts(host: string, port: number, timeoutMs = 1500): Promise<boolean> {
+export function portAccepts(host: string, port: number, timeoutMs = 1500, localAddress?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host, port });
+    const socket = net.connect({ host, port, localAddress });
     const done = (ok: boolean) => {
       socket.destroy();
       resolve(ok);

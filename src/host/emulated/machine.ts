@@ -10,6 +10,7 @@ import { InputError } from '../../runbook/errors.js';
 import { windowsToEmulated } from '../paths.js';
 import type { AccountCheck, Identity, InstalledService, MachineInventory, MachineState } from '../types.js';
 import { passwordDigestOf } from './account-digest.js';
+import { portAccepts } from '../../emulator/services/database.js';
 import { MACHINE_FACTS, readMachineFacts, type EmulatedServiceRow } from '../../emulator/services/install-layout.js';
 
 export const MACHINE_FILE = 'machine.json';
@@ -131,16 +132,7 @@ export class EmulatedMachine implements MachineState {
 
   // A TCP connect from the node's own address, as a check run on the node would make it.
   async canConnect(host: string, port: number, timeoutMs = 3000): Promise<boolean> {
-    return new Promise((resolve) => {
-      const socket = net.connect({ host, port, localAddress: this.address });
-      const done = (ok: boolean) => {
-        socket.destroy();
-        resolve(ok);
-      };
-      socket.setTimeout(timeoutMs, () => done(false));
-      socket.once('connect', () => done(true));
-      socket.once('error', () => done(false));
-    });
+    return portAccepts(host, port, timeoutMs, this.address);
   }
 
   async account(name: string, password?: string): Promise<AccountCheck> {
