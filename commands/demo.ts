@@ -17,7 +17,7 @@ without --site.`;
   static override flags = {
     dir: Flags.string({ description: 'folder of the demo site [default: <state-dir>/demo; /var/tmp/qsadmin-demo when run as root, since the database runs as postgres]' }),
     nodes: Flags.integer({ description: '1 (single node) or 3 (a central node and two rims sharing one database)', default: 1, options: ['1', '3'] as never }),
-    size: Flags.string({ description: 'how much data to generate', default: 'tiny', options: ['tiny', 'small', 'medium', 'large'] }),
+    size: Flags.string({ description: 'how much data to generate: tiny (tests), small, medium (~0.2 GB share), large (~2.6 GB share, ~410 MB QSR), xlarge (~10.7 GB in 30,000 files, ~1.5 GB QSR); shapes in the README (The emulated site)', default: 'tiny', options: ['tiny', 'small', 'medium', 'large', 'xlarge'] }),
     layout: Flags.string({ description: 'database ownership: manual (guide §2.5, qliksenserepository owns all four) or installer (QSR owned by postgres)', default: 'installer', options: ['manual', 'installer'] }),
     'database-service': Flags.string({ description: 'the database service name', default: 'QlikSenseRepositoryDatabase', options: ['QlikSenseRepositoryDatabase', 'postgresql-x64-14'] }),
     'port-offset': Flags.integer({ description: 'added to every port (default 0 as root, 10000 otherwise: ports below 1024 need root)' }),

@@ -11,7 +11,7 @@ import { EXTENSION, type Compression } from './compress.js';
 import type { DbSnapshot } from './db-capture.js';
 import { dumpArchive, type ArchiveSelection } from './db-dump.js';
 import { archiveEntries } from './db-load.js';
-import { exactTablePattern, tableKey, whyNotReusable, type TableState } from './db-tables.js';
+import { exactTablePattern, tableKey, whyContentsNotReusable, whyNotReusable, type ContentsState, type DbStamp, type TableState } from './db-tables.js';
 import { linkFrom, mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { countTables } from './rowcount.js';
@@ -62,9 +62,12 @@ export async function dumpArchiveSet(o: {
       if (prev) o.log(`${db}: ${tableKey(t)} dumped again: ${why ?? 'its archive could not be linked'}`);
     }
   }
+  // A small database (no big tables) that PostgreSQL counts unchanged since the base set: its one archive is linked.
+  const whole = reuseWhole(o, baseDb, stamp, snap.state.contents);
+  if (whole) return whole;
   const ext = EXTENSION[o.compress];
-  const jobs: Array<{ stored: string; table?: TableState; select?: ArchiveSelection }> = [
-    { stored: rel(`${db}.dump${ext}`), select: tables.length ? { excludeTableData: tables.map(exactTablePattern) } : undefined },
+  const jobs: Array<{ stored: string; table?: TableState; select?: ArchiveSelection; main?: boolean }> = [
+    { stored: rel(`${db}.dump${ext}`), select: tables.length ? { excludeTableData: tables.map(exactTablePattern) } : undefined, main: true },
     ...toDump.map((t) => ({ stored: rel(`${db}.tables/${tableFileName(t)}.dump${ext}`), table: t, select: { dataOnly: true, tables: [exactTablePattern(t)] } })),
   ];
   const counting = countTables(snap.client, new Set(Object.keys(reusedCounts)));
@@ -78,11 +81,35 @@ export async function dumpArchiveSet(o: {
     const entries = await listDump(o.tool, file, o.compress);
     if (entries === 0) throw new Error(`pg_restore --list found no entries in ${j.stored}`);
     faultPoint('backup.db.archive-written');
-    return { path: j.stored, bytes: r.bytes, sha256: r.sha256, kind: 'db', database: db, compression: o.compress, table: j.table } satisfies ManifestFile;
+    const contents = j.main ? snap.state!.contents : undefined;
+    return { path: j.stored, bytes: r.bytes, sha256: r.sha256, kind: 'db', database: db, compression: o.compress, table: j.table, ...(contents ? { contents } : {}) } satisfies ManifestFile;
   });
   const rowCounts = { ...(await counting), ...reusedCounts };
   o.log(`dumped ${db} (each archive checked with pg_restore --list): ${dumped.reduce((a, f) => a + f.bytes, 0)} bytes in ${dumped.length} archives, ${linked.length} table archives linked, ${Object.keys(rowCounts).length} tables counted`);
   return { files: [...dumped, ...linked], rowCounts };
+}
+
+/** The base set's one archive of a small database, linked when whyContentsNotReusable allows it; null to dump it. */
+function reuseWhole(
+  o: Parameters<typeof dumpArchiveSet>[0],
+  baseDb: Pick<Manifest, 'databases'>['databases'][number] | undefined,
+  stamp: DbStamp,
+  contents: ContentsState | undefined,
+): ArchiveSetResult | null {
+  if (!contents || !o.base || !baseDb) return null;
+  const db = o.snap.db;
+  const prev = archiveEntries(o.base.manifest, db);
+  if (!prev || prev.tables.length) return null;
+  const why = whyContentsNotReusable({ stamp: baseDb.stamp, contents: prev.main.contents }, stamp, contents);
+  const counts = baseDb.rowCounts;
+  const missing = contents.tables.find((t) => counts?.[tableKey(t)] === undefined);
+  const stored = o.prefix ? `${o.prefix}/${path.posix.basename(prev.main.path)}` : path.posix.basename(prev.main.path);
+  if (why || missing || !linkFrom(path.join(o.base.dir, ...prev.main.path.split('/')), path.join(o.dir, ...stored.split('/')))) {
+    o.log(`${db}: dumped again: ${why ?? (missing ? `no row count of ${tableKey(missing)} in the base set` : 'its archive could not be linked')}`);
+    return null;
+  }
+  o.log(`${db}: unchanged since set ${o.base.id} (every table, its catalogs and sequences): archive linked`);
+  return { files: [{ ...prev.main, path: stored, reused: true, contents }], rowCounts: { ...counts } };
 }
 
 /** A file name for a table's archive: readable, and unique even when names differ only in odd characters. */

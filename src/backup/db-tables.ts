@@ -52,7 +52,24 @@ export interface DbState {
   stamp: DbStamp;
   /** Tables at least minBytes big, biggest first: each gets its own data archive. */
   tables: TableState[];
+  /** For a database without big tables (SenseServices, QSMQ, Licenses): the state of everything its one archive holds. */
+  contents?: ContentsState;
 }
+
+/**
+ * What the one archive of a small database holds, as PostgreSQL counts it: every table's state (as for a big table)
+ * and a fingerprint of the rest of the dump: the change counters and storage of the database's system catalogs (any
+ * DDL, GRANT, COMMENT or large object writes them; pg_statistic, which a dump does not hold, left out), of the shared
+ * catalogs a per-database dump names (roles, tablespaces, subscriptions), and every sequence's value (nextval writes no
+ * counter). The archive is reused only when all of it is the same, under the rule of whyNotReusable.
+ */
+export interface ContentsState {
+  tables: TableState[];
+  catalog: string;
+}
+
+/** Past this many tables a database without big tables is dumped every time (reading its state would lengthen the downtime). */
+export const MAX_CONTENTS_TABLES = 200;
 
 /** The most tables split out of one database (each is a pg_dump process). */
 export const MAX_SPLIT_TABLES = 8;
@@ -97,7 +114,7 @@ export async function readDbState(client: pg.Client, tableOids: number[], client
     clientMajor,
     serverMajor,
   };
-  if (!tableOids.length) return { stamp, tables: [] };
+  if (!tableOids.length) return { stamp, tables: [], contents: (await readContents(client)) ?? undefined };
   const t = await client.query<TableState>(
     `SELECT n.nspname AS schema, c.relname AS name, pg_table_size(c.oid)::bigint AS bytes,
             pg_relation_filenode(c.oid)::text AS filenode, coalesce(pg_relation_filenode(NULLIF(c.reltoastrelid, 0))::text, '') AS "toastFilenode",
@@ -110,6 +127,47 @@ export async function readDbState(client: pg.Client, tableOids: number[], client
     [tableOids],
   );
   return { stamp, tables: t.rows.map((r) => ({ ...r, bytes: Number(r.bytes) })) };
+}
+
+const TABLE_STATE_COLUMNS = `n.nspname AS schema, c.relname AS name, pg_table_size(c.oid)::bigint AS bytes,
+            pg_relation_filenode(c.oid)::text AS filenode, coalesce(pg_relation_filenode(NULLIF(c.reltoastrelid, 0))::text, '') AS "toastFilenode",
+            pg_stat_get_tuples_inserted(c.oid)::text AS inserted, pg_stat_get_tuples_updated(c.oid)::text AS updated,
+            pg_stat_get_tuples_deleted(c.oid)::text AS deleted,
+            md5(coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull::text, ',' ORDER BY a.attnum)
+                            FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '')) AS columns`;
+
+/** The contents state of a database without big tables (see ContentsState), or null when it has too many tables. */
+async function readContents(client: pg.Client): Promise<ContentsState | null> {
+  const t = await client.query<TableState>(
+    `SELECT ${TABLE_STATE_COLUMNS}
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+      ORDER BY n.nspname, c.relname LIMIT ${MAX_CONTENTS_TABLES + 1}`,
+  );
+  if (t.rows.length > MAX_CONTENTS_TABLES) return null;
+  const f = await client.query<{ catalog: string }>(
+    `SELECT md5(coalesce((SELECT string_agg(c.relname || ':' || pg_stat_get_tuples_inserted(c.oid) || ':' || pg_stat_get_tuples_updated(c.oid) || ':'
+                                  || pg_stat_get_tuples_deleted(c.oid) || ':' || coalesce(pg_relation_filenode(c.oid)::text, ''), ',' ORDER BY c.relname)
+                            FROM pg_class c
+                           WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r' AND c.relname <> 'pg_statistic'
+                             AND (NOT c.relisshared OR c.relname IN ('pg_authid', 'pg_tablespace', 'pg_subscription'))), '')
+               || '/' || coalesce((SELECT string_agg(schemaname || '.' || sequencename || '=' || coalesce(last_value::text, '-'), ',' ORDER BY schemaname, sequencename)
+                                     FROM pg_sequences), '')) AS catalog`,
+  );
+  return { tables: t.rows.map((r) => ({ ...r, bytes: Number(r.bytes) })), catalog: f.rows[0].catalog };
+}
+
+/** Why the base set's one archive of a small database cannot be reused now, or null when it can (the rule of whyNotReusable for every table). */
+export function whyContentsNotReusable(base: { stamp?: DbStamp; contents?: ContentsState } | undefined, now: DbStamp, contents: ContentsState): string | null {
+  if (!base?.stamp || !base.contents) return 'the base set does not record what its archive held';
+  const before = new Map(base.contents.tables.map((t) => [tableKey(t), t]));
+  if (before.size !== contents.tables.length || contents.tables.some((t) => !before.has(tableKey(t)))) return 'tables were created or dropped';
+  for (const t of contents.tables) {
+    const why = whyNotReusable({ stamp: base.stamp, table: before.get(tableKey(t)) }, now, t);
+    if (why) return `${tableKey(t)}: ${why}`;
+  }
+  if (base.contents.catalog !== contents.catalog) return 'its schema, privileges, comments, large objects or sequences changed';
+  return null;
 }
 
 /** Why the base set's archive of a table cannot be reused now, or null when it can. */

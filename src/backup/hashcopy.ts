@@ -85,6 +85,18 @@ export async function hashFile(file: string): Promise<Written> {
   return { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
 }
 
+/**
+ * Link the base set's copy of a small file (a config file) when the live file has the same bytes, verified by hash:
+ * a config file's time says little (installers and editors rewrite it unchanged, copies keep old times). Returns
+ * what was linked, or null when the file changed, the base set has no copy, or linking is impossible (then copy it).
+ */
+export async function linkIfSameHash(live: string, prev: { path: string; bytes: number; sha256: string } | undefined, baseDir: string | undefined, dest: string): Promise<Written | null> {
+  if (!prev || !baseDir) return null;
+  const now = await hashFile(live);
+  if (now.bytes !== prev.bytes || now.sha256 !== prev.sha256) return null;
+  return linkFrom(path.join(baseDir, ...prev.path.split('/')), dest) ? now : null;
+}
+
 /** Hard-link a file of an older set into the new one (same filesystem); false when linking is impossible. */
 export function linkFrom(existing: string, dest: string, made?: Set<string>): boolean {
   mkdirOnce(path.dirname(dest), made);

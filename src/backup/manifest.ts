@@ -4,7 +4,7 @@ import path from 'node:path';
 import { VerificationError } from '../runbook/errors.js';
 import { faultPoint } from '../runbook/fault.js';
 import { fsyncDir, writeFileAtomic } from '../runbook/fsutil.js';
-import type { DbStamp, TableState } from './db-tables.js';
+import type { ContentsState, DbStamp, TableState } from './db-tables.js';
 
 export const FORMAT = 1;
 export const MANIFEST = 'manifest.json';
@@ -35,6 +35,8 @@ export interface ManifestFile {
   compression?: 'zstd' | 'gzip' | 'none';
   /** For a table's own data archive: the table, and its state when dumped (the next backup's reuse check). */
   table?: TableState;
+  /** For the one archive of a small database: what it held when dumped (the next backup's reuse check). */
+  contents?: ContentsState;
 }
 
 export interface ManifestDatabase {

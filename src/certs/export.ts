@@ -2,14 +2,14 @@
 // a certs.json index and the PEM copies; the same layout is used inside backup sets (certs/<node>/).
 import { localPrivateFiles } from '../host/private-files.js';
 import { X509Certificate, createHash } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { link, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Host, StoreRef, StoredCert } from '../host/types.js';
 import { issuedBy, sameName } from './classify.js';
 import { CertError } from './errors.js';
-import { certPem } from './inspect.js';
+import { certPem, thumbprintOf } from './inspect.js';
 import { LOCAL_CERTIFICATE_FILES } from './install.js';
-import { writePfx } from './pfx.js';
+import { readPfx, writePfx } from './pfx.js';
 import { SERVICE_CLUSTER_SUBJECT, CLIENT_SUBJECT, caSubject, storeLabelWithUser } from './qlik.js';
 import type { QlikCertRole } from './qlik.js';
 
@@ -59,12 +59,21 @@ export interface ExportResult {
   index: CertSetIndex;
   /** What the set lacks or how it was made (e.g. no QlikServiceCluster); never secrets. */
   warnings: string[];
+  /** The PFX files linked from `reuseFrom` instead of exported (relative names). */
+  reused: string[];
 }
 
 export interface ExportOptions {
   /** The node signs certificates (central): the CA's private key must be exported with it.
    *  Default: true when the CA is the server certificate's own (`<server CN>-CA`), as on a central node; false on a rim node. */
   isCentral?: boolean;
+  /**
+   * An earlier export of this node's set (a base backup set's certs/<node>): a PFX of it is linked instead of exported
+   * again when the store still holds that certificate (same thumbprint, a key exactly where the export would carry
+   * one), the file still matches its checksum, and it opens with this export's password holding that certificate.
+   * PFX bytes differ at every export (random salts), so comparing them would never find one unchanged.
+   */
+  reuseFrom?: string;
 }
 
 /** The Qlik certificates found in one node's stores. */
@@ -216,6 +225,8 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
   const files: ExportedFile[] = [];
   const index: CertSetIndex = [];
   const warnings = [...set.warnings];
+  const reused: string[] = [];
+  const base = opts.reuseFrom ? await readEarlierSet(opts.reuseFrom) : null;
   const stores = qlikStores(serviceAccount);
   const storeOf = (s: Omit<StoreRef, 'user'>) => stores.find((x) => x.location === s.location && x.name === s.name)!;
   const sources: Record<string, { cert: StoredCert | null; from: StoreRef; needsKey: boolean }> = {
@@ -230,6 +241,14 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
     if (!src.cert) continue;
     // The CurrentUser\Root copy never needs the CA key: write it key-less even when the store has one.
     const keyless = spec.file === 'root-currentuser.pfx';
+    const withKey = !keyless && src.cert.hasPrivateKey;
+    const earlier = base && (keyless || withKey || !src.needsKey) ? await reusablePfx(base, spec.file, src.cert, withKey, password) : null;
+    if (earlier) {
+      await linkPfx(earlier, dir, spec.file, files);
+      reused.push(spec.file);
+      index.push(entryOf(spec.file, spec.role, storeOf(spec.store), src.cert, earlier.bytes, withKey));
+      continue;
+    }
     const bytes = keyless ? writePfx({ certPem: certPem(src.cert.der), keyPem: null }, password) : await pfxOf(host, src.cert, src.from, password, src.needsKey);
     if (!keyless && !src.cert.hasPrivateKey && spec.role !== 'root') warnings.push(`${src.cert.subject} has no private key in ${storeLabelWithUser(src.from)}: ${spec.file} holds the certificate only`);
     await record(host, dir, spec.file, bytes, files);
@@ -239,7 +258,60 @@ export async function exportCertificateSet(host: Host, serviceAccount: string, p
   const pemFolder = await copyLocalPems(host, dir, files);
   if (!pemFolder) warnings.push(`no PEM copies found in ${host.paths.localCertificates}: the set has no pem/ folder`);
   await record(host, dir, SET_INDEX_FILE, Buffer.from(JSON.stringify(index, null, 2) + '\n', 'utf8'), files);
-  return { dir, files, index, warnings };
+  return { dir, files, index, warnings, reused };
+}
+
+interface EarlierSet {
+  dir: string;
+  index: CertSetIndex;
+}
+
+interface EarlierPfx {
+  file: string;
+  bytes: Buffer;
+}
+
+// The index of an earlier export, or null when it has none or an unreadable one (then everything is exported).
+async function readEarlierSet(dir: string): Promise<EarlierSet | null> {
+  try {
+    const index = await readSetIndex(dir);
+    return index ? { dir, index } : null;
+  } catch {
+    return null;
+  }
+}
+
+// The earlier export's PFX of this certificate when it can stand for a new export (see ExportOptions.reuseFrom), else null.
+async function reusablePfx(base: EarlierSet, file: string, cert: StoredCert, withKey: boolean, password: string): Promise<EarlierPfx | null> {
+  const entry = base.index.find((e) => e.file === file);
+  if (!entry || entry.thumbprint !== cert.thumbprint || entry.hasPrivateKey !== withKey) return null;
+  const full = path.join(base.dir, file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(full);
+  } catch {
+    return null;
+  }
+  if (sha256(bytes) !== entry.sha256) return null;
+  try {
+    const got = readPfx(bytes, password, full);
+    if (thumbprintOf(got.certPem) !== cert.thumbprint || (got.keyPem !== null) !== withKey) return null;
+  } catch {
+    return null; // another password (or a damaged file): a restore with this run's password could not open it
+  }
+  return { file: full, bytes };
+}
+
+// Hard-link the earlier PFX into the set (its bytes written where linking is impossible) and record it.
+async function linkPfx(earlier: EarlierPfx, dir: string, rel: string, files: ExportedFile[]): Promise<void> {
+  const file = path.join(dir, rel);
+  await rm(file, { force: true });
+  try {
+    await link(earlier.file, file);
+  } catch {
+    await localPrivateFiles.writePrivate(file, earlier.bytes);
+  }
+  files.push({ path: file, rel, bytes: earlier.bytes.length, sha256: sha256(earlier.bytes) });
 }
 
 // Read certs.json of a set; null when there is none, a CertError when it is not a valid index.

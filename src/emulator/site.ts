@@ -26,7 +26,8 @@ import { layOutNode, writeProducts } from './services/install-layout.js';
 import type { EmulatorOptions } from './services/options.js';
 import { killPostmaster, nodeProcesses, signal } from './services/reaper.js';
 
-export type SiteSize = 'tiny' | 'small' | 'medium' | 'large';
+export type { SiteSize } from './db/generate.js';
+import type { SiteSize } from './db/generate.js';
 
 export interface CreateSiteOptions {
   /** Directory of the site: site.json, secrets/, nodes/<name>/, share/. */

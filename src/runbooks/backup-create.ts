@@ -643,7 +643,7 @@ async function copyNodeTree(ctx: BackupContext, n: NodeConfig, what: string, pic
 /** The node's configuration files, kept for reference and an opt-in same-host restore. */
 async function copyConfig(ctx: BackupContext, site: SiteConfig, n: NodeConfig): Promise<void> {
   const h = await ctx.host(n.name);
-  const { copyFileHashed } = await import('../backup/hashcopy.js');
+  const { copyFileHashed, linkIfSameHash } = await import('../backup/hashcopy.js');
   const sources = [h.paths.hostCfg, ...h.paths.configFiles];
   const files: ManifestFile[] = [];
   const local = (p: string) => h.files.resolve(p);
@@ -651,8 +651,9 @@ async function copyConfig(ctx: BackupContext, site: SiteConfig, n: NodeConfig): 
     if (!fs.existsSync(localPath)) return;
     const name = path.win32.basename(win);
     const stored = `config/${n.name}/${name}`;
-    const w = await copyFileHashed(localPath, path.join(ctx.setDir, ...stored.split('/')));
-    files.push({ path: stored, bytes: w.bytes, sha256: w.sha256, kind: 'config', source: win, node: n.name });
+    const linked = await linkIfSameHash(localPath, ctx.base?.byPath.get(stored), ctx.base?.dir, path.join(ctx.setDir, ...stored.split('/')));
+    const w = linked ?? (await copyFileHashed(localPath, path.join(ctx.setDir, ...stored.split('/'))));
+    files.push({ path: stored, bytes: w.bytes, sha256: w.sha256, kind: 'config', source: win, node: n.name, ...(linked ? { reused: true } : {}) });
   };
   for (const s of sources) await add(s, local(s));
   // The database's own configuration, where this node runs its service (the data folder from the service's command line).
@@ -668,14 +669,18 @@ async function exportCerts(ctx: BackupContext, n: NodeConfig): Promise<void> {
   const { exportCertificateSet } = await import('../certs/export.js');
   const h = await ctx.host(n.name);
   const dir = path.join(ctx.setDir, 'certs', n.name);
-  const r = await exportCertificateSet(h, ctx.site.serviceAccount, ctx.certPassword, dir);
-  const files: ManifestFile[] = r.files.map((f: { path: string; bytes: number; sha256: string }) => ({
+  // A PFX whose certificate is unchanged since the base set, and that opens with this run's password, is linked from it.
+  const earlier = ctx.baseSet ? path.join(ctx.baseSet.dir, 'certs', n.name) : undefined;
+  const r = await exportCertificateSet(h, ctx.site.serviceAccount, ctx.certPassword, dir, { reuseFrom: earlier && fs.existsSync(earlier) ? earlier : undefined });
+  const files: ManifestFile[] = r.files.map((f: { path: string; rel: string; bytes: number; sha256: string }) => ({
     path: `certs/${n.name}/${path.relative(dir, path.resolve(dir, f.path)).split(path.sep).join('/')}`,
     bytes: f.bytes,
     sha256: f.sha256,
     kind: 'cert' as const,
     node: n.name,
+    ...(r.reused.includes(f.rel) ? { reused: true } : {}),
   }));
+  if (r.reused.length) ctx.log(`certificates of ${n.name}: ${r.reused.join(', ')} unchanged since set ${ctx.baseId} (same thumbprints, open with this run's password): linked`);
   writePart(ctx.setDir, `certs.${n.name}`, { files });
 }
 

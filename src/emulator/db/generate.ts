@@ -9,7 +9,7 @@ import { bulkSql, genId, insertApps, insertStaticRefs, type AppRow, type QsrVolu
 import { inPool, writeLogFile, writeRandomFile, writeStaticFile, type PlannedFile } from './share-files.js';
 import { inTransaction, runAll, withIndexesDeferred } from './sql.js';
 
-export type SiteSize = 'tiny' | 'small' | 'medium' | 'large';
+export type SiteSize = 'tiny' | 'small' | 'medium' | 'large' | 'xlarge';
 
 export interface SizeProfile extends QsrVolume {
   apps: number;
@@ -18,11 +18,17 @@ export interface SizeProfile extends QsrVolume {
   archivedLogsPerNode: number;
   logBytes: number;
   localLogsPerService: number;
+  /** A few very large apps that take this many bytes of appBytes between them (the rest spread as usual). */
+  bigApps?: { count: number; bytes: number };
 }
 
 const MB = 1024 * 1024;
 
-/** The sizes: tiny for unit tests (< 3 s), small a few seconds, medium ~200 MB share, large >= 2 GB of apps and >= 300 MB QSR. */
+/**
+ * The sizes: tiny for unit tests (< 3 s), small a few seconds, medium ~200 MB share, large >= 2 GB of apps and >= 300 MB
+ * QSR, xlarge ~10 GB share in ~30,000 files (4 apps of 0.5-1 GB, 2,000 apps of a few MB, 20,000 static files, 8,000
+ * archived logs) and ~1.5 GB QSR, most of it the execution-result tables (a site with years of reload history).
+ */
 export const SIZE_PROFILES: Readonly<Record<SiteSize, SizeProfile>> = {
   tiny: { apps: 6, appBytes: 3 * MB, staticFiles: 60, archivedLogsPerNode: 10, logBytes: 8 * 1024, localLogsPerService: 1,
     users: 25, streams: 3, customRules: 10, tags: 5, appObjectsPerApp: 5, executionResults: 60, detailsPerResult: 4 },
@@ -32,6 +38,9 @@ export const SIZE_PROFILES: Readonly<Record<SiteSize, SizeProfile>> = {
     users: 3000, streams: 20, customRules: 600, tags: 80, appObjectsPerApp: 40, executionResults: 20000, detailsPerResult: 8 },
   large: { apps: 150, appBytes: 2304 * MB, staticFiles: 6000, archivedLogsPerNode: 600, logBytes: 48 * 1024, localLogsPerService: 4,
     users: 20000, streams: 60, customRules: 3000, tags: 300, appObjectsPerApp: 60, executionResults: 80000, detailsPerResult: 8 },
+  xlarge: { apps: 2000, appBytes: 9216 * MB, bigApps: { count: 4, bytes: 3072 * MB }, staticFiles: 20000, archivedLogsPerNode: 8000,
+    logBytes: 64 * 1024, localLogsPerService: 4,
+    users: 40000, streams: 120, customRules: 4000, tags: 500, appObjectsPerApp: 40, executionResults: 300000, detailsPerResult: 8 },
 };
 
 export interface ShareDirs {
@@ -67,12 +76,18 @@ export interface GenerateResult {
 }
 
 // App files: IDs as the QSR rows will have them, sizes spread unevenly (a few big apps, many small) summing to the total.
+// With bigApps, the first `count` apps share its bytes (between 0.5 and 1.5 times an equal part each), the rest the remainder.
 export function planApps(seed: number, p: SizeProfile): AppRow[] {
   const prng = new Prng(`${seed}-app-sizes`);
-  const weights = Array.from({ length: p.apps }, () => Math.exp(3 * prng.float()));
-  const sum = weights.reduce((a, b) => a + b, 0);
-  const sizes = weights.map((w) => Math.max(16 * 1024, Math.floor((p.appBytes * w) / sum)));
-  sizes[0] += Math.max(0, p.appBytes - sizes.reduce((a, b) => a + b, 0));
+  const big = p.bigApps && p.bigApps.count < p.apps ? p.bigApps : { count: 0, bytes: 0 };
+  const spread = (n: number, total: number, weight: () => number) => {
+    const weights = Array.from({ length: n }, weight);
+    const sum = weights.reduce((a, b) => a + b, 0);
+    const out = weights.map((w) => Math.max(16 * 1024, Math.floor((total * w) / sum)));
+    if (out.length) out[0] += Math.max(0, total - out.reduce((a, b) => a + b, 0));
+    return out;
+  };
+  const sizes = [...spread(big.count, big.bytes, () => 0.5 + prng.float()), ...spread(p.apps - big.count, p.appBytes - big.bytes, () => Math.exp(3 * prng.float()))];
   return sizes.map((size, i) => ({ id: genId(seed, 'app', i + 1), name: `App ${i + 1} - ${prng.pick(['Sales', 'Finance', 'HR', 'Ops', 'Supply'])} dashboard`, size }));
 }
 
