@@ -22,7 +22,7 @@ async function pids(): Promise<string> {
 
 beforeAll(async () => {
   stateDir = tempDir();
-  site = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 42000, baseAddress: '127.0.0.120', startServices: true });
+  site = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 42000, baseAddress: '127.0.0.124', startServices: true });
 });
 
 afterAll(async () => {

@@ -327,6 +327,11 @@ export const SCENARIOS: Record<string, Scenario> = {
       return { paths: Object.values(p).map((v) => String(v).replace(caseDir, '<case>')), files: treeHashes(path.join(caseDir, 'share')), services: await serviceStates(f.site.site) };
     },
   },
+  'restore.alerting': {
+    skip: 'needs Qlik Alerting on the site: the matrix site has none; test/alerting.test.ts restores it on a site with Alerting',
+    prepare: async () => [],
+    endState: async () => null,
+  },
   failover: {
     skip: 'needs a failover candidate: the matrix site has one node; test/day2-ops.test.ts kills a failover mid-run and resumes it on a three-node site',
     prepare: async () => [],

@@ -1,5 +1,6 @@
 // The QRS REST API endpoints the emulator serves on 4242 (reference/qrs-api.md "Other endpoints used"), backed by QSR.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { checkXrfkey, isRefusal, readQlikUser } from './xrfkey.js';
 import { quoteIdent, type Qsr } from './qsr.js';
 import { AppHttpError, appEntity, routeAppChange } from './apps.js';
@@ -136,7 +137,16 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
     if (isRefusal(user)) return sendText(res, user.status, user.message);
     const method = req.method ?? 'GET';
     const lower = url.pathname.toLowerCase();
-    if (/^\/qrs\/(servicecluster|failover|dataconnection\/[0-9a-f-]{36})/.test(lower) && (method !== 'GET' || lower.startsWith('/qrs/servicecluster'))) {
+    // A data connection PUT carries its custom properties (rules.ts, modifiedDate checked), its user name and password
+    // (cluster.ts, §2.11 C), or both: each part goes to its module, the body read once.
+    if (method === 'PUT' && /^\/qrs\/dataconnection\/[0-9a-f-]{36}\/?$/.test(lower)) {
+      putConnection(ctx, user, lower, url.searchParams, req).then(
+        (r) => sendJson(res, r.status, r.body),
+        (err: unknown) => (err instanceof ClusterHttpError || err instanceof HttpError ? sendText(res, err.status, err.message) : (err as { status?: number }).status ? sendText(res, (err as { status: number }).status, (err as Error).message) : sendText(res, 500, `repository database ${ctx.qsr.where} failed: ${(err as Error).message}`)),
+      );
+      return;
+    }
+    if (/^\/qrs\/(servicecluster|failover)/.test(lower) && (method !== 'GET' || lower.startsWith('/qrs/servicecluster'))) {
       routeCluster(ctx, method, lower, req).then(
         (r) => (r === null ? sendText(res, 405, `${method} ${url.pathname} is not served by the emulated repository service`) : r.status === 204 ? (res.writeHead(204), res.end()) : sendJson(res, r.status, r.body)),
         (err: unknown) => (err instanceof ClusterHttpError ? sendText(res, err.status, err.message) : sendText(res, 500, `repository database ${ctx.qsr.where} failed: ${(err as Error).message}`)),
@@ -170,4 +180,25 @@ export function apiHandler(ctx: ApiContext): (req: IncomingMessage, res: ServerR
       },
     );
   };
+}
+
+// PUT /qrs/dataconnection/{id}: custom properties first (their modifiedDate check sees the row as the client read it),
+// then the credentials.
+async function putConnection(ctx: ApiContext, user: Parameters<typeof routeRules>[0]['user'], path: string, query: URLSearchParams, req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const raw = Buffer.concat(chunks);
+  const replay = () => Readable.from([raw]) as unknown as IncomingMessage;
+  let body: Record<string, unknown> = {};
+  try {
+    body = (JSON.parse(raw.toString('utf8') || '{}') ?? {}) as Record<string, unknown>;
+  } catch {
+    // not JSON: the rules module answers 400 for it
+  }
+  const credentials = 'password' in body || 'userName' in body;
+  let answer: { status: number; body: unknown } | null = null;
+  if (!credentials || 'customProperties' in body) answer = (await routeRules({ qsr: ctx.qsr, user, method: 'PUT', path, query, req: replay() })) ?? null;
+  if (credentials) answer = (await routeCluster(ctx, 'PUT', path, replay())) ?? answer;
+  if (!answer) throw new HttpError(405, `PUT ${path} is not served by the emulated repository service`);
+  return answer;
 }
