@@ -5,10 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { windowsToEmulated } from '../host/paths.js';
+import { MAX_PORT_OFFSET } from '../site/config.js';
 import { EMULATED_OPERATOR, MACHINE_FILE } from '../host/emulated/machine.js';
 import { passwordDigestOf } from '../host/emulated/account-digest.js';
-import { MACHINE_FACTS } from './services/install-layout.js';
-import { entryCommand } from './services/spawn.js';
+import { launcherExe, MACHINE_FACTS } from './services/install-layout.js';
 
 /** Where the emulated installer is put on every bare node. */
 export const SETUP_EXE = 'C:\\Installers\\Qlik_Sense_setup.exe';
@@ -31,21 +31,9 @@ export interface BareNodesOptions {
 }
 
 
-// The emulated Qlik_Sense_setup.exe: a launcher that runs src/emulator/setup/main with the console attached.
-function setupLauncher(): string {
-  const { command, args } = entryCommand('../setup/main');
-  return [
-    '#!/usr/bin/env node',
-    '// emulated Qlik_Sense_setup.exe (guide §4): see src/emulator/setup/main.ts',
-    "const { spawnSync } = require('node:child_process');",
-    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify(args)}.concat(process.argv.slice(2)), { stdio: 'inherit' });`,
-    'process.exit(r.status === null ? 1 : r.status);',
-    '',
-  ].join('\n');
-}
-
 /** Lay out bare nodes under <dir>/nodes/<name>; returns their folders. */
 export function createBareNodes(o: BareNodesOptions): string[] {
+  if ((o.portOffset ?? 0) > MAX_PORT_OFFSET) throw new Error(`portOffset ${o.portOffset} is over ${MAX_PORT_OFFSET}: the Service Dispatcher's port 9200 would pass 65535`);
   const dir = path.resolve(o.dir);
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   fs.chmodSync(dir, 0o755);
@@ -60,7 +48,7 @@ export function createBareNodes(o: BareNodesOptions): string[] {
     fs.chmodSync(root, 0o755);
     fs.mkdirSync(path.join(root, '.emulator'), { recursive: true, mode: 0o755 });
     fs.writeFileSync(windowsToEmulated(root, 'C:\\Windows\\System32\\drivers\\etc\\hosts'), `# the site's nodes, as DNS resolves them\r\n${hosts}\r\n`);
-    fs.writeFileSync(windowsToEmulated(root, SETUP_EXE), setupLauncher(), { mode: 0o755 });
+    fs.writeFileSync(windowsToEmulated(root, SETUP_EXE), launcherExe('../setup/main', 'Qlik_Sense_setup.exe (guide §4): see src/emulator/setup/main.ts'), { mode: 0o755 });
     const facts = { services: [], portOffset: o.portOffset ?? 0, address: n.address, hostname: n.hostname, bare: true };
     fs.writeFileSync(path.join(root, '.emulator', MACHINE_FACTS), JSON.stringify(facts, null, 2) + '\n');
     const machine = {

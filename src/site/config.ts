@@ -4,7 +4,10 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { InputError } from '../runbook/errors.js';
 import type { NodeConfig, SiteConfig } from './model.js';
-import { ALL_QLIK_SERVICES, DATABASE_SERVICES } from './services.js';
+import { ALL_QLIK_SERVICES, DATABASE_SERVICES, DEFAULT_DB_PORT, QLIK_SERVICES, QRS_UNLOCK_PORT } from './services.js';
+
+/** The largest port offset an emulated node can have: every documented port it moves must stay below 65536. */
+export const MAX_PORT_OFFSET = 65535 - Math.max(DEFAULT_DB_PORT, QRS_UNLOCK_PORT, ...QLIK_SERVICES.flatMap((s) => s.ports));
 
 /** Load and validate a site config; relative paths in it are resolved against its folder. */
 export function loadSiteConfig(file: string): SiteConfig {
@@ -100,7 +103,7 @@ function validateNode(site: SiteConfig, n: NodeConfig, at: string, bad: Bad): vo
   if (typeof n.address !== 'string' || !(HOSTNAME.test(n.address) || isIP(n.address) !== 0)) throw bad(`${at}.address`, 'must be an IP address or a DNS hostname');
   if (n.root !== undefined && (typeof n.root !== 'string' || CONTROL.test(n.root))) throw bad(`${at}.root`, 'must be a folder path (a string)');
   if (site.driver === 'emulated' && !n.root) throw bad(`${at}.root`, 'is required for an emulated node');
-  if (n.portOffset !== undefined && !(Number.isInteger(n.portOffset) && n.portOffset >= 0 && n.portOffset <= 60_000)) throw bad(`${at}.portOffset`, 'must be an integer from 0 to 60000');
+  if (n.portOffset !== undefined && !(Number.isInteger(n.portOffset) && n.portOffset >= 0 && n.portOffset <= MAX_PORT_OFFSET)) throw bad(`${at}.portOffset`, `must be an integer from 0 to ${MAX_PORT_OFFSET} (the highest documented port, ${MAX_PORT_OFFSET === 0 ? 0 : 65535 - MAX_PORT_OFFSET}, plus the offset must stay a port)`);
   if (n.reach !== undefined) validateReach(n.reach, `${at}.reach`, bad);
   if (n.services !== undefined) {
     if (!Array.isArray(n.services) || n.services.length === 0) throw bad(`${at}.services`, 'must be a non-empty list of Qlik service names');

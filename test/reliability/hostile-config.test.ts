@@ -51,6 +51,7 @@ const CASES: Array<[string, (s: Site) => void, string]> = [
   ['a service account with a quote', (s) => (s.serviceAccount = 'DOM\\q"svc'), '"serviceAccount"'],
   ['a role that is a number', (s) => (s.nodes[0].role = 1), 'nodes[0].role'],
   ['a portOffset as a string', (s) => (s.nodes[0].portOffset = '100'), 'nodes[0].portOffset'],
+  ['a portOffset that pushes port 9200 past 65535', (s) => (s.nodes[0].portOffset = 57000), 'nodes[0].portOffset'],
   ['an unknown service on a node', (s) => (s.nodes[0].services = ['QlikSenseRepositoryServce']), 'nodes[0].services'],
   ['emulator options as a list', (s) => ((s as Record<string, unknown>).emulator = []), '"emulator"'],
   ['two nodes with one name', (s) => s.nodes.push({ ...s.nodes[0], role: 'rim', hostname: 'qs-rim.test' }), '"nodes"'],

@@ -108,7 +108,7 @@ function repositoryExe(): string {
 }
 
 // A launcher .exe that runs an emulator program (the emulated host runs .exe files with node).
-function launcherExe(entry: string, what: string): string {
+export function launcherExe(entry: string, what: string): string {
   const { command, args } = entryCommand(entry);
   return [
     '#!/usr/bin/env node',
