@@ -8,9 +8,10 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { createBareNodes, SETUP_EXE } from './bare.js';
 import { windowsToEmulated } from '../host/paths.js';
+import { installRoot } from '../runbook/packaged.js';
 import type { SiteSize } from './site.js';
 
-const BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', ...(import.meta.url.includes('/dist/') ? ['..'] : []), 'bin', 'run.js');
+const BIN = path.join(installRoot(), 'bin', 'run.js');
 const HOSTNAMES = ['qs-central.emulated.test', 'qs-rim1.emulated.test', 'qs-rim2.emulated.test'];
 
 export interface InstallSiteOptions {

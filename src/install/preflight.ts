@@ -1,7 +1,7 @@
 // `qsadmin preflight`: the guide's requirements for a node (digest §1 "System requirements", pre-flight list), each
 // pass, warn or fail with its reason. Everything is read through the Host (machine inventory, accounts, ports,
 // connections, files), so the same checks run on an emulated node and, through PowerShell, on Windows.
-import path from 'node:path';
+import { joinLike } from '../host/paths.js';
 import type { Host } from '../host/types.js';
 import { QLIK_SERVICES, QRS_API_PORT, QRS_STATE_PORT } from '../site/services.js';
 import { serviceUserProblem } from './spc.js';
@@ -143,7 +143,7 @@ export async function runPreflight(o: PreflightInputs): Promise<PreflightCheck[]
   if (o.share) {
     const share = o.share;
     out.push(...(await guarded('share', 'The share is reachable and writable', async () => {
-      const probe = (/^[A-Za-z]:|^\\\\/.test(share) ? path.win32 : path.posix).join(share, `.qsadmin-preflight-${process.pid}`);
+      const probe = joinLike(share, `.qsadmin-preflight-${process.pid}`);
       await h.files.write(probe, 'qsadmin preflight: safe to delete\n');
       await h.files.remove(probe);
       return check('share', 'The share is reachable and writable', 'pass', `${share} (written as the caller; setup checks the service account's access)`);

@@ -8,6 +8,7 @@
 // --json) is redacted, and the spc file is removed in an `always` step, also after a failure or an interruption.
 import path from 'node:path';
 import { openHost } from '../host/index.js';
+import { joinLike } from '../host/paths.js';
 import type { Host } from '../host/types.js';
 import { describeSetupExit, normaliseExitCode } from '../install/exit-codes.js';
 import { formatPreflight, runPreflight, type PreflightCheck } from '../install/preflight.js';
@@ -109,11 +110,6 @@ function draftSite(inputs: InstallInputs, node: NodeConfig, existing: SiteConfig
   };
 }
 
-// Join a folder under the share in its own path style.
-function under(root: string, leaf: string): string {
-  return (/^[A-Za-z]:|^\\\\/.test(root) ? path.win32 : path.posix).join(root, leaf);
-}
-
 // The spc values for this install (from --spc, or from the flags).
 async function spcValues(inputs: InstallInputs, host: Host, site: SiteConfig, repositoryPassword: string): Promise<SpcValues> {
   if (inputs.spc) {
@@ -132,9 +128,9 @@ async function spcValues(inputs: InstallInputs, host: Host, site: SiteConfig, re
     DbHost: site.database.host,
     DbPort: String(site.database.port),
     RootDir: inputs.share,
-    StaticContentRootDir: under(inputs.share, 'StaticContent'),
-    ArchivedLogsDir: under(inputs.share, 'ArchivedLogs'),
-    AppsDir: under(inputs.share, 'Apps'),
+    StaticContentRootDir: joinLike(inputs.share, 'StaticContent'),
+    ArchivedLogsDir: joinLike(inputs.share, 'ArchivedLogs'),
+    AppsDir: joinLike(inputs.share, 'Apps'),
     ...(central ? { CreateCluster: 'true', InstallLocalDb: String(local) } : { JoinCluster: 'true' }),
     ...(listener ? { ConfigureDbListener: 'true', ListenAddresses: inputs.listenAddresses ?? '*', IpRange: inputs.ipRange ?? '' } : {}),
     ...(central && inputs.maxConnections ? { MaxConnections: String(inputs.maxConnections) } : {}),

@@ -94,19 +94,6 @@ function placeholderExe(what: string): string {
   return `#!/usr/bin/env node\n// emulated ${what}: placeholder for the Windows executable\nconsole.error(${JSON.stringify(`${what}: this executable is not emulated (the emulator runs services through the service control)`)});\nprocess.exit(1);\n`;
 }
 
-// The fake Repository.exe: a launcher that runs the emulated bootstrap program (qrs/bootstrap) with the console attached.
-function repositoryExe(): string {
-  const { command, args } = entryCommand('../qrs/bootstrap');
-  return [
-    '#!/usr/bin/env node',
-    '// emulated Qlik Sense Repository.exe: -bootstrap -standalone -restorehostname (guide §5.7); see src/emulator/qrs/bootstrap.ts',
-    "const { spawnSync } = require('node:child_process');",
-    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify(args)}.concat(process.argv.slice(2)), { stdio: 'inherit' });`,
-    'process.exit(r.status === null ? 1 : r.status);',
-    '',
-  ].join('\n');
-}
-
 // A launcher .exe that runs an emulator program (the emulated host runs .exe files with node).
 export function launcherExe(entry: string, what: string): string {
   const { command, args } = entryCommand(entry);
@@ -168,7 +155,7 @@ export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutO
   fs.chmodSync(root, 0o755);
   const p = defaultSitePaths();
   for (const fact of QLIK_SERVICES) if (fact.exe) put(local(root, `${p.qlikInstallDir}\\${fact.exe}`), placeholderExe(fact.display));
-  put(local(root, p.repositoryExe), repositoryExe());
+  put(local(root, p.repositoryExe), launcherExe('../qrs/bootstrap', 'Qlik Sense Repository.exe: -bootstrap -standalone -restorehostname (guide §5.7); see src/emulator/qrs/bootstrap.ts'));
   put(local(root, `${p.qlikInstallDir}\\Proxy\\Proxy.exe`), bootstrapExe('proxy'));
   put(local(root, `${p.qlikInstallDir}\\Scheduler\\Scheduler.exe`), bootstrapExe('scheduler'));
   put(local(root, p.configFiles[0]), repositoryConfigXml(root, {
