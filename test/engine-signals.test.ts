@@ -13,6 +13,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmulatedHost } from '../src/host/emulated/index.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
+import { lockDir, pidAlive } from '../src/runbook/lock.js';
 import { BIN, qsadmin } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
@@ -68,9 +69,36 @@ function treeHashes(dir: string): Record<string, string> {
   return out;
 }
 
+/** Every complete line of a run's journal: none yet while the engine is still creating the run's folder. */
 function journalEvents(runId: string): Array<{ event: string; step?: string; reason?: string }> {
   const f = path.join(stateDir, 'runs', runId, 'journal.jsonl');
-  return fs.readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  if (!fs.existsSync(f)) return [];
+  const out = [];
+  for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
+    try {
+      if (l.trim()) out.push(JSON.parse(l));
+    } catch {
+      // a line being written
+    }
+  }
+  return out;
+}
+
+/** Wait until no process holds a site lock for this run (a test that failed mid-run must not leave the next one locked). */
+async function lockReleased(runId: string): Promise<void> {
+  const dir = lockDir();
+  await waitFor(`run ${runId} to release the site lock`, () => {
+    if (!fs.existsSync(dir)) return true;
+    return !fs.readdirSync(dir).some((f) => {
+      if (!f.endsWith('.lock')) return false;
+      try {
+        const l = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { runId: string; pid: number };
+        return l.runId === runId && pidAlive(l.pid);
+      } catch {
+        return false;
+      }
+    });
+  }, 180_000);
 }
 
 async function waitFor<T>(what: string, probe: () => T | undefined | false, ms = 60_000): Promise<T> {
@@ -279,8 +307,9 @@ describe('on a terminal', () => {
       .join(' ');
     const cmd = `env -u CI -u QSADMIN_RENDERER NODE_ENV=production ${envArgs} node '${BIN}' backup create --site '${site.siteFile}' --to '${target}' --no-logs; echo $? > '${codeFile}'; sleep 60`;
     execFileSync('tmux', ['-L', sock, 'new-session', '-d', '-x', '200', '-y', '50', '-s', 'qs', cmd]);
+    let runId: string | undefined;
     try {
-      const runId = await waitFor('the run to start', () => newRun(ids));
+      runId = await waitFor('the run to start', () => newRun(ids));
       // Ctrl-C once the first services are stopped (the downtime), like an operator who changed their mind
       await waitFor('services to stop', () => journalEvents(runId).some((x) => x.event === 'finish' && x.step?.startsWith('backup.stop.')));
       execFileSync('tmux', ['-L', sock, 'send-keys', '-t', 'qs', 'C-c']);
@@ -302,8 +331,9 @@ describe('on a terminal', () => {
       } catch {
         // already gone
       }
+      if (runId) await lockReleased(runId);
     }
-  }, 300_000);
+  }, 480_000);
 });
 
 describe('SIGTERM at a random moment', () => {
