@@ -180,17 +180,33 @@ describe('backup create / verify', () => {
     expect(await allRunning(site)).toBe(true);
   });
 
-  it('resumes a backup killed while the services were down', async () => {
+  it('killed while the services were down: the guard starts them again at once, then a resume completes the set', async () => {
     const r = await backup([], { QSADMIN_FAULT: 'kill:backup.capture.databases:0' });
     expect(r.exitCode).not.toBe(0);
-    expect(await allRunning(site)).toBe(false); // the kill left them stopped
     const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('backup-create')).sort().at(-1)!;
+    const runDir = path.join(stateDir, 'runs', runId);
+    // qsadmin's guard process saw it die with the services stopped: it starts them, in order, and says so
+    const deadline = Date.now() + 90_000;
+    while (!(await allRunning(site)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 250));
+    expect(await allRunning(site)).toBe(true);
+    const guardLine = async () => fs.readFileSync(path.join(runDir, 'journal.jsonl'), 'utf8').split('\n').find((l) => l.includes('"guard-start"'));
+    while (!(await guardLine()) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    const started = JSON.parse((await guardLine())!).services as string[];
+    expect(started[0]).toBe('central/QlikSenseServiceDispatcher'); // the guide's order: QSD first
+    expect(started).toContain('central/QlikSenseRepositoryService');
+    expect(fs.readFileSync(path.join(runDir, 'run.log'), 'utf8')).toContain(`guard: qsadmin died mid-run with services stopped`);
+    const list = await qsadmin(['runs', 'list', '--json'], { env: env() });
+    expect(JSON.parse(list.stdout).runs.find((x: { runId: string }) => x.runId === runId).status).toBe('interrupted');
+
     const resumed = await qsadmin(['runs', 'resume', runId, '--json'], { env: env() });
     expect(resumed.exitCode, resumed.stderr).toBe(0);
+    const j = JSON.parse(resumed.stdout);
+    // the capture died with the process: the resume stopped the services again and captured again
+    expect(j.steps.find((s: { id: string }) => s.id === 'backup.capture.databases').status).toBe('succeeded');
     expect(await allRunning(site)).toBe(true);
-    const v = await qsadmin(['backup', 'verify', JSON.parse(resumed.stdout).outputs.backup.dir], { env: env() });
+    const v = await qsadmin(['backup', 'verify', j.outputs.backup.dir], { env: env() });
     expect(v.exitCode, v.stderr).toBe(0);
-  });
+  }, 180_000);
 });
 
 describe('backup refusals leave the site running', () => {

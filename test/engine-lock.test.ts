@@ -61,6 +61,33 @@ describe('site lock', () => {
     expect(fs.existsSync(lockFile(site))).toBe(false);
   });
 
+  it("waits for a killed run's guard (it holds the lock for seconds), and is refused at once by any other holder", async () => {
+    const dir = tempDir();
+    const site = `lock-site:${dir}`;
+    // another process takes the lock as a guard, holds it 800 ms, lets go
+    const code = `import(${JSON.stringify(MODULE)}).then((m) => { const r = m.acquireLock(${JSON.stringify(site)}, 'killed-run', { dir: ${JSON.stringify(dir)}, guard: true }); console.log('held'); setTimeout(() => { r(); process.exit(0); }, 800); })`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((res) => child.stdout!.once('data', () => res()));
+    expect(JSON.parse(fs.readFileSync(lockFile(site, dir), 'utf8'))).toMatchObject({ runId: 'killed-run', guard: true });
+    expect(() => acquireLock(site, 'resume', { dir, guardWaitMs: 0 })).toThrow(/locked by run killed-run/);
+    const notes: string[] = [];
+    const t = Date.now();
+    const release = acquireLock(site, 'resume', { dir, log: (m) => notes.push(m) });
+    expect(Date.now() - t).toBeGreaterThan(200);
+    expect(notes.join('\n')).toContain('waiting for the guard of killed run killed-run');
+    release();
+    await new Promise((res) => child.once('exit', res));
+    // a holder that is not a guard is refused without waiting
+    const other = acquireLock(site, 'first', { dir });
+    try {
+      const t2 = Date.now();
+      expect(() => acquireLock(site, 'second', { dir })).toThrow(/locked by run first/);
+      expect(Date.now() - t2).toBeLessThan(150);
+    } finally {
+      other();
+    }
+  });
+
   it('lives in %ProgramData%\\qsadmin\\locks on Windows, QSADMIN_LOCK_DIR when set', () => {
     expect(lockDir({ ProgramData: 'D:\\PD' }, 'win32')).toBe('D:\\PD\\qsadmin\\locks');
     expect(lockDir({ QSADMIN_LOCK_DIR: '/srv/locks' }, 'linux')).toBe('/srv/locks');

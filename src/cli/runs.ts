@@ -40,7 +40,8 @@ function summarize(stateDir: string, j: RunJournal): RunSummary {
   const s = j.runStatus();
   if (s === 'incomplete') {
     const holder = readLock(lockFile(plan.lockKey ?? plan.site));
-    status = holder && holder.runId === plan.runId && pidAlive(holder.pid) ? 'running' : 'interrupted';
+    // the guard of a killed run holds its lock for seconds while it starts the services again: the run is not running
+    status = holder && holder.runId === plan.runId && !holder.guard && pidAlive(holder.pid) ? 'running' : 'interrupted';
   } else status = s;
   const done = plan.steps.filter((p) => ['succeeded', 'skipped'].includes(recs.get(p.id)?.status ?? '')).length;
   return { runId: plan.runId, runbook: plan.runbook, site: plan.site, createdAt: plan.createdAt, status, stepsDone: done, stepsTotal: plan.steps.length };

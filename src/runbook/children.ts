@@ -106,6 +106,33 @@ export function track<T extends TrackedChild>(child: T): T {
   return child;
 }
 
+/**
+ * What the guard does after qsadmin dies, besides ending its children: start the services a run stopped again
+ * (kill-recovery.ts reads the run's journal to know which). Registered for the run's whole length; cleared when the
+ * run ends in this process (its own steps then started them, or said why not). One line, JSON, no secret in it.
+ */
+export interface GuardRecovery {
+  runId: string;
+  runDir: string;
+  lockKey: string;
+  lockDir?: string;
+  sitePath: string;
+  services: Array<{ node: string; service: string; stopStep: string; startStep: string }>;
+}
+
+/** Have the guard start the run's stopped services should qsadmin die before the run ends; false without a guard. */
+export function guardRecovery(r: GuardRecovery): boolean {
+  const g = ensureGuard();
+  if (!g?.stdin?.writable) return false;
+  g.stdin.write(`R${Buffer.from(JSON.stringify(r)).toString('base64')}\n`);
+  return true;
+}
+
+/** The run ended in this process: nothing for the guard to recover. */
+export function clearGuardRecovery(): void {
+  if (guard?.stdin?.writable) guard.stdin.write('r\n');
+}
+
 /** Kill every live child (its whole group on POSIX) now: the runner's immediate abort. */
 export function killChildren(signal: NodeJS.Signals = 'SIGKILL'): number {
   let n = 0;

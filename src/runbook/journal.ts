@@ -29,9 +29,10 @@ export interface Plan {
 }
 
 // interrupt: a signal came (the steps in hand go on); run-interrupt: the run ended because of it, between steps;
-// run-abort: a second signal ended it at once, mid-step.
+// run-abort: a second signal ended it at once, mid-step; guard-start: after the process died, the guard started the
+// services it had stopped (kill-recovery.ts).
 export type JournalEventType =
-  | 'run-start' | 'run-finish' | 'run-fail' | 'run-interrupt' | 'run-abort' | 'interrupt' | 'start' | 'finish' | 'fail' | 'skip' | 'undo';
+  | 'run-start' | 'run-finish' | 'run-fail' | 'run-interrupt' | 'run-abort' | 'interrupt' | 'start' | 'finish' | 'fail' | 'skip' | 'undo' | 'guard-start';
 
 export interface JournalEvent {
   ts: string;

@@ -21,6 +21,8 @@ export interface LockInfo {
   runId: string;
   startedAt: string;
   site: string;
+  /** Held by the guard of a killed run while it starts that run's services again (kill-recovery.ts): seconds. */
+  guard?: true;
 }
 
 /** true when a process with this pid exists on this machine. */
@@ -146,6 +148,15 @@ export interface LockOptions {
   /** The lock folder (tests); default lockDir(). */
   dir?: string;
   log?: (m: string) => void;
+  /** Take it as a killed run's guard (others wait for it rather than being refused). */
+  guard?: boolean;
+  /** How long to wait for a guard's lock to be released; default 180 s (a guard starts services, then lets go). */
+  guardWaitMs?: number;
+}
+
+// A synchronous pause: taking the lock is synchronous (link(2)), and a guard holds it for seconds only.
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Take the site lock or throw LockedError naming the holder; a stale lock (dead pid on this host) is replaced. */
@@ -153,13 +164,22 @@ export function acquireLock(site: string, runId: string, opts: LockOptions = {})
   const dir = opts.dir ?? lockDir();
   const file = lockFile(site, dir);
   ensureDir(dir);
-  const info: LockInfo = { pid: process.pid, host: os.hostname(), runId, startedAt: new Date().toISOString(), site };
+  const info: LockInfo = { pid: process.pid, host: os.hostname(), runId, startedAt: new Date().toISOString(), site, ...(opts.guard ? { guard: true as const } : {}) };
   const content = JSON.stringify(info) + '\n';
+  const guardDeadline = Date.now() + (opts.guardWaitMs ?? 180_000);
+  let waitedFor: string | undefined;
   for (let attempt = 0; attempt < 20; attempt++) {
     if (createComplete(file, content)) return () => releaseLock(file, content);
     const raw = readRaw(file);
     if (raw === null) continue; // released meanwhile
     const holder = parse(raw);
+    if (holder?.guard && !isStale(holder) && Date.now() < guardDeadline) {
+      if (waitedFor !== raw) opts.log?.(`waiting for the guard of killed run ${holder.runId} (pid ${holder.pid}) to start its services again`);
+      waitedFor = raw;
+      pause(200);
+      attempt--; // waiting for a guard is not the lock changing hands
+      continue;
+    }
     if (holder && isStale(holder)) {
       opts.log?.(`removing stale lock of run ${holder.runId}: process ${holder.pid} no longer exists`);
       removeStale(file, raw);

@@ -1,11 +1,12 @@
 // The runner: takes the lock, journals every step, skips what is done, resumes what was interrupted.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import path from 'node:path';
 import { InputError, QsadminError, StepFailedError, errorMessage, exitCodeOf, EXIT, type ExitCode } from './errors.js';
 import { RunJournal, type Plan, type StepRecord } from './journal.js';
 import { flushSyncs } from './fsutil.js';
 import { Interruption, SIGNAL_EXIT, type RunSignal } from './interrupt.js';
-import { killChildren } from './children.js';
-import { acquireLock } from './lock.js';
+import { clearGuardRecovery, guardRecovery, killChildren } from './children.js';
+import { acquireLock, lockDir } from './lock.js';
 import { Redactor } from './redact.js';
 import { newRunId, runDir } from './state.js';
 import { flattenSteps, isGroup, type Outputs, type Runbook, type Step, type StepContext, type StepGroup } from './step.js';
@@ -154,7 +155,7 @@ async function runOrPlan<C extends StepContext>(rb: Runbook<C>, opts: RunOptions
           `${sig === 'SIGINT' ? 'press Ctrl-C again' : 'send it again'} to abort at once.\n`,
       );
     },
-    (sig) => abortNow(sig, journal, runId, [...inHand], flat.map((f) => f.step).filter((s) => s.always && !results.has(s.id)).map((s) => s.id)),
+    (sig) => abortNow(sig, journal, runId, [...inHand], flat.map((f) => f.step).filter((s) => s.always && !results.has(s.id)).map((s) => s.id), !!rb.killGuard),
   );
   interruption.install();
   try {
@@ -163,6 +164,10 @@ async function runOrPlan<C extends StepContext>(rb: Runbook<C>, opts: RunOptions
     const previous = journal.stepRecords();
     journal.record({ event: 'run-start', reason: opts.resume ? 'resume' : 'new run' });
     journal.log(`${opts.resume ? 'resuming' : 'starting'} ${rb.name} run ${runId}`);
+    // should this process die before the run ends, its guard starts the services the run stopped (kill-recovery.ts)
+    if (rb.killGuard && !guardRecovery({ runId, runDir: dir, lockKey: siteKey(rb), lockDir: opts.lockDir ?? lockDir(), sitePath: path.resolve(rb.killGuard.sitePath), services: rb.killGuard.services })) {
+      journal.log('no guard process: if this run is killed while services are stopped, they stay stopped until it is resumed');
+    }
 
     // Each step's log and progress go to its own task: parallel steps run at once (a shared "current task" made a
     // step write into a sister task that the renderer had already finished and discarded).
@@ -256,6 +261,7 @@ async function runOrPlan<C extends StepContext>(rb: Runbook<C>, opts: RunOptions
     }
     // The journal, outputs and parts were fsync'd in the background: the run is over when they are on disk.
     await flushSyncs();
+    if (rb.killGuard) clearGuardRecovery();
     interruption.uninstall();
     release();
   }
@@ -365,13 +371,15 @@ function finishedRun(journal: RunJournal): RunResult | null {
 }
 
 /** The second signal: stop now. Children die with their groups; the journal and the operator learn what is left. */
-function abortNow(sig: RunSignal, journal: RunJournal, runId: string, inHand: string[], restoring: string[]): never {
+function abortNow(sig: RunSignal, journal: RunJournal, runId: string, inHand: string[], restoring: string[], guarded: boolean): never {
   const killed = killChildren('SIGKILL');
   journal.record({ event: 'run-abort', reason: sig, step: inHand.join(',') || undefined });
   journal.log(`${sig} again: aborted at once; cut off: ${inHand.join(', ') || 'none'}; not run: ${restoring.join(', ') || 'none'}`);
-  const left = restoring.length
-    ? `the steps that restore the site did not run (${restoring.join(', ')}): services stopped by this run stay stopped until you resume`
-    : 'no step that restores the site was left to run';
+  const left = !restoring.length
+    ? 'no step that restores the site was left to run'
+    : guarded
+      ? `the steps that restore the site did not run (${restoring.join(', ')}): qsadmin's guard process starts the services this run stopped (see run.log)`
+      : `the steps that restore the site did not run (${restoring.join(', ')}): services stopped by this run stay stopped until you resume`;
   process.stderr.write(
     `\nqsadmin: aborted by a second ${sig}. Cut off: ${inHand.join(', ') || 'no step'}${killed ? ` (${killed} child process${killed > 1 ? 'es' : ''} killed)` : ''}; ` +
       `${left}.\nResume with: qsadmin runs resume ${runId}\n`,

@@ -85,6 +85,21 @@ export interface Runbook<C extends StepContext = StepContext> {
   dispose?(ctx: C): Promise<void>;
   /** Release what building the runbook opened (host sessions it planned with); called once, dry runs included. */
   close?(): Promise<void>;
+  /**
+   * Services to start again if the process dies (SIGKILL, a crash, an OOM kill) between stopping and starting them:
+   * qsadmin's guard process does it (kill-recovery.ts), so that a killed run leaves the site running, then resumable.
+   * Only for runbooks whose stopped services can start on the state as it is at any moment (backup: nothing it does
+   * changes the site); a restore or an import must be resumed instead.
+   */
+  killGuard?: KillGuard;
+}
+
+/** What the guard needs to start a killed run's services again, without the runbook (and without any secret). */
+export interface KillGuard {
+  /** The site config file (the guard opens the nodes' hosts from it). */
+  sitePath: string;
+  /** In start order: a service whose stop step began and whose start step did not finish is started again. */
+  services: Array<{ node: string; service: string; stopStep: string; startStep: string }>;
 }
 
 export function isGroup<C extends StepContext>(item: RunbookItem<C>): item is StepGroup<C> {

@@ -43,7 +43,7 @@ import { incrementalBase, newBackupId } from '../backup/sets.js';
 import { hashFile } from '../backup/hashcopy.js';
 import { reapStaleTemp } from '../backup/reap.js';
 import { checkTargetReadOnly, prepareTarget } from '../backup/target-probe.js';
-import { hostPool, mapSteps, serviceItems, siteLockKey, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
+import { hostPool, killGuardServices, mapSteps, serviceItems, siteLockKey, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 import { mkdirPrivateSync, openPrivateSync, writePrivateSync } from '../host/private-files.js';
 
@@ -419,6 +419,8 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     secrets: [password, certPassword, ...(inputs.repository ? [process.env[inputs.repository.passphraseEnv]] : [])],
     notes,
     items,
+    // nothing a backup does changes the site: killed while services are down, they can start on the site as it is
+    killGuard: { sitePath: inputs.sitePath, services: killGuardServices(site, 'backup.stop', 'backup.start') },
     context: (b: StepContext): BackupContext => ({
       ...b,
       site,

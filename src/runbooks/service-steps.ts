@@ -90,6 +90,19 @@ export function serviceItems<C extends HostsContext>(node: NodeConfig, verb: 'st
   });
 }
 
+/**
+ * The kill guard's list (Runbook.killGuard) for a runbook that stops and starts services with serviceItems: every Qlik
+ * service of the site in start order (central first), with the ids of its stop and its start step.
+ */
+export function killGuardServices(site: SiteConfig, stopPrefix: string, startPrefix: string): Array<{ node: string; service: string; stopStep: string; startStep: string }> {
+  return startNodeOrder(site).flatMap((n) =>
+    startOrder(installed(n)).flat().map((svc) => {
+      const abbr = serviceFact(svc)!.abbr;
+      return { node: n.name, service: svc, stopStep: `${stopPrefix}.${n.name}.${abbr}`, startStep: `${startPrefix}.${n.name}.${abbr}` };
+    }),
+  );
+}
+
 /** Wait until QRS reports servicestate 2 (running) on port 4444. */
 export function waitRepositoryStep<C extends HostsContext>(node: NodeConfig, opts: { timeoutMs?: number; idPrefix?: string; always?: boolean } = {}): Step<C> {
   return {
