@@ -214,6 +214,18 @@ describe('upgrade', () => {
     expect(journal(state, runId).some((l) => l.step === 'upgrade.setup.central' && l.event === 'finish')).toBe(true);
     expect(release('central')!.name).toBe(NEW.name);
     expect(release('rim1')!.name).toBe(OLD.name); // the site is half upgraded: the resume must finish it
+    // rim2 has .NET 4.7.2: its setup installs .NET 4.8 and asks for a restart; the run stops there and says so
+    machine('rim2', { dotnetRelease: 461808 });
+    const stopped = await qsadmin(['runs', 'resume', runId, '--yes', '--json', '--state-dir', state], { env: env(), timeout: 300_000 });
+    expect(stopped.exitCode, stopped.stderr.slice(-2000)).toBe(1);
+    expect(stopped.stdout + stopped.stderr).toMatch(/exited -8 \(Pending reboot must be applied first[\s\S]*qsadmin does not restart machines: restart qs-rim2\.upgrade\.test/);
+    expect(release('rim1')!.name).toBe(NEW.name);
+    expect(release('rim2')!.name).toBe(OLD.name);
+    const marker = JSON.parse(fs.readFileSync(path.join(root('rim2'), '.emulator', 'machine.json'), 'utf8'));
+    expect(marker).toMatchObject({ dotnetRelease: 528040, rebootPending: [expect.stringMatching(/\.NET Framework 4\.8/)] });
+    const early = await qsadmin(['runs', 'resume', runId, '--yes', '--json', '--state-dir', state], { env: env() });
+    expect(early.exitCode).toBe(2); // before the restart: refused, nothing changed
+    machine('rim2', { rebootPending: [] }); // the restart
     const r = await qsadmin(['runs', 'resume', runId, '--yes', '--json', '--state-dir', state], { env: env(), timeout: 300_000 });
     expect(r.exitCode, r.stderr.slice(-3000) + r.stdout.slice(-2000)).toBe(0);
     for (const n of NODES) expect(release(n.name)).toMatchObject({ name: NEW.name, build: NEW.version, patches: [] });
@@ -233,7 +245,7 @@ describe('upgrade', () => {
     // the setup logs and everything qsadmin wrote hold no password
     const setupLogs = NODES.flatMap((n) => (fs.readdirSync(onNode(n.name, 'C:\\ProgramData\\qsadmin\\upgrade'), { recursive: true }) as string[]).map((f) => path.join(onNode(n.name, 'C:\\ProgramData\\qsadmin\\upgrade'), f))).filter((f) => fs.statSync(f).isFile());
     expect(setupLogs.length).toBeGreaterThanOrEqual(3);
-    const everything = [r.stdout, r.stderr, killed.stdout, killed.stderr, log, ...setupLogs.map((f) => fs.readFileSync(f, 'utf8'))].join('\n');
+    const everything = [r.stdout, r.stderr, killed.stdout, killed.stderr, stopped.stdout, stopped.stderr, log, ...setupLogs.map((f) => fs.readFileSync(f, 'utf8'))].join('\n');
     for (const v of [SECRETS.QSADMIN_SERVICE_PASSWORD, SECRETS.QSADMIN_DB_PASSWORD]) expect(everything).not.toContain(v);
     // the verified backup came first
     expect(fs.readdirSync(path.join(dir, 'backups')).filter((d) => !d.startsWith('.'))).toHaveLength(1);
