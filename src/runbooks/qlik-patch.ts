@@ -45,6 +45,16 @@ export interface RepairInputs {
   startTimeoutMs?: number;
 }
 
+/** The patch's silent install (guide §4.4); no startservices: qsadmin starts and checks the services itself. */
+export function patchUpdateArgs(log: string): string[] {
+  return ['install', `log=${log}`];
+}
+
+/** Setup's silent repair (guide §4.3). */
+export function repairSetupArgs(log: string): string[] {
+  return ['-s', '-repair', '-l', log];
+}
+
 // The checks every node gets before setup or update runs there (exit 2, nothing changed).
 async function nodeChecks(pool: ReturnType<typeof hostPool>, nodes: NodeConfig[], file: string, originalInstaller: string | undefined, what: string): Promise<Map<string, QlikRelease>> {
   await requireElevated(pool.host, nodes, `qsadmin ${what}`);
@@ -96,7 +106,7 @@ export async function buildPatch(inputs: PatchInputs, env?: BuildEnv): Promise<R
         file: inputs.update,
         what: 'patch',
         logName: 'Qlik_Sense_update.log',
-        args: (_ctx, log) => ['install', `log=${log}`],
+        args: (_ctx, log) => patchUpdateArgs(log),
         done: patched(n),
       }),
     );
@@ -155,7 +165,7 @@ export async function buildRepair(inputs: RepairInputs, _env?: BuildEnv): Promis
       file: inputs.setup,
       what: 'repair',
       logName: 'Qlik_Sense_setup.log',
-      args: (_ctx, log) => ['-s', '-repair', '-l', log],
+      args: (_ctx, log) => repairSetupArgs(log),
       // a repair leaves no state to check: once it finished (repair.done), resume does not run it again
       done: async (_h, ctx) => ctx.outputs.get('repair.done') !== undefined,
     }),

@@ -54,6 +54,11 @@ interface UpgradeContext extends SetupRunContext {
 
 const DOTNET_48 = 528040;
 
+/** Setup's silent upgrade (guide §4.2): services stay stopped (qsadmin starts and checks them), settings kept. */
+export function upgradeSetupArgs(log: string, userPassword: string, dbPassword?: string): string[] {
+  return ['-s', '-l', log, 'accepteula=1', 'desktopshortcut=0', 'keepcurrentsettings=1', 'skipstartservices=1', `userpassword=${userPassword}`, ...(dbPassword !== undefined ? [`dbpassword=${dbPassword}`] : [])];
+}
+
 /** Build the upgrade runbook; every refusal happens here, before anything changes. */
 export async function buildUpgrade(inputs: UpgradeInputs, env?: BuildEnv): Promise<Runbook<UpgradeContext>> {
   const site = loadSiteConfig(inputs.sitePath);
@@ -118,12 +123,8 @@ export async function buildUpgrade(inputs: UpgradeInputs, env?: BuildEnv): Promi
     await pool.closeAll();
     throw e;
   });
-  const setupArgs = (n: NodeConfig) => (ctx: UpgradeContext, log: string) => [
-    '-s', '-l', log, 'accepteula=1', 'desktopshortcut=0', 'keepcurrentsettings=1', 'skipstartservices=1',
-    `userpassword=${ctx.userPassword}`,
-    // the superuser's password only where setup finds the database (the node that runs it)
-    ...(site.database.node === n.name && site.database.service ? [`dbpassword=${ctx.dbPassword}`] : []),
-  ];
+  // the superuser's password only where setup finds the database (the node that runs it)
+  const setupArgs = (n: NodeConfig) => (ctx: UpgradeContext, log: string) => upgradeSetupArgs(log, ctx.userPassword, site.database.node === n.name && site.database.service ? ctx.dbPassword : undefined);
   const upgraded = (n: NodeConfig) => async (h: Awaited<ReturnType<typeof pool.host>>) => (await nodeRelease(h, n)).name === inputs.release;
   const upgradeStep = (n: NodeConfig) =>
     setupStep<UpgradeContext>({
