@@ -1,7 +1,7 @@
-import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { RunbookCommand, EXIT_CODES_HELP } from '../src/cli/base.js';
 import type { RunResult } from '../src/runbook/runner.js';
+import { backupFirstFlags, backupFirstInputs, inputsOrResumed } from '../src/cli/backup-first.js';
 
 export default class Patch extends RunbookCommand {
   static override description = `Install a Qlik Sense patch on every node (Qlik_Sense_update.exe, guide §3.7, §4.4)
@@ -22,36 +22,20 @@ is inconsistent about it): qsadmin starts and checks the services itself. Rollba
     update: Flags.string({ description: 'path of Qlik_Sense_update.exe, the same on every node', required: true }),
     patch: Flags.integer({ description: 'the patch number that update file installs ("Patch 3" → 3)', required: true }),
     'original-installer': Flags.string({ description: 'the account that installed the nodes (DOMAIN\\user): the update must run as it' }),
-    'backup-to': Flags.string({ description: 'folder for the verified backup made first [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
-    'cert-password-env': Flags.string({ description: 'environment variable that holds the backup\'s PFX password', default: 'QSADMIN_CERT_PASSWORD' }),
-    'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
+    ...backupFirstFlags,
   };
 
   async run(): Promise<RunResult> {
     const { flags } = await this.parseCommon(Patch);
     const { buildPatch } = await import('../src/runbooks/qlik-patch.js');
-    let inputs;
-    if (flags.resume) {
-      const { readPlan } = await import('../src/cli/runs.js');
-      inputs = readPlan(this.stateDir, flags.resume).inputs as never;
-    } else {
-      const site = await this.site();
-      const { newBackupInputs } = await import('../src/runbooks/backup-create.js');
-      inputs = {
-        sitePath: this.sitePath(),
-        update: flags.update,
-        patch: flags.patch,
-        originalInstaller: flags['original-installer'],
-        stopTimeoutMs: flags['stop-timeout'] * 1000,
-        backup: newBackupInputs({
-          sitePath: this.sitePath(),
-          to: path.resolve(flags['backup-to'] ?? path.join(this.stateDir, 'backups', site.name)),
-          certPasswordEnv: flags['cert-password-env'],
-          stopTimeoutMs: flags['stop-timeout'] * 1000,
-          toolVersion: this.config.version,
-        }),
-      };
-    }
+    const inputs = await inputsOrResumed(this.stateDir, flags.resume, async () => ({
+      sitePath: this.sitePath(),
+      update: flags.update,
+      patch: flags.patch,
+      originalInstaller: flags['original-installer'],
+      stopTimeoutMs: flags['stop-timeout'] * 1000,
+      backup: await backupFirstInputs({ sitePath: this.sitePath(), siteName: (await this.site()).name, stateDir: this.stateDir, toolVersion: this.config.version, flags }),
+    }));
     const rb = await buildPatch(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
     return this.execute(rb, flags);
   }

@@ -1,6 +1,7 @@
 import { Flags } from '@oclif/core';
 import { RunbookCommand, EXIT_CODES_HELP, nodeFlag } from '../src/cli/base.js';
 import type { RunResult } from '../src/runbook/runner.js';
+import { inputsOrResumed } from '../src/cli/backup-first.js';
 
 export default class Repair extends RunbookCommand {
   static override description = `Repair Qlik Sense on one node silently (Qlik_Sense_setup.exe -s -repair, guide §3.8, §4.3)
@@ -25,14 +26,10 @@ changed). The node's services are stopped first and started and checked (service
   async run(): Promise<RunResult> {
     const { flags } = await this.parseCommon(Repair);
     const { buildRepair } = await import('../src/runbooks/qlik-patch.js');
-    let inputs;
-    if (flags.resume) {
-      const { readPlan } = await import('../src/cli/runs.js');
-      inputs = readPlan(this.stateDir, flags.resume).inputs as never;
-    } else {
+    const inputs = await inputsOrResumed(this.stateDir, flags.resume, async () => {
       const site = await this.site();
-      inputs = { sitePath: this.sitePath(), node: flags.node ?? site.nodes.find((n) => n.role === 'central')!.name, setup: flags.setup, release: flags.release, originalInstaller: flags['original-installer'], stopTimeoutMs: flags['stop-timeout'] * 1000 };
-    }
+      return { sitePath: this.sitePath(), node: flags.node ?? site.nodes.find((n) => n.role === 'central')!.name, setup: flags.setup, release: flags.release, originalInstaller: flags['original-installer'], stopTimeoutMs: flags['stop-timeout'] * 1000 };
+    });
     const rb = await buildRepair(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
     return this.execute(rb, flags);
   }

@@ -1,7 +1,7 @@
-import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { RunbookCommand, EXIT_CODES_HELP } from '../src/cli/base.js';
 import type { RunResult } from '../src/runbook/runner.js';
+import { backupFirstFlags, backupFirstInputs, inputsOrResumed } from '../src/cli/backup-first.js';
 
 export default class Upgrade extends RunbookCommand {
   static override description = `Upgrade Qlik Sense on every node of the site (guide §3.3, §3.4, §4.2)
@@ -31,38 +31,22 @@ qsadmin's log, journal and --json show them as ***.`;
     'original-installer': Flags.string({ description: 'the account that did the original install (DOMAIN\\user): setup must run as it' }),
     'first-installed': Flags.string({ description: 'the release the site was first installed with [default: the installed one]; June 2019 or earlier means the root certificate must be re-created' }),
     'service-password-env': Flags.string({ description: 'environment variable with the service account\'s password (userpassword)', default: 'QSADMIN_SERVICE_PASSWORD' }),
-    'backup-to': Flags.string({ description: 'folder for the verified backup made first [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
-    'cert-password-env': Flags.string({ description: 'environment variable that holds the backup\'s PFX password', default: 'QSADMIN_CERT_PASSWORD' }),
-    'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
+    ...backupFirstFlags,
   };
 
   async run(): Promise<RunResult> {
     const { flags } = await this.parseCommon(Upgrade);
     const { buildUpgrade } = await import('../src/runbooks/qlik-upgrade.js');
-    let inputs;
-    if (flags.resume) {
-      const { readPlan } = await import('../src/cli/runs.js');
-      inputs = readPlan(this.stateDir, flags.resume).inputs as never;
-    } else {
-      const site = await this.site();
-      const { newBackupInputs } = await import('../src/runbooks/backup-create.js');
-      inputs = {
-        sitePath: this.sitePath(),
-        setup: flags.setup,
-        release: flags.release,
-        originalInstaller: flags['original-installer'],
-        firstInstalled: flags['first-installed'],
-        serviceAccountPasswordEnv: flags['service-password-env'],
-        stopTimeoutMs: flags['stop-timeout'] * 1000,
-        backup: newBackupInputs({
-          sitePath: this.sitePath(),
-          to: path.resolve(flags['backup-to'] ?? path.join(this.stateDir, 'backups', site.name)),
-          certPasswordEnv: flags['cert-password-env'],
-          stopTimeoutMs: flags['stop-timeout'] * 1000,
-          toolVersion: this.config.version,
-        }),
-      };
-    }
+    const inputs = await inputsOrResumed(this.stateDir, flags.resume, async () => ({
+      sitePath: this.sitePath(),
+      setup: flags.setup,
+      release: flags.release,
+      originalInstaller: flags['original-installer'],
+      firstInstalled: flags['first-installed'],
+      serviceAccountPasswordEnv: flags['service-password-env'],
+      stopTimeoutMs: flags['stop-timeout'] * 1000,
+      backup: await backupFirstInputs({ sitePath: this.sitePath(), siteName: (await this.site()).name, stateDir: this.stateDir, toolVersion: this.config.version, flags }),
+    }));
     const rb = await buildUpgrade(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
     return this.execute(rb, flags);
   }

@@ -31,12 +31,12 @@ import { PgCluster } from '../postgres/cluster.js';
 import { countDifferences, moveDatabases, rowCounts, userDatabases } from '../postgres/move.js';
 import { installedRelease, releaseOrder, type QlikRelease } from '../installer/releases.js';
 import { buildBackupCreate, type BackupContext, type BackupInputs } from './backup-create.js';
-import { readVerified } from '../backup/manifest.js';
 import { checkedBuild, requireElevated } from './operator-checks.js';
 import { hostPool, siteLockKey, startServiceSteps, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 import type { Host } from '../host/types.js';
 import { failPoint } from '../restore/fail-point.js';
+import { verifiedBackupItems } from './qlik-setup-steps.js';
 
 export type DbUpgradeEngine = 'qpi' | 'native';
 
@@ -211,16 +211,7 @@ export async function buildDbUpgrade(inputs: DbUpgradeInputs, env?: BuildEnv): P
 
   const items: RunbookItem<DbUpgradeContext>[] = [];
   // 1. The backup runbook's own steps, as they are (resume skips what it finished), then proof that it is verified.
-  items.push(...(brb.items as unknown as RunbookItem<DbUpgradeContext>[]));
-  items.push({
-    id: 'db.backup.verified',
-    title: 'Check that the backup set is complete and verified (the rollback of this upgrade)',
-    run: async (ctx) => {
-      const v = readVerified(ctx.backup.setDir);
-      if (!v) throw new VerificationError(`backup set ${ctx.backup.setDir} has no verification record: the upgrade does not go on without a verified backup`);
-      ctx.outputs.set('db.backup', { id: inputs.backup.backupId, dir: ctx.backup.setDir });
-    },
-  });
+  items.push(...verifiedBackupItems<DbUpgradeContext>(brb, 'db', 'upgrade'));
   // 2. Services down: rims first (all services), then central (all Qlik services; the database keeps running).
   const done = (key: string) => async (ctx: DbUpgradeContext) => ctx.outputs.get(key) !== undefined;
   const finished = 'db.switched';

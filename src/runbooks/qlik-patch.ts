@@ -18,7 +18,7 @@ import { loadSiteConfig } from '../site/config.js';
 import { centralNode, findNode, rimNodes, type NodeConfig } from '../site/model.js';
 import { buildBackupCreate, type BackupInputs } from './backup-create.js';
 import { checkedBuild, requireElevated } from './operator-checks.js';
-import { nodeRelease, requireOneVersion, setupStep, startNodeSteps, stopAllSteps, verifiedBackupItems, verifyVersionsStep, type SetupRunContext } from './qlik-setup-steps.js';
+import { nodeRelease, requireOneVersion, setupStep, startNodeSteps, stopAllSteps, verifiedBackupItems, verifyVersionsStep, withBackupFirst, type SetupRunContext } from './qlik-setup-steps.js';
 import type { BuildEnv } from './registry.js';
 import { hostPool, siteLockKey, stopServiceSteps } from './service-steps.js';
 
@@ -130,18 +130,7 @@ export async function buildPatch(inputs: PatchInputs, env?: BuildEnv): Promise<R
       ...(brb.notes ?? []).map((n) => `backup: ${n}`),
     ],
     items,
-    context: async (b: StepContext): Promise<SetupRunContext> => {
-      const backup = await brb.context(b);
-      return { ...backup, backup, site, host: pool.host };
-    },
-    dispose: async (ctx) => {
-      if (ctx.backup) await brb.dispose?.(ctx.backup);
-      await pool.closeAll();
-    },
-    close: async () => {
-      await brb.close?.();
-      await pool.closeAll();
-    },
+    ...withBackupFirst<SetupRunContext>(brb, pool, site, {}),
   };
 }
 

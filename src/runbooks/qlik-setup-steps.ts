@@ -40,10 +40,28 @@ export function verifiedBackupItems<C extends StepContext & { backup?: BackupCon
       run: async (ctx) => {
         const v = readVerified(ctx.backup!.setDir);
         if (!v) throw new VerificationError(`backup set ${ctx.backup!.setDir} has no verification record: the ${what} does not go on without a verified backup`);
-        ctx.outputs.set(`${idPrefix}.backup`, { dir: ctx.backup!.setDir });
+        ctx.outputs.set(`${idPrefix}.backup`, { id: path.basename(ctx.backup!.setDir), dir: ctx.backup!.setDir });
       },
     },
   ];
+}
+
+/** The runbook's context, dispose and close around the backup runbook it starts with and its pool of hosts. */
+export function withBackupFirst<C extends SetupRunContext>(brb: Runbook<BackupContext>, pool: { host(n: string): Promise<Host>; closeAll(): Promise<void> }, site: SiteConfig, extra: Omit<C, keyof SetupRunContext>): Pick<Runbook<C>, 'context' | 'dispose' | 'close'> {
+  return {
+    context: async (b: StepContext): Promise<C> => {
+      const backup = await brb.context(b);
+      return { ...backup, backup, site, host: pool.host, ...extra } as unknown as C;
+    },
+    dispose: async (ctx: C) => {
+      if (ctx.backup) await brb.dispose?.(ctx.backup);
+      await pool.closeAll();
+    },
+    close: async () => {
+      await brb.close?.();
+      await pool.closeAll();
+    },
+  };
 }
 
 /** Stop the Qlik services on every node, rims first (the database keeps running); skipped once `doneKey` is set. */

@@ -27,7 +27,7 @@ import { databasePassword, superuserConn } from '../site/database.js';
 import { centralNode, rimNodes, type NodeConfig } from '../site/model.js';
 import { buildBackupCreate, type BackupInputs } from './backup-create.js';
 import { checkedBuild, requireElevated } from './operator-checks.js';
-import { nodeRelease, requireOneVersion, setupStep, startAllSteps, stopAllSteps, verifiedBackupItems, verifyVersionsStep, type SetupRunContext } from './qlik-setup-steps.js';
+import { nodeRelease, requireOneVersion, setupStep, startAllSteps, stopAllSteps, verifiedBackupItems, verifyVersionsStep, withBackupFirst, type SetupRunContext } from './qlik-setup-steps.js';
 import type { BuildEnv } from './registry.js';
 import { hostPool, siteLockKey } from './service-steps.js';
 
@@ -181,17 +181,6 @@ export async function buildUpgrade(inputs: UpgradeInputs, env?: BuildEnv): Promi
       ...(brb.notes ?? []).map((n) => `backup: ${n}`),
     ],
     items,
-    context: async (b: StepContext): Promise<UpgradeContext> => {
-      const backup = await brb.context(b);
-      return { ...backup, backup, site, host: pool.host, dbPassword, userPassword };
-    },
-    dispose: async (ctx) => {
-      if (ctx.backup) await brb.dispose?.(ctx.backup);
-      await pool.closeAll();
-    },
-    close: async () => {
-      await brb.close?.();
-      await pool.closeAll();
-    },
+    ...withBackupFirst<UpgradeContext>(brb, pool, site, { dbPassword, userPassword }),
   };
 }
