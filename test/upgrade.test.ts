@@ -151,6 +151,15 @@ describe('upgrade refusals: exit 2, nothing changed', () => {
     undo = machine('rim1', { elevated: false });
     await expectRefused(upgradeArgs(), /elevated \(administrator\) process on rim1/);
     undo();
+    // a CA on rim2 that is not the site's (left from an earlier site, say)
+    const { EmulatedCertStore } = await import('../src/host/emulated/certstore.js');
+    const { generateQlikCertSet } = await import('../src/certs/generate.js');
+    const { writePfx } = await import('../src/certs/pfx.js');
+    const store = new EmulatedCertStore(root('rim2'), 'EMULATED\\qservice');
+    const foreign = generateQlikCertSet('old-site.upgrade.test').root;
+    const added = await store.importPfx({ location: 'LocalMachine', name: 'Root' }, writePfx(foreign, 'pfx-pw'), 'pfx-pw');
+    await expectRefused(upgradeArgs(), /unsupported certificates on a non-central node[\s\S]*rim2: LocalMachine\\Root old-site\.upgrade\.test-CA/);
+    await store.remove({ location: 'LocalMachine', name: 'Root' }, added.thumbprint);
     await expectRefused(upgradeArgs(['--original-installer', 'EMULATED\\someone']), /not as EMULATED\\someone, the account that did the original install/);
     await expectRefused(upgradeArgs(), /superuser password is wrong/, { QSADMIN_DB_PASSWORD: 'not-the-password' });
     await expectRefused(['upgrade', '--setup', NEW_SETUP, '--release', 'Sometime', '--site', siteFile, '--state-dir', state, '--json'], /not a Qlik Sense release name/);

@@ -152,6 +152,25 @@ export function verifyVersionsStep<C extends SetupRunContext>(site: SiteConfig, 
   };
 }
 
+/**
+ * Certificates on a rim that setup calls "unsupported certificates on a non-central node" (guide §3.5: remove them
+ * all before upgrading the rim): Qlik certificates in LocalMachine\My not issued by the central node's CA, and Qlik
+ * CAs in LocalMachine\Root other than it. An inference: the guide names the message, not the test behind it.
+ */
+export async function unsupportedRimCertificates(site: SiteConfig, hostOf: (n: string) => Promise<Host>): Promise<string[]> {
+  const central = site.nodes.find((n) => n.role === 'central')!;
+  const roots = await (await hostOf(central.name)).certs.list({ location: 'LocalMachine', name: 'Root' });
+  const ca = roots.find((c) => c.qlikExtension !== null || c.subject.toLowerCase() === `${central.hostname.toLowerCase()}-ca`);
+  if (!ca) return [];
+  const out: string[] = [];
+  for (const n of site.nodes.filter((x) => x.role !== 'central')) {
+    const h = await hostOf(n.name);
+    for (const c of await h.certs.list({ location: 'LocalMachine', name: 'My' })) if (c.qlikExtension !== null && c.issuer !== ca.subject) out.push(`${n.name}: LocalMachine\\My ${c.subject} (issued by ${c.issuer}, not the site CA ${ca.subject}; ${c.thumbprint})`);
+    for (const c of await h.certs.list({ location: 'LocalMachine', name: 'Root' })) if (/-CA$/i.test(c.subject) && c.subject !== ca.subject) out.push(`${n.name}: LocalMachine\\Root ${c.subject} (${c.thumbprint})`);
+  }
+  return out;
+}
+
 /** The same release (and patches) on every node, or a refusal naming the odd ones (guide §3.3: all nodes one version). */
 export function requireOneVersion(site: SiteConfig, releases: Map<string, QlikRelease>): QlikRelease {
   const c = releases.get(site.nodes.find((n) => n.role === 'central')!.name)!;

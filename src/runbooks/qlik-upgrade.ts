@@ -27,7 +27,7 @@ import { databasePassword, superuserConn } from '../site/database.js';
 import { centralNode, rimNodes, type NodeConfig } from '../site/model.js';
 import { buildBackupCreate, type BackupInputs } from './backup-create.js';
 import { checkedBuild, requireElevated } from './operator-checks.js';
-import { nodeRelease, requireOneVersion, setupStep, startAllSteps, stopAllSteps, verifiedBackupItems, verifyVersionsStep, withBackupFirst, type SetupRunContext } from './qlik-setup-steps.js';
+import { nodeRelease, requireOneVersion, setupStep, unsupportedRimCertificates, startAllSteps, stopAllSteps, verifiedBackupItems, verifyVersionsStep, withBackupFirst, type SetupRunContext } from './qlik-setup-steps.js';
 import type { BuildEnv } from './registry.js';
 import { hostPool, siteLockKey } from './service-steps.js';
 
@@ -88,6 +88,8 @@ export async function buildUpgrade(inputs: UpgradeInputs, env?: BuildEnv): Promi
       if (!(await h.files.exists(inputs.setup))) throw new InputError(`${inputs.setup} does not exist on ${n.name}`, 'copy the setup file of the new release to the same path on every node (the guide: download it locally)');
     }
     if (!begun) {
+      const foreign = await unsupportedRimCertificates(site, pool.host);
+      if (foreign.length) throw new InputError(`certificates on rim nodes that are not the site's (setup stops on "unsupported certificates on a non-central node", guide §3.5):\n  ${foreign.join('\n  ')}`, 'remove them from the rim (qsadmin certs export first); the rim gets the site\'s certificates again from the central node (qsadmin cluster join)');
       from = requireOneVersion(site, releases);
       const problem = upgradePathProblem(from.name, inputs.release);
       if (problem) throw new InputError(`${problem.message} (setup would exit ${problem.code})`, problem.hint);
