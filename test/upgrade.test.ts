@@ -71,6 +71,21 @@ async function snapshot() {
   return { products: NODES.map((n) => products(n.name)), services: nodes.map((n) => [n.name, n.servicestate, n.services.map((s) => s.state).join(',')]) };
 }
 
+// Run a file on a node through the emulated host, as qsadmin does.
+async function run(node: string, file: string, args: string[], opts: { user?: string } = {}) {
+  const { loadSiteConfig } = await import('../src/site/config.js');
+  const { openHost } = await import('../src/host/index.js');
+  const site = loadSiteConfig(siteFile);
+  const undo = opts.user ? machine(node, { user: opts.user }) : () => undefined;
+  const h = await openHost(site, site.nodes.find((n) => n.name === node)!);
+  try {
+    return (await h.exec(file, args)).exitCode | 0;
+  } finally {
+    await h.close();
+    undo();
+  }
+}
+
 const upgradeArgs = (extra: string[] = []) => ['upgrade', '--setup', NEW_SETUP, '--release', NEW.name, '--site', siteFile, '--state-dir', state, '--backup-to', path.join(dir, 'backups'), '--json', ...extra];
 
 beforeAll(async () => {
@@ -179,20 +194,6 @@ describe('upgrade refusals: exit 2, nothing changed', () => {
 });
 
 describe('the emulated setup and update refuse what the guide refuses (their own exit codes)', () => {
-  // Run a file on a node through the emulated host, as qsadmin does.
-  async function run(node: string, file: string, args: string[], opts: { user?: string } = {}) {
-    const { loadSiteConfig } = await import('../src/site/config.js');
-    const { openHost } = await import('../src/host/index.js');
-    const site = loadSiteConfig(siteFile);
-    const undo = opts.user ? machine(node, { user: opts.user }) : () => undefined;
-    const h = await openHost(site, site.nodes.find((n) => n.name === node)!);
-    try {
-      return (await h.exec(file, args)).exitCode | 0;
-    } finally {
-      await h.close();
-      undo();
-    }
-  }
   it('services running (-10), the wrong account (-16), a patch with no baseline (-9), repair with another version (-7)', async () => {
     expect(await run('rim2', NEW_SETUP, ['-s', 'accepteula=1'])).toBe(-10);
     expect(await run('rim2', NEW_SETUP, ['-s', 'accepteula=1'], { user: 'EMULATED\\otheradmin' })).toBe(-16);
@@ -291,6 +292,9 @@ describe('repair and patch', () => {
     const seen = JSON.parse(fs.readFileSync(path.join(state, 'runs', runId, 'outputs.json'), 'utf8'))['patch.verify.seen'];
     expect(Object.values(seen)).toEqual(NODES.map(() => `May 2025 Patch 2 (build ${PATCH.version})`));
     expect(await counts()).toEqual(countsBefore);
+    // the update file itself refuses to run again: superseded (-22)
+    expect(await run('rim2', UPDATE_EXE, ['install'])).toBe(-22);
+    expect(release('rim2')!.patches).toEqual(['Patch 2']);
   }, 300_000);
 
   it('refuses a superseded patch and a repair once patches are applied (exit 2, nothing changed)', async () => {

@@ -83,12 +83,12 @@ async function main(argv: string[]): Promise<number> {
     if (!installed) throw new SetupExit(-9, 'Qlik Sense is not installed on this machine: a patch needs its release installed (the baseline)');
     await requireOriginalAccount(machine, env.root);
     if (installed.name !== file.name) throw new SetupExit(-9, `this is a patch of Qlik Sense ${file.name}; the installed release is ${installed.name}: no baseline for it`);
+    const current = Math.max(0, ...installed.patches.map((p) => patchNumber(p) ?? 0));
+    if (args.verb === 'install' && current >= file.patch) throw new SetupExit(-22, `Patch ${file.patch} is superseded: Qlik Sense ${file.name} Patch ${current} is installed`);
     const running = await runningQlikServices(env.site, env.node);
     if (running.length) throw new SetupExit(-10, `Qlik Sense services still run on this node (${running.join(', ')}): stop the services on all nodes first (§3.7 step 1)`);
     const others = readProducts(env.root).filter((p) => !new RegExp(`^Qlik Sense ${file.name} Patch \\d+$`).test(p.name));
     if (args.verb === 'install') {
-      const current = Math.max(0, ...installed.patches.map((p) => patchNumber(p) ?? 0));
-      if (current >= file.patch) throw new SetupExit(-22, `Patch ${file.patch} is superseded: Qlik Sense ${file.name} Patch ${current} is installed`);
       writeProducts(env.root, [...others, { name: `Qlik Sense ${file.name} Patch ${file.patch}`, version: file.version }]);
       log.info(`Installed Qlik Sense ${file.name} Patch ${file.patch} (${file.version})${current ? `, which includes Patch ${current}` : ''}`);
     } else {
