@@ -1,10 +1,12 @@
-// The emulated Qlik_Sense_setup.exe (guide §4): a silent install, uninstall or (for now refused) upgrade of one
-// emulated Windows node, with the documented command line (args.ts) and shared persistence configuration (spc).
+// The emulated Qlik_Sense_setup.exe (guide §4): a silent install or uninstall of one emulated Windows node, with the
+// documented command line (args.ts) and shared persistence configuration (spc); on a node that runs Qlik Sense
+// already, a silent upgrade or -repair (upgrade.ts). The release it installs is the one its file carries
+// (common.ts setupFileRelease); the install records it in Programs and Features and who installed it.
 //
 // EMULATOR ASSUMPTIONS (the guide lists the exit codes, §8.11, but maps no scenario to one):
 //   -2 command line parsing error, no -silent (the emulator has no UI), a missing spc file
 //   -6 accepteula is not 1; .NET Framework 4.8 missing (a silent install cannot answer the .NET prompt)
-//   -7 Qlik Sense is already installed (an upgrade is not emulated yet)
+//   (upgrade and repair: their codes are listed in upgrade.ts)
 //   -8 a reboot is pending            -20 the OS is older than Windows Server 2016 (build 14393)
 //   -13 the service account does not exist or its password is wrong (skipped with skipvalidation=1)
 //   -14 the database superuser password is missing (InstallLocalDb), or the repository database refuses the
