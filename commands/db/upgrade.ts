@@ -2,6 +2,7 @@ import path from 'node:path';
 import { Flags } from '@oclif/core';
 import { RunbookCommand, EXIT_CODES_HELP } from '../../src/cli/base.js';
 import type { RunResult } from '../../src/runbook/runner.js';
+import { backupFirstFlags, backupFirstInputs, inputsOrResumed } from '../../src/cli/backup-first.js';
 
 export default class DbUpgrade extends RunbookCommand {
   static override description = `Upgrade the repository database to a new PostgreSQL major
@@ -41,41 +42,25 @@ default QSADMIN_DB_PASSWORD) and the backup's PFX password (QSADMIN_CERT_PASSWOR
     'new-bin-dir': Flags.string({ description: 'native: bin folder of the new PostgreSQL major (initdb, pg_ctl, postgres)' }),
     'new-data-dir': Flags.string({ description: 'native: data folder of the new cluster [default: beside the old one: .../<new major>/data]' }),
     'old-data-dir': Flags.string({ description: 'native: data folder of the running cluster [default: database.dataDir of the site config]' }),
-    'backup-to': Flags.string({ description: 'folder for the verified backup made first [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
-    'cert-password-env': Flags.string({ description: 'environment variable that holds the backup\'s PFX password', default: 'QSADMIN_CERT_PASSWORD' }),
-    'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
+    ...backupFirstFlags,
   };
 
   async run(): Promise<RunResult> {
     const { flags } = await this.parseCommon(DbUpgrade);
     const { buildDbUpgrade } = await import('../../src/runbooks/db-upgrade.js');
-    let inputs;
-    if (flags.resume) {
-      const { readPlan } = await import('../../src/cli/runs.js');
-      inputs = readPlan(this.stateDir, flags.resume).inputs as never;
-    } else {
-      const site = await this.site();
-      const { newBackupInputs } = await import('../../src/runbooks/backup-create.js');
-      inputs = {
-        sitePath: this.sitePath(),
-        engine: flags.engine as 'qpi' | 'native',
-        qpi: flags.qpi,
-        qpiBackupPath: flags['qpi-backup-path'],
-        installPath: flags['install-path'],
-        dataPath: flags['data-path'],
-        newBinDir: flags['new-bin-dir'] && path.resolve(flags['new-bin-dir']),
-        newDataDir: flags['new-data-dir'] && path.resolve(flags['new-data-dir']),
-        oldDataDir: flags['old-data-dir'] && path.resolve(flags['old-data-dir']),
-        stopTimeoutMs: flags['stop-timeout'] * 1000,
-        backup: newBackupInputs({
-          sitePath: this.sitePath(),
-          to: path.resolve(flags['backup-to'] ?? path.join(this.stateDir, 'backups', site.name)),
-          certPasswordEnv: flags['cert-password-env'],
-          stopTimeoutMs: flags['stop-timeout'] * 1000,
-          toolVersion: this.config.version,
-        }),
-      };
-    }
+    const inputs = await inputsOrResumed(this.stateDir, flags.resume, async () => ({
+      sitePath: this.sitePath(),
+      engine: flags.engine as 'qpi' | 'native',
+      qpi: flags.qpi,
+      qpiBackupPath: flags['qpi-backup-path'],
+      installPath: flags['install-path'],
+      dataPath: flags['data-path'],
+      newBinDir: flags['new-bin-dir'] && path.resolve(flags['new-bin-dir']),
+      newDataDir: flags['new-data-dir'] && path.resolve(flags['new-data-dir']),
+      oldDataDir: flags['old-data-dir'] && path.resolve(flags['old-data-dir']),
+      stopTimeoutMs: flags['stop-timeout'] * 1000,
+      backup: await backupFirstInputs({ sitePath: this.sitePath(), siteName: (await this.site()).name, stateDir: this.stateDir, toolVersion: this.config.version, flags }),
+    }));
     const rb = await buildDbUpgrade(inputs, { stateDir: this.stateDir, interactive: this.interactive() });
     return this.execute(rb, flags);
   }

@@ -9,6 +9,7 @@ import { MAX_PORT_OFFSET } from '../site/config.js';
 import { EMULATED_OPERATOR, MACHINE_FILE } from '../host/emulated/machine.js';
 import { passwordDigestOf } from '../host/emulated/account-digest.js';
 import { launcherExe, MACHINE_FACTS } from './services/install-layout.js';
+import { SETUP_RELEASE_ENV } from './setup/common.js';
 
 /** Where the emulated installer is put on every bare node. */
 export const SETUP_EXE = 'C:\\Installers\\Qlik_Sense_setup.exe';
@@ -63,4 +64,24 @@ export function createBareNodes(o: BareNodesOptions): string[] {
     fs.writeFileSync(path.join(root, '.emulator', MACHINE_FILE), JSON.stringify(machine, null, 2) + '\n');
     return root;
   });
+}
+
+/** Where the emulator's tests and demo put a patch (as an administrator downloads it). */
+export const UPDATE_EXE = 'C:\\Installers\\Qlik_Sense_update.exe';
+
+/**
+ * Put a Qlik_Sense_setup.exe of a given release on a node (a real file carries its release in its version resource;
+ * the emulated one in its launcher). Without one, the bare node's setup installs May 2025.
+ */
+export function placeSetupFile(nodeRoot: string, windowsPath: string, release: { name: string; version: string }): void {
+  const file = windowsToEmulated(nodeRoot, windowsPath);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(file, launcherExe('../setup/main', `Qlik_Sense_setup.exe of Qlik Sense ${release.name} (guide §4): see src/emulator/setup/main.ts`, { [SETUP_RELEASE_ENV]: JSON.stringify(release) }), { mode: 0o755 });
+}
+
+/** Put a Qlik_Sense_update.exe (Patch N of a release) on a node. */
+export function placeUpdateFile(nodeRoot: string, windowsPath: string, patch: { name: string; version: string; patch: number }): void {
+  const file = windowsToEmulated(nodeRoot, windowsPath);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(file, launcherExe('../setup/update', `Qlik_Sense_update.exe of Qlik Sense ${patch.name} Patch ${patch.patch} (guide §4.4): see src/emulator/setup/update.ts`, { [SETUP_RELEASE_ENV]: JSON.stringify(patch) }), { mode: 0o755 });
 }

@@ -52,6 +52,11 @@ export interface ExecOptions {
   env?: Record<string, string>;
   input?: string;
   timeoutMs?: number;
+  /**
+   * The arguments are already quoted for the program's own command-line parser and are joined with spaces as they
+   * are (msiexec reads PROPERTY="value with spaces" itself, not by CommandLineToArgvW's rules). Windows only.
+   */
+  verbatim?: boolean;
 }
 
 export interface FileInfo {

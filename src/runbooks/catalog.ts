@@ -20,3 +20,6 @@ registerRunbook('db.upgrade', async () => (await import('./db-upgrade.js')).buil
 registerRunbook('service-account', async () => (await import('./service-account.js')).buildServiceAccount);
 registerRunbook('share.move', async () => (await import('./share-move.js')).buildShareMove);
 registerRunbook('failover', async () => (await import('./failover.js')).buildFailover);
+registerRunbook('upgrade', async () => (await import('./qlik-upgrade.js')).buildUpgrade);
+registerRunbook('patch', async () => (await import('./qlik-patch.js')).buildPatch);
+registerRunbook('repair', async () => (await import('./qlik-patch.js')).buildRepair);

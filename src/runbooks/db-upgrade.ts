@@ -31,12 +31,12 @@ import { PgCluster } from '../postgres/cluster.js';
 import { countDifferences, moveDatabases, rowCounts, userDatabases } from '../postgres/move.js';
 import { installedRelease, releaseOrder, type QlikRelease } from '../installer/releases.js';
 import { buildBackupCreate, type BackupContext, type BackupInputs } from './backup-create.js';
-import { readVerified } from '../backup/manifest.js';
 import { checkedBuild, requireElevated } from './operator-checks.js';
 import { hostPool, siteLockKey, startServiceSteps, stopServiceSteps, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 import type { Host } from '../host/types.js';
 import { failPoint } from '../restore/fail-point.js';
+import { verifiedBackupItems } from './qlik-setup-steps.js';
 
 export type DbUpgradeEngine = 'qpi' | 'native';
 
@@ -211,16 +211,7 @@ export async function buildDbUpgrade(inputs: DbUpgradeInputs, env?: BuildEnv): P
 
   const items: RunbookItem<DbUpgradeContext>[] = [];
   // 1. The backup runbook's own steps, as they are (resume skips what it finished), then proof that it is verified.
-  items.push(...(brb.items as unknown as RunbookItem<DbUpgradeContext>[]));
-  items.push({
-    id: 'db.backup.verified',
-    title: 'Check that the backup set is complete and verified (the rollback of this upgrade)',
-    run: async (ctx) => {
-      const v = readVerified(ctx.backup.setDir);
-      if (!v) throw new VerificationError(`backup set ${ctx.backup.setDir} has no verification record: the upgrade does not go on without a verified backup`);
-      ctx.outputs.set('db.backup', { id: inputs.backup.backupId, dir: ctx.backup.setDir });
-    },
-  });
+  items.push(...verifiedBackupItems<DbUpgradeContext>(brb, 'db', 'upgrade'));
   // 2. Services down: rims first (all services), then central (all Qlik services; the database keeps running).
   const done = (key: string) => async (ctx: DbUpgradeContext) => ctx.outputs.get(key) !== undefined;
   const finished = 'db.switched';
@@ -293,6 +284,22 @@ export async function buildDbUpgrade(inputs: DbUpgradeInputs, env?: BuildEnv): P
   };
 }
 
+/** QPI's upgrade command line (guide §2.6): the password is in the qpiconfig file, never on the command line. */
+export function qpiArgs(log: string, config: string): string[] {
+  return ['-silent', 'acceptqca=1', `-log=${log}`, `qpiconfig=${config}`];
+}
+
+// msiexec parses its own command line (PROPERTY="value", a quoted package path): these go to it verbatim.
+/** The silent uninstall of the old database MSI (qsadmin's choice; the guide shows the right-click). */
+export function msiexecUninstall(msi: string): { args: string[]; verbatim: true } {
+  return { args: ['/x', `"${msi}"`, '/qn', '/norestart'], verbatim: true };
+}
+
+/** The guide's line for the client binaries (§2.6): msiexec.exe /qb /i "<msi>" SKIPINSTALLDBSERVICE="1" INSTALLDIR="<dir>". */
+export function msiexecClientInstall(msi: string, installDir: string): { args: string[]; verbatim: true } {
+  return { args: ['/qb', '/i', `"${msi}"`, 'SKIPINSTALLDBSERVICE="1"', `INSTALLDIR="${installDir}"`], verbatim: true };
+}
+
 function clientMsi(release: QlikRelease): string {
   return release.order >= releaseOrder('August 2023')! ? 'PostgreSQL14.msi' : 'PostgreSQL125.msi';
 }
@@ -356,7 +363,7 @@ function qpiSteps(site: SiteConfig, central: NodeConfig, q: { qpi: string; insta
         await h.files.writePrivate(f.config, qpiConfigXml({ DbSuperUserPassword: ctx.password, DbHost: site.database.host, DbPort: site.database.port, DbInstallationPath: q.install, DbDataPath: q.data, DbBackupPath: q.backupPath }));
         let r;
         try {
-          r = await h.exec(q.qpi, ['-silent', 'acceptqca=1', `-log=${f.log}`, `qpiconfig=${f.config}`], { timeoutMs: 4 * 3600_000 });
+          r = await h.exec(q.qpi, qpiArgs(f.log, f.config), { timeoutMs: 4 * 3600_000 });
         } finally {
           await h.files.remove(f.config).catch(() => undefined);
         }
@@ -408,7 +415,8 @@ function qpiCleanup(site: SiteConfig, central: NodeConfig, q: { oldMsi: string }
       run: async (ctx) => {
         const h = await ctx.host(central.name);
         const msi = await find(h, q.oldMsi);
-        const r = await h.exec(msiexec, ['/x', msi, '/qn', '/norestart']);
+        const x = msiexecUninstall(msi);
+        const r = await h.exec(msiexec, x.args, { verbatim: x.verbatim });
         // 1605: not installed (any more): a re-run after the uninstall finished
         if (r.exitCode !== 0 && r.exitCode !== 1605) throw new Error(`msiexec /x ${msi} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`);
         ctx.outputs.set('db.cleanup.uninstalled', msi);
@@ -424,8 +432,8 @@ function qpiCleanup(site: SiteConfig, central: NodeConfig, q: { oldMsi: string }
         const name = clientMsi(release());
         const msi = await find(h, name);
         const folder = msi.slice(0, msi.lastIndexOf('\\'));
-        const args = ['/qb', '/i', name, 'SKIPINSTALLDBSERVICE="1"', `INSTALLDIR="${h.paths.qlikInstallDir}"`];
-        const r = await h.exec(msiexec, args, { cwd: folder });
+        const { args, verbatim } = msiexecClientInstall(name, h.paths.qlikInstallDir);
+        const r = await h.exec(msiexec, args, { cwd: folder, verbatim });
         if (r.exitCode !== 0) throw new Error(`msiexec ${args.join(' ')} in ${folder} failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`);
         ctx.outputs.set('db.cleanup.client', { msi, release: release().name });
       },

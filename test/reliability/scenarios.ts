@@ -7,7 +7,7 @@ import path from 'node:path';
 import { readPfx } from '../../src/certs/pfx.js';
 import { thumbprintOf } from '../../src/certs/inspect.js';
 import { destroySite, type EmulatedSite } from '../../src/emulator/site.js';
-import { createBareNodes, SETUP_EXE } from '../../src/emulator/bare.js';
+import { createBareNodes, placeSetupFile, placeUpdateFile, SETUP_EXE, UPDATE_EXE } from '../../src/emulator/bare.js';
 import { expireSiteCertificates } from '../../src/emulator/day2/expired-certs.js';
 import { checkSiteCertificates } from '../../src/runbooks/certs.js';
 import { switchHbaMethod } from '../../src/postgres/hba.js';
@@ -155,7 +155,46 @@ async function pg12Site(f: CrashFixture, caseDir: string): Promise<EmulatedSite>
   return s;
 }
 
+// upgrade, patch and repair start from a one-node site installed at May 2024 by the emulated setup (bareSite's
+// addresses), with the May 2025 setup file and a May 2025 patch beside it; the end state is the site as installedState
+// sees it plus the release on Programs and Features.
+const NEW_SETUP = 'C:\\Installers\\May 2025\\Qlik_Sense_setup.exe';
+async function oldReleaseSite(f: CrashFixture, caseDir: string, release = { name: 'May 2024', version: '14.187.4' }): Promise<string> {
+  const site = await bareSite(f, caseDir, 1);
+  const node = path.join(caseDir, 'nodes', 'central');
+  placeSetupFile(node, SETUP_EXE, release);
+  placeSetupFile(node, NEW_SETUP, { name: 'May 2025', version: '14.222.5' });
+  placeUpdateFile(node, UPDATE_EXE, { name: 'May 2025', version: '14.222.7', patch: 2 });
+  await mustIn(f, caseDir, installArgs(caseDir, 'central', 'central'));
+  return site;
+}
+async function releaseState(f: CrashFixture, caseDir: string): Promise<unknown> {
+  return { ...((await installedState(f, caseDir)) as object), products: fs.readFileSync(path.join(caseDir, 'nodes', 'central', '.emulator', 'products.json'), 'utf8') };
+}
+
 export const SCENARIOS: Record<string, Scenario> = {
+  upgrade: {
+    prepare: async (f, caseDir) => {
+      const site = await oldReleaseSite(f, caseDir);
+      return ['upgrade', '--setup', NEW_SETUP, '--release', 'May 2025', '--site', site, '--backup-to', path.join(caseDir, 'sets'), '--yes'];
+    },
+    endState: releaseState,
+  },
+  patch: {
+    prepare: async (f, caseDir) => {
+      const site = await oldReleaseSite(f, caseDir, { name: 'May 2025', version: '14.222.5' });
+      return ['patch', '--update', UPDATE_EXE, '--patch', '2', '--site', site, '--backup-to', path.join(caseDir, 'sets'), '--yes'];
+    },
+    endState: releaseState,
+  },
+  repair: {
+    prepare: async (f, caseDir) => {
+      const site = await oldReleaseSite(f, caseDir);
+      fs.rmSync(path.join(caseDir, 'nodes', 'central', 'Program Files', 'Qlik', 'Sense', 'Engine', 'Engine.exe'));
+      return ['repair', '--setup', SETUP_EXE, '--site', site, '--yes'];
+    },
+    endState: async (f, caseDir) => ({ ...((await releaseState(f, caseDir)) as object), engine: fs.existsSync(path.join(caseDir, 'nodes', 'central', 'Program Files', 'Qlik', 'Sense', 'Engine', 'Engine.exe')) }),
+  },
   'db.upgrade': {
     prepare: async (f, caseDir) => {
       const s = await pg12Site(f, caseDir);

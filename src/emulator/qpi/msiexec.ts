@@ -33,7 +33,9 @@ function main(): number {
     }
   }
   const cwd = process.cwd();
-  const pkg = path.isAbsolute(argv[mode + 1]) || /^[A-Za-z]:/.test(argv[mode + 1]) ? windowsToEmulated(root, argv[mode + 1]) : path.join(cwd, argv[mode + 1]);
+  // msiexec takes the package path quoted ("C:\ProgramData\Package Cache\{...}\x.msi") or bare
+  const name = argv[mode + 1].replace(/^"(.*)"$/, '$1');
+  const pkg = path.isAbsolute(name) || /^[A-Za-z]:/.test(name) ? windowsToEmulated(root, name) : path.join(cwd, name);
   if (!fs.existsSync(pkg)) {
     console.error(`This installation package could not be opened: ${argv[mode + 1]}`);
     return 1619;

@@ -6,6 +6,8 @@ import { sameName } from '../../certs/classify.js';
 import type { ResolvedEmulatorOptions } from '../services/options.js';
 import { repositoryPorts, nodePort } from '../services/ports.js';
 import type { ServiceRuntime } from '../services/runtime.js';
+import { installedRelease } from '../../installer/releases.js';
+import { readProducts } from '../setup/products.js';
 import { apiHandler } from './api.js';
 import { applyStartupCertificateRules, FatalCertificateError, type QrsTlsMaterial } from './certificates.js';
 import { hostCfgFile, readHostCfg } from './host-cfg.js';
@@ -40,7 +42,9 @@ export async function runStartupChecks(rt: ServiceRuntime, opts: ResolvedEmulato
 export function createApiListeners(rt: ServiceRuntime, checked: StartupResult, tls: QrsTlsMaterial, opts: ResolvedEmulatorOptions): Array<{ server: Server; port: number }> {
   const tlsOptions: https.ServerOptions = { cert: tls.certPem, key: tls.keyPem, ca: tls.caPem, requestCert: true, rejectUnauthorized: true };
   const { qsr, hostname, isCentral } = checked;
-  const api = https.createServer(tlsOptions, apiHandler({ qsr, hostname, isCentral, buildVersion: opts.buildVersion, log: (m) => rt.log.info(m), root: rt.root, serviceAccount: rt.site.serviceAccount, portOffset: rt.node.portOffset ?? 0 }));
+  // /qrs/about reports the build installed on this node (its latest patch, else its release), as a real QRS does.
+  const installed = installedRelease(readProducts(rt.root));
+  const api = https.createServer(tlsOptions, apiHandler({ qsr, hostname, isCentral, buildVersion: installed?.build ?? opts.buildVersion, log: (m) => rt.log.info(m), root: rt.root, serviceAccount: rt.site.serviceAccount, portOffset: rt.node.portOffset ?? 0 }));
   const websocket = https.createServer(tlsOptions, (_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' });
     res.end('websocket endpoint (emulated): upgrade required');

@@ -94,14 +94,16 @@ function placeholderExe(what: string): string {
   return `#!/usr/bin/env node\n// emulated ${what}: placeholder for the Windows executable\nconsole.error(${JSON.stringify(`${what}: this executable is not emulated (the emulator runs services through the service control)`)});\nprocess.exit(1);\n`;
 }
 
-// A launcher .exe that runs an emulator program (the emulated host runs .exe files with node).
-export function launcherExe(entry: string, what: string): string {
+// A launcher .exe that runs an emulator program (the emulated host runs .exe files with node); `env` is what the file
+// itself carries (a setup file's release, as a real one carries its file version).
+export function launcherExe(entry: string, what: string, env: Record<string, string> = {}): string {
   const { command, args } = entryCommand(entry);
+  const withEnv = Object.keys(env).length ? `, env: Object.assign({}, process.env, ${JSON.stringify(env)})` : '';
   return [
     '#!/usr/bin/env node',
     `// emulated ${what}`,
     "const { spawnSync } = require('node:child_process');",
-    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify(args)}.concat(process.argv.slice(2)), { stdio: 'inherit' });`,
+    `const r = spawnSync(${JSON.stringify(command)}, ${JSON.stringify(args)}.concat(process.argv.slice(2)), { stdio: 'inherit'${withEnv} });`,
     'process.exit(r.status === null ? 1 : r.status);',
     '',
   ].join('\n');
@@ -148,25 +150,56 @@ export function writeProducts(node: NodeConfig, release: { name: string; version
   if (node.role === 'central') put(local(root, QPI_SETUP), launcherExe('../qpi/main', 'Qlik_PostgreSQL_setup.exe (Qlik PostgreSQL Installer, guide §2.6)'));
 }
 
+/** Where Capabilities.json lives (an upgrade replaces it: guide §3.3 "Considerations about custom configurations"). */
+export const CAPABILITIES_JSON = 'C:\\Program Files\\Qlik\\Sense\\CapabilityService\\Capabilities.json';
+
+/**
+ * The program files of a node (what a repair puts back when they are missing; `only: 'missing'`), and the release's
+ * default Capabilities.json (written by install and upgrade, left alone by a repair).
+ */
+export function layOutPrograms(node: NodeConfig, opts: { only?: 'missing'; release?: string } = {}): string[] {
+  const root = nodeRoot(node);
+  const p = defaultSitePaths();
+  const files: Array<[string, string]> = [
+    ...QLIK_SERVICES.filter((f) => f.exe).map((f): [string, string] => [`${p.qlikInstallDir}\\${f.exe}`, placeholderExe(f.display)]),
+    [p.repositoryExe, launcherExe('../qrs/bootstrap', 'Qlik Sense Repository.exe: -bootstrap -standalone -restorehostname (guide §5.7); see src/emulator/qrs/bootstrap.ts')],
+    [`${p.qlikInstallDir}\\Proxy\\Proxy.exe`, bootstrapExe('proxy')],
+    [`${p.qlikInstallDir}\\Scheduler\\Scheduler.exe`, bootstrapExe('scheduler')],
+  ];
+  const written: string[] = [];
+  for (const [win, content] of files) {
+    if (opts.only === 'missing' && fs.existsSync(local(root, win))) continue;
+    put(local(root, win), content);
+    written.push(win);
+  }
+  if (opts.only !== 'missing') put(local(root, CAPABILITIES_JSON), JSON.stringify({ release: opts.release ?? 'May 2025', capabilities: [] }, null, 2) + '\r\n');
+  return written;
+}
+
+/** The installer's own Proxy.exe.config, Scheduler.exe.config and services.conf (an upgrade with keepcurrentsettings=0). */
+export function defaultServiceConfigs(node: NodeConfig): Array<[string, string]> {
+  const p = defaultSitePaths();
+  return [
+    [p.configFiles[1], dotnetConfig({ DisableAutomaticBootstrap: 'false', HttpsPort: '443', RestApiPort: '4243', WindowsAuthenticationPort: '4244' })],
+    [p.configFiles[2], dotnetConfig({ DisableAutomaticBootstrap: 'false', ManagerApiPort: '5050', WorkerApiPort: '5151', SchedulerServiceType: node.role === 'central' ? 'Master' : 'Slave' })],
+    [p.configFiles[3], servicesConf()],
+  ];
+}
+
 // Lay out one node: programs, configs, Host.cfg, ProgramData folders, log folders and Custom Data connectors.
 export function layOutNode(site: SiteConfig, node: NodeConfig, opts: NodeLayoutOptions): void {
   const root = nodeRoot(node);
   fs.mkdirSync(root, { recursive: true, mode: 0o755 });
   fs.chmodSync(root, 0o755);
   const p = defaultSitePaths();
-  for (const fact of QLIK_SERVICES) if (fact.exe) put(local(root, `${p.qlikInstallDir}\\${fact.exe}`), placeholderExe(fact.display));
-  put(local(root, p.repositoryExe), launcherExe('../qrs/bootstrap', 'Qlik Sense Repository.exe: -bootstrap -standalone -restorehostname (guide §5.7); see src/emulator/qrs/bootstrap.ts'));
-  put(local(root, `${p.qlikInstallDir}\\Proxy\\Proxy.exe`), bootstrapExe('proxy'));
-  put(local(root, `${p.qlikInstallDir}\\Scheduler\\Scheduler.exe`), bootstrapExe('scheduler'));
+  layOutPrograms(node);
   put(local(root, p.configFiles[0]), repositoryConfigXml(root, {
     host: site.database.host,
     port: site.database.port,
     user: opts.repositoryUser ?? 'qliksenserepository',
     password: opts.repositoryPassword,
   }));
-  put(local(root, p.configFiles[1]), dotnetConfig({ DisableAutomaticBootstrap: 'false', HttpsPort: '443', RestApiPort: '4243', WindowsAuthenticationPort: '4244' }));
-  put(local(root, p.configFiles[2]), dotnetConfig({ DisableAutomaticBootstrap: 'false', ManagerApiPort: '5050', WorkerApiPort: '5151', SchedulerServiceType: node.role === 'central' ? 'Master' : 'Slave' }));
-  put(local(root, p.configFiles[3]), servicesConf());
+  for (const [win, text] of defaultServiceConfigs(node)) put(local(root, win), text);
   put(local(root, p.configFiles[4]), engineSettingsIni());
   writeHostCfg(root, node.hostname);
   fs.mkdirSync(local(root, p.localCertificates), { recursive: true, mode: 0o755 });

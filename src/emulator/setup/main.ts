@@ -1,10 +1,12 @@
-// The emulated Qlik_Sense_setup.exe (guide §4): a silent install, uninstall or (for now refused) upgrade of one
-// emulated Windows node, with the documented command line (args.ts) and shared persistence configuration (spc).
+// The emulated Qlik_Sense_setup.exe (guide §4): a silent install or uninstall of one emulated Windows node, with the
+// documented command line (args.ts) and shared persistence configuration (spc); on a node that runs Qlik Sense
+// already, a silent upgrade or -repair (upgrade.ts). The release it installs is the one its file carries
+// (common.ts setupFileRelease); the install records it in Programs and Features and who installed it.
 //
 // EMULATOR ASSUMPTIONS (the guide lists the exit codes, §8.11, but maps no scenario to one):
 //   -2 command line parsing error, no -silent (the emulator has no UI), a missing spc file
 //   -6 accepteula is not 1; .NET Framework 4.8 missing (a silent install cannot answer the .NET prompt)
-//   -7 Qlik Sense is already installed (an upgrade is not emulated yet)
+//   (upgrade and repair: their codes are listed in upgrade.ts)
 //   -8 a reboot is pending            -20 the OS is older than Windows Server 2016 (build 14393)
 //   -13 the service account does not exist or its password is wrong (skipped with skipvalidation=1)
 //   -14 the database superuser password is missing (InstallLocalDb), or the repository database refuses the
@@ -22,86 +24,8 @@ import { EmulatedServiceControl } from '../../host/emulated/services.js';
 import { parseSpc, validateSpc, type SpcValues } from '../../install/spc.js';
 import type { NodeConfig, SiteConfig } from '../../site/model.js';
 import { ALL_QLIK_SERVICES, startOrder } from '../../site/services.js';
-import { SITE_ENV } from '../services/spawn.js';
 import { parseSetupArgs, redactSetupArgs, SetupArgsError, type SetupCommandLine } from './args.js';
-
-const MIN_FREE_BYTES = 5 * 1024 ** 3; // guide §1: 5 GB of free disk space
-const DOTNET_48 = 528040; // NDP\v4\Full Release of .NET Framework 4.8
-const MIN_BUILD = 14393; // Windows Server 2016
-
-class SetupExit extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-    readonly pkg?: string,
-  ) {
-    super(message);
-  }
-}
-
-/** A Burn-style log: one line per event, flushed as written (a killed setup leaves what it did). */
-class SetupLog {
-  constructor(private readonly file: string | null) {
-    if (file) fs.mkdirSync(path.dirname(file), { recursive: true });
-  }
-
-  private line(kind: 'i' | 'w' | 'e', text: string): void {
-    const stamp = new Date().toISOString().replace('Z', '');
-    const row = `[${process.pid.toString(16).toUpperCase().padStart(4, '0')}:0001][${stamp}]${kind}000: ${text}\r\n`;
-    if (this.file) fs.appendFileSync(this.file, row);
-    if (kind !== 'i') process.stderr.write(row);
-  }
-
-  info(text: string): void {
-    this.line('i', text);
-  }
-  warn(text: string): void {
-    this.line('w', text);
-  }
-  error(text: string): void {
-    this.line('e', text);
-  }
-}
-
-interface NodeEnv {
-  site: SiteConfig;
-  node: NodeConfig;
-  root: string;
-}
-
-// The node this setup runs on, from the environment the emulated host sets.
-function nodeFromEnv(): NodeEnv {
-  const raw = process.env[SITE_ENV];
-  const name = process.env.QSADMIN_EMULATOR_NODE;
-  const root = process.env.QSADMIN_EMULATOR_NODE_ROOT;
-  if (!raw || !name || !root) throw new SetupExit(-1, 'Qlik_Sense_setup.exe (emulated) must be run on an emulated node, through its host');
-  const site = JSON.parse(raw) as SiteConfig;
-  const node = site.nodes.find((n) => n.name === name);
-  if (!node) throw new SetupExit(-1, `node ${name} is not in the site`);
-  return { site, node, root };
-}
-
-// A path as this node opens it: a Windows drive path maps into the node folder; a UNC or local path stays.
-function onNode(root: string, p: string): string {
-  return /^[A-Za-z]:[\\/]/.test(p) ? windowsToEmulated(root, p) : p;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-// The machine checks every install makes first (requirements, elevation, reboot).
-async function machineChecks(machine: EmulatedMachine, log: SetupLog): Promise<void> {
-  const me = await machine.identity();
-  if (!me.elevated) throw new SetupExit(-1602, `${me.user} is not elevated: setup asks for elevation (UAC), which nobody answers in a silent run`);
-  const reboot = await machine.rebootPending();
-  if (reboot.length) throw new SetupExit(-8, `a reboot is pending (${reboot.join('; ')}): restart the machine first`);
-  const inv = await machine.inventory();
-  log.info(`Detected OS: ${inv.os.caption} ${inv.os.version}; .NET release ${inv.dotnetRelease ?? 'none'}; ${(inv.freeBytes / 1024 ** 3).toFixed(1)} GB free`);
-  if (inv.os.build < MIN_BUILD) throw new SetupExit(-20, `${inv.os.caption} (build ${inv.os.build}) is too old: Windows Server 2016 or later is required`);
-  if (inv.dotnetRelease === null || inv.dotnetRelease < DOTNET_48) throw new SetupExit(-6, `.NET Framework 4.8 is required (found release ${inv.dotnetRelease ?? 'none'}); a silent install cannot install it: install .NET 4.8, restart, run setup again`, 'NetFx48');
-  if (inv.freeBytes < MIN_FREE_BYTES) throw new SetupExit(-1601, `not enough disk space: ${(inv.freeBytes / 1024 ** 3).toFixed(1)} GB free, 5 GB needed`);
-}
+import { exitWith, machineChecks, nodeFromEnv, onNode, setupFileRelease, SetupExit, SetupLog, sleep, startServices, validateUser, writeInstallRecord, type NodeEnv } from './common.js';
 
 // Read and check the shared persistence configuration named by spc=.
 function readSpc(root: string, args: SetupCommandLine): SpcValues {
@@ -124,21 +48,6 @@ function readSpc(root: string, args: SetupCommandLine): SpcValues {
   return parsed.values;
 }
 
-// The service account and its password (userwithdomain, userpassword), unless skipvalidation=1.
-async function validateUser(machine: EmulatedMachine, args: SetupCommandLine, log: SetupLog): Promise<string> {
-  const user = args.values.userwithdomain;
-  if (!user) throw new SetupExit(-13, 'userwithdomain is required: the account that runs the Qlik Sense services');
-  if (args.values.skipvalidation === '1') {
-    log.warn('skipvalidation=1: the service account, the share and the database are not checked');
-    return user;
-  }
-  const check = await machine.account(user, args.values.userpassword ?? '');
-  if (!check.exists) throw new SetupExit(-13, `the account ${user} does not exist`);
-  if (!args.values.userpassword || check.password === 'wrong') throw new SetupExit(-13, `the password of ${user} is wrong or blank`);
-  log.info(`User validation succeeded for ${user}${check.admin ? '' : ' (not an administrator: the services will not be started)'}`);
-  return user;
-}
-
 // The share root must exist and be writable by setup (the guide's "shared folder access" validation).
 function validateShare(root: string, spc: SpcValues, args: SetupCommandLine): void {
   if (args.values.skipvalidation === '1') return;
@@ -157,7 +66,6 @@ async function install(env: NodeEnv, args: SetupCommandLine, log: SetupLog): Pro
   const machine = new EmulatedMachine(env.root, env.node.hostname, env.node.address, env.node.portOffset ?? 0);
   if (args.values.accepteula !== '1') throw new SetupExit(-6, 'accepteula=1 is mandatory: the Qlik User License Agreement must be accepted');
   await machineChecks(machine, log);
-  if ((await machine.installedServices()).length > 0) throw new SetupExit(-7, 'Qlik Sense is already installed on this machine (an upgrade is not emulated yet): uninstall it first');
   const spc = readSpc(env.root, args);
   const account = await validateUser(machine, args, log);
   validateShare(env.root, spc, args);
@@ -186,6 +94,12 @@ async function install(env: NodeEnv, args: SetupCommandLine, log: SetupLog): Pro
   const qlik = ALL_QLIK_SERVICES.map((name) => ({ Name: name, PathName: `"${args.values.installdir ?? 'C:\\Program Files\\Qlik\\Sense'}\\${name}"`, StartName: account }));
   writeMachineFacts(site, node, { hostsFile: false, services: [...dbRow, ...qlik] });
   log.info(`Installed services: ${[...dbRow, ...qlik].map((s) => s.Name).join(', ')} (log on as ${account})`);
+  // Programs and Features and the Package Cache as this release's installer leaves them, and who installed it.
+  const release = setupFileRelease();
+  const { writeProducts: writeInstalledProducts } = await import('../services/install-layout.js');
+  writeInstalledProducts(node, release, create ? Number(path.basename(site.database.dataDir!)) : null);
+  writeInstallRecord(env.root, { installedBy: (await machine.identity()).user, firstRelease: release.name, installDir: args.values.installdir ?? 'C:\\Program Files\\Qlik\\Sense' });
+  log.info(`Installed Qlik Sense ${release.name} (${release.version})`);
   const admin = (await machine.account(account)).admin;
   if (args.values.skipstartservices === '1') log.info('skipstartservices=1: services not started');
   else if (!admin) log.warn('The service user does not have administrator privileges. See the documentation for more information.');
@@ -251,16 +165,6 @@ async function checkJoinDatabase(db: { host: string; port: number; user: string;
   }
 }
 
-// Start the services as the installer does at the end: database, QSD, QRS, then the others.
-async function startServices(site: SiteConfig, node: NodeConfig, superPassword: string, log: SetupLog): Promise<void> {
-  const control = new EmulatedServiceControl(site, node, () => superPassword);
-  if (site.database.service && site.database.node === node.name) await control.start(site.database.service);
-  for (const tier of startOrder(node.services ?? ALL_QLIK_SERVICES)) {
-    await Promise.all(tier.map((s) => control.start(s)));
-    log.info(`Started ${tier.join(', ')}`);
-  }
-}
-
 // -silent -uninstall [cleanup=1]: stop and remove the services and programs; cleanup also removes ProgramData\Qlik\Sense
 // and the Qlik certificates (guide §4.1). The database data folder goes only with cleanup.
 async function uninstall(env: NodeEnv, args: SetupCommandLine, log: SetupLog): Promise<void> {
@@ -279,6 +183,9 @@ async function uninstall(env: NodeEnv, args: SetupCommandLine, log: SetupLog): P
   const { writeMachineFacts } = await import('../services/install-layout.js');
   writeMachineFacts(env.site, env.node, { hostsFile: false, services: [] });
   fs.rmSync(windowsToEmulated(env.root, 'C:\\Program Files\\Qlik'), { recursive: true, force: true });
+  writeInstallRecord(env.root, null);
+  const { writeProducts: writeInstalledProducts } = await import('./common.js');
+  writeInstalledProducts(env.root, []);
   log.info('Removed the Qlik Sense programs and services; the local licence and any patches are removed with them');
   if (args.values.cleanup === '1') {
     fs.rmSync(windowsToEmulated(env.root, 'C:\\ProgramData\\Qlik\\Sense'), { recursive: true, force: true });
@@ -307,9 +214,12 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (args.layout) throw new SetupExit(-3, '-layout is not emulated');
-    if (args.repair) throw new SetupExit(-3, '-repair is not emulated yet');
     if (!args.silent) throw new SetupExit(-2, 'the emulated setup has no user interface: -silent (or -s) is required');
+    const installed = (await new EmulatedMachine(env.root, env.node.hostname).installedServices()).length > 0;
+    const { repair, upgrade } = await import('./upgrade.js');
     if (args.uninstall) await uninstall(env, args, log);
+    else if (args.repair) await repair(env, args, log);
+    else if (installed) await upgrade(env, args, log);
     else await install(env, args, log);
     await sleep(0);
     return 0;
@@ -325,10 +235,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Windows reports the code as a 32-bit unsigned value (-1 → 4294967295); a POSIX exit code keeps only 8 bits, so the
-// emulator writes the full code beside the log for the emulated host to read back (see EmulatedHost.exec).
-main(process.argv.slice(2)).then((code) => {
-  const file = process.env.QSADMIN_EMULATOR_EXIT_FILE;
-  if (file) fs.writeFileSync(file, String(code >>> 0));
-  process.exit(code === 0 ? 0 : 1);
-});
+// Windows reports the code as a 32-bit unsigned value (-1 → 4294967295): exitWith writes the full code for the host.
+main(process.argv.slice(2)).then(exitWith);

@@ -92,7 +92,7 @@ export class WindowsHost implements Host {
     if (this.reach.via !== 'local') {
       return this.session.run<ExecResult>(PROCESS_RUN, {
         File: file,
-        CommandLine: joinCommandLine(args),
+        CommandLine: opts.verbatim ? args.join(' ') : joinCommandLine(args),
         Environment: opts.env ?? {},
         InputText: opts.input ?? '',
         WorkingDirectory: opts.cwd ?? '',
@@ -105,6 +105,7 @@ export class WindowsHost implements Host {
       env: childEnv(opts.env),
       extendEnv: false,
       windowsHide: true,
+      windowsVerbatimArguments: opts.verbatim,
       ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
       ...(opts.timeoutMs !== undefined ? { timeout: opts.timeoutMs } : {}),
     });
