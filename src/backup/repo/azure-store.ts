@@ -5,6 +5,7 @@
 import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { InputError } from '../../runbook/errors.js';
+import { faultPoint } from '../../runbook/fault.js';
 import { RetentionLockedError, StaleUploadError, cutParts, eachPart, partMd5, type ObjectStore, type PutOptions, type RepoUrl, type StoreStats, type StoredObject, under } from './store.js';
 
 const BLOCK_BYTES = 8 << 20;
@@ -35,6 +36,8 @@ export async function openAzureStore(u: AzureUrl): Promise<ObjectStore> {
 
 class AzureStore implements ObjectStore {
   readonly stats: StoreStats = { requests: {}, bytesSent: 0 };
+  /** Parts acknowledged by the store in this process: the kill tests' crash point repo.upload:part-<n>. */
+  private partsAcked = 0;
   readonly where: string;
   constructor(
     private c: ContainerClient,
@@ -85,6 +88,7 @@ class AzureStore implements ObjectStore {
       this.stats.bytesSent += data.length;
       done.set(n, { n, bytes: data.length, md5, tag: id });
       opts.journal?.save(key, { parts: [...done.values()] });
+      faultPoint(`repo.upload:part-${++this.partsAcked}`);
     });
     this.count('putBlockList');
     try {
@@ -101,6 +105,8 @@ class AzureStore implements ObjectStore {
       const r = await this.c.getBlobClient(this.key(key)).download();
       return r.readableStreamBody as Readable;
     } catch (e) {
+      // A missing container is a 404 too, but not an absent object: the repository cannot be reached.
+      if ((e as { code?: string }).code === 'ContainerNotFound') throw e;
       if ((e as { statusCode?: number }).statusCode === 404) return null;
       throw e;
     }

@@ -249,8 +249,8 @@ export function decryptStream(keys: RepoKeys, name: string, label: string): Tran
 }
 
 /** Encrypt or decrypt a small object (manifest, verification record) in memory. */
-export async function sealBuffer(keys: RepoKeys, name: string, plain: Buffer): Promise<Buffer> {
-  return collect(encryptStream(keys, name), plain);
+export async function sealBuffer(keys: RepoKeys, name: string, plain: Buffer, salt?: Buffer): Promise<Buffer> {
+  return collect(encryptStream(keys, name, salt), plain);
 }
 export async function openBuffer(keys: RepoKeys, name: string, sealed: Buffer, label: string): Promise<Buffer> {
   return collect(decryptStream(keys, name, label), sealed);

@@ -102,7 +102,9 @@ export class Repository {
         encryption = { cipher: 'aes-256-gcm', chunkBytes: 1 << 20, padBytes: 4096, key: k.wrapped };
       }
       const config: RepoConfig = { format: FORMAT2, id: randomUUID(), created: new Date().toISOString(), encryption };
-      await store.put(CONFIG, Buffer.from(JSON.stringify(config, null, 1) + '\n'));
+      await store.put(CONFIG, Buffer.from(JSON.stringify(config, null, 1) + '\n')).catch((e) => {
+        throw new UnreachableError(`cannot create the repository ${store.where}: ${(e as Error).message}`, 'check the URL (does the bucket or container exist?), the endpoint and the credentials in the environment');
+      });
       return new Repository(store, config, keys);
     }
     let config: RepoConfig;

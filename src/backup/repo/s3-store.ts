@@ -3,6 +3,7 @@
 // uploads with a few parts in flight, so memory stays bounded (PARTS_IN_FLIGHT × PART_BYTES) whatever the size.
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { faultPoint } from '../../runbook/fault.js';
 import { RetentionLockedError, StaleUploadError, cutParts, eachPart, partMd5, type ObjectStore, type PutOptions, type RepoUrl, type StoreStats, type StoredObject, under } from './store.js';
 
 const PART_BYTES = 8 << 20;
@@ -25,6 +26,8 @@ export async function openS3Store(u: S3Url): Promise<ObjectStore> {
 
 class S3Store implements ObjectStore {
   readonly stats: StoreStats = { requests: {}, bytesSent: 0 };
+  /** Parts acknowledged by the store in this process: the kill tests' crash point repo.upload:part-<n>. */
+  private partsAcked = 0;
   readonly where: string;
   constructor(
     private c: S3Client,
@@ -83,6 +86,7 @@ class S3Store implements ObjectStore {
         parts.push({ ETag: r.ETag!, PartNumber });
         done.set(PartNumber, { n: PartNumber, bytes: data.length, md5, tag: r.ETag! });
         opts.journal?.save(key, { uploadId: UploadId, parts: [...done.values()] });
+        faultPoint(`repo.upload:part-${++this.partsAcked}`);
       });
       this.count('completeMultipart');
       await this.c.send(new this.sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts.sort((a, b) => a.PartNumber - b.PartNumber) } }));
@@ -110,6 +114,8 @@ class S3Store implements ObjectStore {
       const r = await this.c.send(new this.sdk.GetObjectCommand({ Bucket: this.u.bucket, Key: this.key(key) }));
       return r.Body as Readable;
     } catch (e) {
+      // A missing bucket is a 404 too, but not an absent object: the repository cannot be reached.
+      if ((e as { name?: string }).name === 'NoSuchBucket') throw e;
       if ((e as { name?: string }).name === 'NoSuchKey' || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
       throw e;
     }
