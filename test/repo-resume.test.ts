@@ -228,5 +228,16 @@ describe('several repositories: --to <name>, --to-all', () => {
       const v = await cli(['backup', 'verify', setId, '--to', name === 'local' ? folderRepo : name === 'azure' ? 'azure://devstoreaccount1/resume/all' : `s3://late-bucket/site?endpoint=${encodeURIComponent(servers.s3.endpoint)}`], noEndpoint);
       expect(v.exitCode, `${name}: ${v.stderr.slice(-1500)}`).toBe(0);
     }
+
+    // site check reads each repository: reachable, its passphrase opens its key (the folder one is not encrypted).
+    const checked = await cli(['site', 'check'], noEndpoint);
+    expect(checked.exitCode, checked.stdout.slice(-2000)).toBe(0);
+    const repoFindings = (j: { findings: Array<{ key: string; ok: boolean; message: string }> }) => j.findings.filter((f) => f.key.startsWith('repositories'));
+    expect(repoFindings(checked.json).map((f) => [f.key, f.ok])).toEqual([['repositories[0]', true], ['repositories[1]', true], ['repositories[2]', true]]);
+    expect(repoFindings(checked.json)[2].message).toMatch(/offsite: s3:\/\/late-bucket\/site, format 2, encrypted .* 1 set\(s\), newest /);
+    const wrong = await cli(['site', 'check'], { ...noEndpoint, QSADMIN_REPO_PASSPHRASE: 'not the passphrase at all' });
+    expect(wrong.exitCode).toBe(2);
+    expect(repoFindings(wrong.json).map((f) => [f.key, f.ok])).toEqual([['repositories[0]', true], ['repositories[1].passphraseEnv', false], ['repositories[2].passphraseEnv', false]]);
+    expect(repoFindings(wrong.json)[1].message).toContain('wrong passphrase');
   }, 400_000);
 });
