@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { sealedSize } from '../src/backup/repo/crypto.js';
 import { Repository } from '../src/backup/repo/repository.js';
-import { qsadmin } from './helpers/cli.js';
+import { qsadmin, qsadminJson } from './helpers/cli.js';
 import { destroySites, editSite, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 import { startObjectServers, type Servers } from './helpers/object-servers.js';
@@ -39,16 +39,7 @@ const env = (extra: Record<string, string> = {}) => ({
   ...servers.azure.env,
   ...extra,
 });
-async function cli(args: string[], extra: Record<string, string> = {}) {
-  const r = await qsadmin([...args, '--site', a.siteFile, '--json'], { env: env(extra), timeout: 300_000 });
-  let json;
-  try {
-    json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { ...r, json };
-}
+const cli = (args: string[], extra: Record<string, string> = {}) => qsadminJson([...args, '--site', a.siteFile, '--json'], { env: env(extra), timeout: 300_000 });
 const newestRun = () => fs.readdirSync(path.join(stateDir, 'runs')).sort().at(-1)!;
 const partsOf = (plain: number) => Math.ceil(sealedSize(plain) / PART);
 

@@ -20,6 +20,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InputError, LockedError, VerificationError } from '../../runbook/errors.js';
 import { faultPoint } from '../../runbook/fault.js';
+import { pidAlive } from '../../runbook/lock.js';
 import { hashingTap, mapLimit } from '../hashcopy.js';
 import { readManifest, type Manifest, type ManifestFile, type VerifyRecord } from '../manifest.js';
 import { manifestPathProblems } from '../manifest-check.js';
@@ -424,15 +425,6 @@ function passphrase(envName: string): string {
   if (!v) throw new InputError(`the repository passphrase is not set: ${envName} is empty`, `set ${envName} (or name another variable with --passphrase-env); it is never taken from arguments`);
   if (v.length < 12) throw new InputError(`the repository passphrase in ${envName} is shorter than 12 characters`, 'use a longer passphrase: it guards the whole repository');
   return v;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function idDate(id: string): string {
