@@ -15,6 +15,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// s3rver makes ListObjectsV2 continuation tokens with DES, which OpenSSL 3 has only in its legacy provider: without it
+// any listing past 1000 keys (a large site's objects) is a 500 InternalError. s3rver runs in this process, so it re-runs
+// itself with the provider loaded (qsadmin, a separate process, does not need it).
+if (!process.execArgv.includes('--openssl-legacy-provider')) {
+  const r = spawnSync(process.execPath, ['--openssl-legacy-provider', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
 const arg = (name, def) => {
