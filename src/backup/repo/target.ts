@@ -102,7 +102,7 @@ export async function checkRepository(r: RepositoryTarget, dryRun = false, toler
   } catch (e) {
     const unreachable = e instanceof UnreachableError || (dryRun && !(e instanceof InputError));
     if (!tolerateUnreachable || !unreachable) throw e;
-    return { encrypted: r.encrypt, note: `${label} cannot be reached now (${(e as Error).message}): the other repositories still get the set; its upload is tried last and, if it fails, \`qsadmin runs resume\` sends the set to it alone` };
+    return { encrypted: r.encrypt, note: `${label} cannot be reached now (${(e as Error).message}): the other repositories still get the set; its upload fails unless the store is back by then, and \`qsadmin runs resume\` then sends the set to it alone` };
   }
 }
 
