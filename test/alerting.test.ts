@@ -7,6 +7,8 @@ import { EmulatedHost } from '../src/host/emulated/index.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { readCollection, writeCollection } from '../src/emulator/alerting/store.js';
 import { validateSite } from '../src/site/config.js';
+import { readAlertingSettings } from '../src/alerting/config.js';
+import { Redactor } from '../src/runbook/redact.js';
 import { qsadmin } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
@@ -40,6 +42,16 @@ afterAll(async () => {
 });
 
 describe('backup create with Alerting configured', () => {
+  it("joins MongoDB's password from default.json to the run's secrets, so logs and outputs never show it", async () => {
+    const redactor = new Redactor();
+    const root = site.site.nodes[0].root!;
+    const file = 'C:\\Program Files\\Qlik Alerting\\config\\default.json';
+    expect(fs.readFileSync(path.join(root, 'Program Files', 'Qlik Alerting', 'config', 'default.json'), 'utf8')).toContain(encodeURIComponent(MONGO_PASSWORD));
+    const settings = await readAlertingSettings(host(), file, redactor);
+    expect(settings.mongo.password).toBe(MONGO_PASSWORD);
+    expect(redactor.text(`mongodump said: ${MONGO_PASSWORD}`)).toBe('mongodump said: ***');
+  });
+
   let setDir: string;
   it('adds alerting/: the mongodump folder, default.json and the certificates, in the manifest, and verifies', async () => {
     const r = await qsadmin(['backup', 'create', '--site', site.siteFile, '--to', target, '--json', '--skip-share', '--no-logs'], { env: env() });

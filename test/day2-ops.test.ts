@@ -116,6 +116,9 @@ describe('service-account set (guide §2.11 B)', () => {
     // the database service keeps Local System
     const db = (await new EmulatedHost(emu.site, emu.site.nodes[0]).machine.installedServices()).find((s) => s.name === emu.site.database.service);
     expect(db?.account).toBe('Local System');
+    // the site config names the new account; the file before is kept beside it
+    expect(JSON.parse(fs.readFileSync(emu.siteFile, 'utf8')).serviceAccount).toBe(NEW_ACCOUNT);
+    expect(JSON.parse(fs.readFileSync(`${emu.siteFile}.bak`, 'utf8')).serviceAccount).not.toBe(NEW_ACCOUNT);
   }, 240_000);
 });
 

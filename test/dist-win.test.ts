@@ -208,7 +208,7 @@ describe.skipIf(wineMissing)('under Wine (Debian wine64)', () => {
 
     fs.appendFileSync(path.join(set, 'db', 'QSR.dump'), 'x');
     const bad = await wine([EXE, 'backup', 'verify', winPath(set)], { WINEPATH: winPath(pgBin) });
-    expect(bad.exitCode).toBe(4);
+    expect(bad.exitCode, `${bad.stdout}\n${bad.stderr}`).toBe(4);
     expect(bad.stderr).toContain('db/QSR.dump');
   }, 180_000);
 

@@ -13,7 +13,7 @@ import { hashFile } from '../backup/hashcopy.js';
 import type { ManifestFile } from '../backup/manifest.js';
 import type { SiteConfig } from '../site/model.js';
 import { decodeAll } from './bson.js';
-import { alertingOf, alertingPaths, ALERTING_DB, parseDefaultJson } from './config.js';
+import { alertingOf, alertingPaths, ALERTING_DB, readAlertingSettings } from './config.js';
 import { runTool } from './tools.js';
 
 export const ALERTING_PART = 'alerting';
@@ -30,6 +30,8 @@ interface Ctx {
   setDir: string;
   runDir: string;
   log(line: string): void;
+  /** The run's secrets: the MongoDB password read from default.json joins them. */
+  redactor: { add(secret: string): void };
 }
 
 /** Count the documents of every collection in a mongodump folder of one database (and so prove each .bson reads). */
@@ -49,7 +51,7 @@ export function countDump(dbDir: string): Record<string, number> {
 export async function backupAlerting(ctx: Ctx, site: SiteConfig, host: Host): Promise<ManifestFile[]> {
   const a = alertingOf(site);
   const p = alertingPaths(a);
-  const settings = parseDefaultJson((await host.files.read(p.defaultJson)).toString('utf8'), p.defaultJson);
+  const settings = await readAlertingSettings(host, p.defaultJson, ctx.redactor);
   const top = path.join(ctx.setDir, 'alerting');
   // A killed attempt may have left a partial dump: start the folder again (nothing of it is in a manifest yet).
   fs.rmSync(top, { recursive: true, force: true });

@@ -13,7 +13,8 @@ import net from 'node:net';
 import type { Host } from '../host/types.js';
 import type { ServiceName } from '../site/services.js';
 import type { SiteConfig } from '../site/model.js';
-import { alertingOf, alertingPaths, ALERTING_DB, GATEWAY_DISPLAY, parseDefaultJson, type AlertingSettings } from './config.js';
+import { Redactor } from '../runbook/redact.js';
+import { alertingOf, alertingPaths, ALERTING_DB, GATEWAY_DISPLAY, readAlertingSettings, type AlertingSettings } from './config.js';
 import { runTool } from './tools.js';
 
 export type FindingStatus = 'ok' | 'fail' | 'warn' | 'skipped';
@@ -58,10 +59,12 @@ export async function checkAlerting(site: SiteConfig, host: Host, privateDir: st
   const a = alertingOf(site);
   const p = alertingPaths(a);
   const findings: AlertingFinding[] = [];
-  const add = (check: string, status: FindingStatus, message: string, users?: string[]) => findings.push({ check, status, message, ...(users ? { users } : {}) });
+  // a tool's error may quote what it was given: every message goes out without MongoDB's password
+  const redactor = new Redactor();
+  const add = (check: string, status: FindingStatus, message: string, users?: string[]) => findings.push({ check, status, message: redactor.text(message), ...(users ? { users } : {}) });
   let settings: AlertingSettings | null = null;
   try {
-    settings = parseDefaultJson((await host.files.read(p.defaultJson)).toString('utf8'), p.defaultJson);
+    settings = await readAlertingSettings(host, p.defaultJson, redactor);
     add('config', 'ok', `${p.defaultJson}: gateway ${settings.gateway.ip} http ${settings.gateway.httpPort}${settings.gateway.https ? `, https ${settings.gateway.httpsPort}` : ''}; MongoDB ${settings.mongo.host}:${settings.mongo.port}`);
   } catch (e) {
     add('config', 'fail', `cannot read ${p.defaultJson}: ${(e as Error).message}`);

@@ -1,5 +1,6 @@
 // Qlik Alerting's own configuration: its folders, config\default.json (gateway ports, MongoDB connection) and the
 // defaults the seed (shared/seeds/000-qlik-alerting-admin.txt) documents.
+import type { Host } from '../host/types.js';
 import { InputError } from '../runbook/errors.js';
 import type { AlertingConfig, SiteConfig } from '../site/model.js';
 
@@ -18,6 +19,18 @@ export interface AlertingPaths {
   certificatesDir: string;
   mongoBinDir: string;
   gatewayService: string;
+}
+
+/**
+ * Read default.json on the Alerting node. Its MongoDB password joins the run's secrets (the runbook's redactor), so that
+ * no log, journal line or --json output shows it, though it was read after the runbook was built.
+ */
+export async function readAlertingSettings(host: Host, file: string, secrets?: { add(secret: string): void }): Promise<AlertingSettings> {
+  const settings = parseDefaultJson((await host.files.read(file)).toString('utf8'), file);
+  const pw = settings.mongo.password;
+  // a password of one or two characters cannot be redacted without mangling every other line
+  if (secrets && pw && pw.length >= 3) secrets.add(pw);
+  return settings;
 }
 
 /** The site's Alerting part, or a clear error when the site has none. */

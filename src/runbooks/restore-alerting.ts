@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { alertingSetProblems, countDump, type AlertingSummary } from '../alerting/backup.js';
-import { alertingOf, alertingPaths, ALERTING_DB, GATEWAY_DISPLAY, parseDefaultJson, type AlertingSettings } from '../alerting/config.js';
+import { alertingOf, alertingPaths, ALERTING_DB, GATEWAY_DISPLAY, readAlertingSettings, type AlertingSettings } from '../alerting/config.js';
 import { runTool } from '../alerting/tools.js';
 import { hashFile } from '../backup/hashcopy.js';
 import type { Manifest, ManifestFile } from '../backup/manifest.js';
@@ -79,10 +79,6 @@ export async function gatewayPorts(settings: AlertingSettings): Promise<Array<{ 
   return Promise.all(ports.map(async (port) => ({ port, ok: await answers(g.ip, port) })));
 }
 
-async function readSettings(h: Host, file: string): Promise<AlertingSettings> {
-  return parseDefaultJson((await h.files.read(file)).toString('utf8'), file);
-}
-
 export async function buildRestoreAlerting(inputs: RestoreAlertingInputs, env: BuildEnv): Promise<Runbook<Ctx>> {
   const site = loadSiteConfig(inputs.sitePath);
   const a = alertingOf(site);
@@ -123,7 +119,7 @@ export async function buildRestoreAlerting(inputs: RestoreAlertingInputs, env: B
         const base = path.join(ctx.runDir, 'safety', 'alerting');
         fs.rmSync(base, { recursive: true, force: true });
         mkdirPrivateSync(path.join(base, 'dump'));
-        const settings = await readSettings(h, p.defaultJson);
+        const settings = await readAlertingSettings(h, p.defaultJson, ctx.redactor);
         await runTool({ host: h, binDir: p.mongoBinDir, conn: settings.mongo, privateDir: path.join(ctx.runDir, 'private') }, 'mongodump', [`--db=${ALERTING_DB}`, `--out=${path.join(base, 'dump')}`]);
         // A safety copy is only one when it reads back: every collection's BSON is decoded.
         const counts = countDump(path.join(base, 'dump', ALERTING_DB));
@@ -143,7 +139,7 @@ export async function buildRestoreAlerting(inputs: RestoreAlertingInputs, env: B
       check: async (ctx) => !!ctx.outputs.get(RESTORED),
       run: async (ctx) => {
         const h = await ctx.host(a.node);
-        const settings = await readSettings(h, p.defaultJson);
+        const settings = await readAlertingSettings(h, p.defaultJson, ctx.redactor);
         const r = await runTool({ host: h, binDir: p.mongoBinDir, conn: settings.mongo, privateDir: path.join(ctx.runDir, 'private') }, 'mongorestore', ['--drop', path.join(ctx.setDir, 'alerting', 'dump')]);
         const m2 = /(\d+) document\(s\) restored successfully\. (\d+) document\(s\) failed to restore\./.exec(r.stderr + r.stdout);
         if (!m2) throw new VerificationError('mongorestore printed no summary line ("N document(s) restored successfully. M document(s) failed to restore.")');
@@ -175,7 +171,7 @@ export async function buildRestoreAlerting(inputs: RestoreAlertingInputs, env: B
       run: async (ctx) => {
         const h = await ctx.host(a.node);
         await h.services.start(gateway, { timeoutMs: inputs.startTimeoutMs });
-        const ports = await gatewayPorts(await readSettings(h, p.defaultJson));
+        const ports = await gatewayPorts(await readAlertingSettings(h, p.defaultJson, ctx.redactor));
         const down = ports.filter((x) => !x.ok);
         if (down.length) throw new VerificationError(`the ${GATEWAY_DISPLAY} runs but does not answer on port ${down.map((x) => x.port).join(', ')}`, 'see its log; qsadmin alerting check reports the details');
         ctx.log(`${GATEWAY_DISPLAY} answers on ${ports.map((x) => x.port).join(', ')}`);

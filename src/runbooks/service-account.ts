@@ -9,6 +9,8 @@
 // The old Log On account of every service is recorded in the run's outputs before the first change (the state to go
 // back to). The password comes from the environment or a prompt only and is checked against the account (a logon
 // check) before anything changes.
+import fs from 'node:fs';
+import path from 'node:path';
 import { InputError } from '../runbook/errors.js';
 import type { Runbook, RunbookItem, Step } from '../runbook/step.js';
 import { loadSiteConfig } from '../site/config.js';
@@ -195,6 +197,27 @@ function monitoringConnectionsStep(site: SiteConfig): Step<SaContext> {
   };
 }
 
+/**
+ * The site config names the service account (backup and certificate exports run as it): after a `set`, it names the
+ * new one. The file as written is changed in that one key and goes through the site-config writer (validated, written
+ * to a temporary name and renamed, the old file kept as .bak); a resume finds the key already set and skips.
+ */
+function siteConfigStep(sitePath: string, account: string): Step<SaContext> {
+  const file = path.resolve(sitePath);
+  const raw = () => JSON.parse(fs.readFileSync(file, 'utf8')) as SiteConfig;
+  return {
+    id: 'sa.site-config',
+    title: `Name ${account} as serviceAccount in ${file} (the old file kept as site.json.bak)`,
+    check: async () => raw().serviceAccount === account,
+    run: async (ctx) => {
+      const before = raw();
+      const { writeSiteConfig } = await import('../site/writer.js');
+      writeSiteConfig(file, { ...before, serviceAccount: account }, { force: true });
+      ctx.log(`${file}: serviceAccount ${before.serviceAccount ?? '(none)'} → ${account}`);
+    },
+  };
+}
+
 /** Build `service-account set` or `rotate-password`; every check that can refuse runs here, before anything changes. */
 export async function buildServiceAccount(inputs: ServiceAccountInputs, env: BuildEnv): Promise<Runbook<SaContext>> {
   const site = loadSiteConfig(inputs.sitePath);
@@ -223,6 +246,7 @@ export async function buildServiceAccount(inputs: ServiceAccountInputs, env: Bui
   });
   const items: RunbookItem<SaContext>[] = nodes.flatMap((n) => (inputs.mode === 'set' ? setItems(site, n, infos.get(n.name)!, inputs.timeoutMs) : rotateItems(n, inputs.timeoutMs)));
   if (inputs.mode === 'rotate') items.push(monitoringConnectionsStep(site));
+  else if (site.serviceAccount !== account) items.push(siteConfigStep(inputs.sitePath, account));
   const notes = inputs.mode === 'set'
     ? [
         `account ${account}: ${nodes.map((n) => `${n.name} ${infos.get(n.name)!.administrator ? 'administrator' : `not an administrator (groups: ${infos.get(n.name)!.groups.join(', ') || 'none'})`}`).join('; ')}`,
