@@ -5,13 +5,23 @@
 // Prints wall time, peak RSS (of the CLI process tree's largest) and bytes sent (for the folder: bytes written).
 // The emulators write to local disk, so "sent" is over loopback: the figures show bytes, not a WAN's throughput.
 //
+// Each run appends one JSON line to scripts/bench-repos.results.jsonl (--results to change): commit, load, rows.
+//
 // Usage: npm run build && node scripts/bench-repos.js [--size large] [--dir /var/tmp/qsadmin-bench-repos] [--keep]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// s3rver makes ListObjectsV2 continuation tokens with DES, which OpenSSL 3 has only in its legacy provider: without it
+// any listing past 1000 keys (a large site's objects) is a 500 InternalError. s3rver runs in this process, so it re-runs
+// itself with the provider loaded (qsadmin, a separate process, does not need it).
+if (!process.execArgv.includes('--openssl-legacy-provider')) {
+  const r = spawnSync(process.execPath, ['--openssl-legacy-provider', ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(root, 'dist', p));
 const arg = (name, def) => {
@@ -21,7 +31,9 @@ const arg = (name, def) => {
 const size = arg('size', 'large');
 const work = path.resolve(arg('dir', '/var/tmp/qsadmin-bench-repos'));
 const keep = process.argv.includes('--keep');
-const HOST = '127.0.0.67';
+const HOST = '127.0.0.25';
+const resultsFile = path.resolve(arg('results', path.join(root, 'scripts', 'bench-repos.results.jsonl')));
+const loadAtStart = os.loadavg();
 const AZ_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
 const { createEmulatedSite, destroySite } = await dist('src/emulator/site.js');
@@ -36,7 +48,7 @@ fs.chmodSync(work, 0o755);
 const siteDir = path.join(work, 'site');
 await destroySite(siteDir).catch(() => undefined);
 let t = Date.now();
-const created = await createEmulatedSite({ dir: siteDir, size, portOffset: 39000, baseAddress: '127.0.0.66', startServices: true, layout: 'installer' });
+const created = await createEmulatedSite({ dir: siteDir, size, portOffset: 42000, baseAddress: '127.0.0.24', startServices: true, layout: 'installer' });
 console.log(`site ${size}: created in ${((Date.now() - t) / 1000).toFixed(1)} s`);
 
 // Servers
@@ -105,7 +117,18 @@ for (const r of rows) {
   const full = rows.find((x) => x.name === r.name && x.kind === 'full');
   console.log(`${r.label.padEnd(26)} ${(r.ms / 1000).toFixed(1).padStart(8)} ${(r.uploadMs / 1000).toFixed(1).padStart(9)} ${(r.rssKiB / 1024).toFixed(0).padStart(7)} ${(r.setBytes / 1e6).toFixed(1).padStart(9)} ${(r.sent / 1e6).toFixed(1).padStart(9)} ${((100 * r.sent) / full.sent).toFixed(1).padStart(9)}%`);
 }
-console.log(JSON.stringify({ size, changedApps: changed.files.length, rows }));
+const incrOk = targets.every(([name]) => {
+  const f = rows.find((x) => x.name === name && x.kind === 'full');
+  const i = rows.find((x) => x.name === name && x.kind === 'incr');
+  return i.sent < 0.1 * f.sent;
+});
+console.log(`incremental under 10 % of the full set's bytes for every target: ${incrOk ? 'yes' : 'NO'}`);
+const line = {
+  bench: 'repos', at: new Date().toISOString(), commit: spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
+  cores: os.cpus().length, load: { start: loadAtStart, end: os.loadavg() }, size, changedApps: changed.files.length, incrementalUnder10pc: incrOk, rows,
+};
+console.log(JSON.stringify(line));
+fs.appendFileSync(resultsFile, JSON.stringify(line) + '\n');
 await s3.close();
 az.kill('SIGTERM');
 if (!keep) {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { withClient } from '../src/postgres/client.js';
 import { countTables } from '../src/backup/rowcount.js';
-import { qsadmin } from './helpers/cli.js';
+import { qsadminJson } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 import { startObjectServers, type Servers } from './helpers/object-servers.js';
@@ -30,16 +30,7 @@ const env = (s: EmulatedSite, extra: Record<string, string> = {}) => ({
   ...servers.azure.env,
   ...extra,
 });
-async function cli(s: EmulatedSite, args: string[], extra: Record<string, string> = {}) {
-  const r = await qsadmin([...args, '--site', s.siteFile, '--json'], { env: env(s, extra), timeout: 240_000 });
-  let json;
-  try {
-    json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { ...r, json };
-}
+const cli = (s: EmulatedSite, args: string[], extra: Record<string, string> = {}) => qsadminJson([...args, '--site', s.siteFile, '--json'], { env: env(s, extra), timeout: 240_000 });
 
 async function counts(s: EmulatedSite): Promise<Record<string, Record<string, number>>> {
   const out: Record<string, Record<string, number>> = {};

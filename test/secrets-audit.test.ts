@@ -8,14 +8,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withClient } from '../src/postgres/client.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { filesUnder, notPrivate, qsadminTraced } from './helpers/private-modes.js';
-import { destroySites, makeSite } from './helpers/site.js';
+import { destroySites, editSite, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
+import { AZURITE_KEY, startObjectServers, type Servers } from './helpers/object-servers.js';
 
 const RUN = process.env.QSADMIN_SECRETS_AUDIT === '1';
 // Each holds an ASCII marker, found in any text encoding that escapes the quotes (JSON, shell, PowerShell).
 const DB_PASSWORD = `db pw 'QZXDBMARK' "$HOME" \${x} ünïcødé ✓`;
 const PFX_PASSWORD = `pfx 'QZXPFXMARK' "$(id)" \`x\` ñ ✓`;
-const MARKERS = ['QZXDBMARK', 'QZXPFXMARK'];
+const REPO_PASSPHRASE = `repo pp 'QZXREPOMARK' "$PATH" ü ✓`;
+const MARKERS = ['QZXDBMARK', 'QZXPFXMARK', 'QZXREPOMARK', AZURITE_KEY.slice(0, 24)];
 // Children that connect to PostgreSQL get the database password through PGPASSWORD (or a 0600 pgpass file).
 const NEEDS_DB_PASSWORD = /\/(pg_dump|pg_dumpall|pg_restore|psql|createdb|dropdb)$/;
 
@@ -47,6 +49,8 @@ describe.skipIf(!RUN)('secrets audit: every runbook with hostile secrets', () =>
   const traces: { name: string; file: string; rootPid: number }[] = [];
   const outputs: { name: string; text: string }[] = [];
   let setDir = '';
+  let servers: Servers;
+  let repoDir: string;
 
   beforeAll(async () => {
     site = await makeSite({ layout: 'manual', size: 'tiny', portOffset: 30000, baseAddress: '127.0.0.210', startServices: true });
@@ -61,17 +65,34 @@ describe.skipIf(!RUN)('secrets audit: every runbook with hostile secrets', () =>
     state = path.join(dir, 'state');
     backups = path.join(dir, 'backups');
     exported = path.join(dir, 'certs');
+    // Repositories: a folder and Azure (Azurite, on this file's own address), the passphrase and the storage key hostile
+    // or distinctive; `backup create --to-all` uploads to both (state dir, staging, part journals, outputs).
+    servers = await startObjectServers('127.0.0.26');
+    await servers.azure.container('audit');
+    repoDir = path.join(dir, 'repo');
+    editSite(site, (s) => {
+      s.repositories = [
+        { name: 'folder', url: repoDir, encrypt: true },
+        { name: 'azure', url: 'azure://devstoreaccount1/audit/site' },
+      ];
+    });
   }, 240_000);
 
   afterAll(async () => {
     await destroySites();
+    await servers?.stop();
     cleanupTempDirs();
   });
 
   // Run one command traced; its exit code must be 0.
   async function run(name: string, args: string[]) {
     const file = path.join(dir, `trace-${traces.length}-${name.replace(/\W+/g, '-')}`);
-    const r = await qsadminTraced([...args, '--site', site.siteFile], file, { QSADMIN_STATE_DIR: state, QSADMIN_DB_PASSWORD: DB_PASSWORD, QSADMIN_CERT_PASSWORD: PFX_PASSWORD }, ['-xx', '-v', '-s', '65536', '-e', 'trace=execve']);
+    const r = await qsadminTraced(
+      [...args, '--site', site.siteFile],
+      file,
+      { QSADMIN_STATE_DIR: state, QSADMIN_DB_PASSWORD: DB_PASSWORD, QSADMIN_CERT_PASSWORD: PFX_PASSWORD, QSADMIN_REPO_PASSPHRASE: REPO_PASSPHRASE, ...servers.azure.env },
+      ['-xx', '-v', '-s', '65536', '-e', 'trace=execve'],
+    );
     traces.push({ name, file, rootPid: r.pid });
     outputs.push({ name, text: r.stdout + r.stderr });
     expect(r.exitCode, `${name}: ${r.stderr}`).toBe(0);
@@ -91,9 +112,17 @@ describe.skipIf(!RUN)('secrets audit: every runbook with hostile secrets', () =>
     await run('restore', ['restore', setDir, '--yes', '--json']);
   }, 900_000);
 
+  it('runs backup create --to-all (an encrypted folder repository and Azure), list and verify --deep from Azure', async () => {
+    const b = await run('backup create --to-all', ['backup', 'create', '--to-all', '--json', '--skip-share']);
+    const id = JSON.parse(b.stdout).outputs['backup.uploads'].azure.id;
+    await run('backup list azure', ['backup', 'list', '--to', 'azure://devstoreaccount1/audit/site', '--json']);
+    await run('backup verify azure --deep', ['backup', 'verify', id, '--to', 'azure://devstoreaccount1/audit/site', '--deep', '--json']);
+    await run('backup verify folder', ['backup', 'verify', id, '--to', repoDir]);
+  }, 600_000);
+
   it('keeps both secrets out of every output, run file, set and export', () => {
     for (const o of outputs) for (const m of MARKERS) expect(o.text.includes(m), `${m} in the output of ${o.name}`).toBe(false);
-    for (const root of [state, backups, exported]) {
+    for (const root of [state, backups, exported, repoDir]) {
       for (const f of filesUnder(root)) {
         const text = fs.readFileSync(f).toString('latin1');
         for (const m of MARKERS) expect(text.includes(m), `${m} in ${f}`).toBe(false);
@@ -123,6 +152,8 @@ describe.skipIf(!RUN)('secrets audit: every runbook with hostile secrets', () =>
         if (e.pid === t.rootPid) continue; // qsadmin itself, started with both by this test
         const env = e.env.join('\n');
         if (env.includes('QZXPFXMARK')) wrong.add(`${t.name}: ${path.basename(e.file)} got the PFX password`);
+        if (env.includes('QZXREPOMARK')) wrong.add(`${t.name}: ${path.basename(e.file)} got the repository passphrase`);
+        if (env.includes(AZURITE_KEY.slice(0, 24))) wrong.add(`${t.name}: ${path.basename(e.file)} got the Azure storage key`);
         if (env.includes('QZXDBMARK') && !NEEDS_DB_PASSWORD.test(e.file)) wrong.add(`${t.name}: ${path.basename(e.file)} got the database password`);
       }
     }

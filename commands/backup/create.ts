@@ -15,16 +15,24 @@ set stays complete on its own. manifest.json is written last: a set without it i
 
 Passwords come from environment variables, never from arguments: the database superuser's from the
 variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password from QSADMIN_CERT_PASSWORD
-(or the variable given with --cert-password-env).`;
+(or the variable given with --cert-password-env).
+
+With --to-all the set goes to every repository the site config lists ("repositories"): it is staged once,
+then uploaded to each at once. When one upload fails the others still finish: the run exits 1, --json says
+"status": "failed" with the failed upload step's error, outputs["backup.uploads"] lists the repositories
+that have the set, and \`qsadmin runs resume <run-id>\` uploads only to the ones missing it.`;
   static override examples = [
     '<%= config.bin %> backup create --to D:\\QlikBackups',
     '<%= config.bin %> backup create --to /backups --dry-run',
+    'QSADMIN_REPO_PASSPHRASE=... AZURE_STORAGE_KEY=... <%= config.bin %> backup create --to-all --json',
+    '<%= config.bin %> backup create --to offsite-s3',
     'QSADMIN_CERT_PASSWORD=... <%= config.bin %> backup create --to /backups --extra-path \\\\fs01\\QVD --json >> nightly.jsonl',
   ];
   static override help = EXIT_CODES_HELP;
   static override flags = {
-    to: Flags.string({ description: 'folder that holds the backup sets, or a repository: azure://<account>/<container>/<prefix>, s3://<bucket>/<prefix> [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR' }),
-    encrypt: Flags.boolean({ description: 'encrypt the set (AES-256-GCM, key wrapped by the passphrase in --passphrase-env) [default: on for azure:// and s3://, off for a plain folder]', allowNo: true }),
+    to: Flags.string({ description: 'folder that holds the backup sets, a repository (azure://<account>/<container>/<prefix>, s3://<bucket>/<prefix>), or the name of a repository in the site config [default: <state-dir>/backups/<site>]', env: 'QSADMIN_BACKUP_DIR', exclusive: ['to-all'] }),
+    'to-all': Flags.boolean({ description: 'back up to every repository of the site config: the set is written once, then uploaded to each (one failing does not stop the others; a resume sends it only where it is missing)', exclusive: ['to'] }),
+    encrypt: Flags.boolean({ description: 'encrypt the set (AES-256-GCM, key wrapped by the passphrase in --passphrase-env) [default: on for azure:// and s3://, off for a plain folder; a configured repository says it itself]', allowNo: true }),
     'passphrase-env': Flags.string({ description: 'environment variable that holds the repository passphrase', default: 'QSADMIN_REPO_PASSPHRASE' }),
     'single-file': Flags.boolean({ description: 'pack the set into one .tar (no incremental linking for such sets)' }),
     compress: Flags.string({ description: 'compression of the database dumps (share files are stored as they are) [default: zstd when installed, else gzip]', options: ['zstd', 'gzip', 'none'] }),
@@ -51,16 +59,22 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
       inputs = readPlan(this.stateDir, flags.resume).inputs as never;
     } else {
       const site = await this.site();
-      const { resolveBackupTarget } = await import('../../src/backup/repo/target.js');
-      const target = resolveBackupTarget(flags.to ?? path.join(this.stateDir, 'backups', site.name), this.stateDir, { encrypt: flags.encrypt, passphraseEnv: flags['passphrase-env'] });
-      if (target.repository && flags['single-file']) {
+      const { resolveBackupTargets } = await import('../../src/backup/repo/target.js');
+      const target = resolveBackupTargets(site, {
+        to: flags.to ?? path.join(this.stateDir, 'backups', site.name),
+        toAll: flags['to-all'],
+        encrypt: flags.encrypt,
+        passphraseEnv: flags['passphrase-env'],
+        stateDir: this.stateDir,
+      });
+      if (target.repositories && flags['single-file']) {
         const { InputError } = await import('../../src/runbook/errors.js');
         throw new InputError('--single-file does not apply to a repository (its sets are content-addressed objects)', 'drop --single-file, or back up to a plain folder');
       }
       inputs = newBackupInputs({
         sitePath: this.sitePath(),
         to: target.to,
-        repository: target.repository,
+        repositories: target.repositories,
         singleFile: flags['single-file'],
         compress: flags.compress as never,
         parallel: flags.parallel,
@@ -87,13 +101,13 @@ function summaryLines(outputs: Record<string, unknown>): string[] {
   const b = outputs.backup as { id: string; dir: string; files: number; bytes: number; reusedFiles: number; reusedBytes?: number; downtimeMs: number; base: string | null } | undefined;
   if (!b) return [];
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-  const r = outputs['backup.repository'] as { url: string; objectsSent: number; objectsPresent: number; bytesSent: number } | undefined;
-  const where = r ? `${r.url}#${b.id}` : ((outputs['backup.file'] as string | undefined) ?? b.dir);
+  const ups = Object.values((outputs['backup.uploads'] ?? {}) as Record<string, { name?: string; url: string; objectsSent: number; objectsPresent: number; bytesSent: number }>);
+  const where = ups.length ? ups.map((r) => `${r.url}#${b.id}`).join(', ') : ((outputs['backup.file'] as string | undefined) ?? b.dir);
   const pre = outputs.preflight as { estimateBytes?: number } | undefined;
   return [
     `backup ${b.id} written to ${where}`,
     `  ${b.files} files, ${mb(b.bytes)}; ${b.base ? `${b.reusedFiles} files (${mb(b.reusedBytes ?? 0)}) linked from base set ${b.base}, ${mb(b.bytes - (b.reusedBytes ?? 0))} written` : 'full set: nothing linked from an earlier set'}`,
-    ...(r ? [`  uploaded: ${r.objectsSent} objects, ${mb(r.bytesSent)} sent; ${r.objectsPresent} objects already in the repository`] : []),
+    ...ups.map((r) => `  uploaded${r.name ? ` to ${r.name}` : ''}: ${r.objectsSent} objects, ${mb(r.bytesSent)} sent; ${r.objectsPresent} objects already in the repository`),
     `  services were down ${(b.downtimeMs / 1000).toFixed(1)} s${pre?.estimateBytes ? `; the free-space estimate was ${mb(pre.estimateBytes)}` : ''}`,
   ];
 }

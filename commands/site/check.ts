@@ -7,7 +7,9 @@ export default class SiteCheck extends QsadminCommand {
 
 The file first: types, unknown keys, names (exit 2 naming the key). Then every node through its driver (services,
 Host.cfg's hostname), the repository database (the superuser password from the variable the config names), and
-what QSR records: the nodes and the share root. A finding names the config key to fix and exits 2.
+what QSR records: the nodes and the share root; then each backup repository ("repositories": reachable, a
+qsadmin repository or not created yet, its passphrase opens its key). A finding names the config key to fix
+and exits 2.
 Read-only: the safe first command on a real server.`;
   static override examples = ['<%= config.bin %> site check --site C:\\ProgramData\\qsadmin\\site.json', '<%= config.bin %> site check --json'];
   static override help = EXIT_CODES_HELP;

@@ -126,12 +126,22 @@ export function mkdirOnce(dir: string, made?: Set<string>): void {
 export async function mapLimit<T, R>(items: T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
+  let failed = false;
+  // After a failure no new item starts, and the rejection waits for the items in flight: nothing of this call goes on
+  // working after it returned (an upload left running would race the resumed one over the same object).
   const workers = Array.from({ length: Math.max(1, Math.min(n, items.length)) }, async () => {
-    while (next < items.length) {
+    while (!failed && next < items.length) {
       const i = next++;
-      out[i] = await fn(items[i], i);
+      try {
+        out[i] = await fn(items[i], i);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
     }
   });
-  await Promise.all(workers);
+  const settled = await Promise.allSettled(workers);
+  const first = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (first) throw first.reason;
   return out;
 }

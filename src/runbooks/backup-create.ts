@@ -68,7 +68,9 @@ export interface BackupInputs {
   toolVersion?: string;
   /** Tables at least this big get their own data archive, reused while unchanged (default 8 MiB). */
   tableArchiveMinBytes?: number;
-  /** A format 2 repository: `to` is then its staging folder, and the set is uploaded last (src/backup/repo/target.ts). */
+  /** Format 2 repositories: `to` is then their staging folder, and the set is uploaded to each last (src/backup/repo/target.ts). */
+  repositories?: import('../backup/repo/target.js').RepositoryTarget[];
+  /** One repository, as plans written before --to-all name it. */
   repository?: import('../backup/repo/target.js').RepositoryTarget;
 }
 
@@ -158,7 +160,10 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   });
   const compress = inputs.compress ?? defaultCompression();
   const to = path.resolve(inputs.to);
-  const repo = inputs.repository ? await (await import('../backup/repo/target.js')).checkRepository(inputs.repository, env?.dryRun) : null;
+  // Plans written before --to-all name one repository.
+  const repositories = inputs.repositories ?? (inputs.repository ? [inputs.repository] : []);
+  const repoNotes: string[] = [];
+  for (const r of repositories) repoNotes.push((await (await import('../backup/repo/target.js')).checkRepository(r, env?.dryRun, repositories.length > 1)).note);
   await checkTargetReadOnly(to);
   const setDir = path.join(to, inputs.backupId);
   for (const f of discovery.share) {
@@ -179,7 +184,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   const shareModes = sharePlans.map((p) => p.mode);
 
   const notes = [
-    ...(repo ? [repo.note] : []),
+    ...repoNotes,
     `target ${setDir}${inputs.singleFile ? ' (packed into one .tar at the end)' : ''}`,
     `database ${site.database.host}:${site.database.port} (${site.database.service ?? 'dedicated server'}), PostgreSQL ${discovery.server.version}; client tools ${discovery.client.version} in ${discovery.client.dir}`,
     `databases dumped: ${dumpedDatabases({ discovery }).map((d) => `${d.name} (owner ${d.owner})`).join(', ')}` +
@@ -409,14 +414,14 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       run: async (ctx) => packSet(ctx),
     });
   }
-  if (inputs.repository) items.push((await import('../backup/repo/target.js')).uploadStep<BackupContext>(inputs.repository));
+  if (repositories.length) items.push(...(await import('../backup/repo/target.js')).uploadItems<BackupContext>(repositories));
 
   return {
     name: 'backup.create',
     site: path.resolve(inputs.sitePath),
     lockKey: siteLockKey(site),
     inputs: { ...inputs, to, compress, parallel },
-    secrets: [password, certPassword, ...(inputs.repository ? [process.env[inputs.repository.passphraseEnv]] : [])],
+    secrets: [password, certPassword, ...repositories.map((r) => process.env[r.passphraseEnv])],
     notes,
     items,
     // nothing a backup does changes the site: killed while services are down, they can start on the site as it is

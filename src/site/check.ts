@@ -1,10 +1,11 @@
 // `qsadmin site check`: is this site config right for the site it names? The file first (types, unknown keys:
 // loadSiteConfig), then every node reached through its driver, then the repository database and what QSR says
-// about the nodes and the share. Read-only: the safe first command on a real server.
+// about the nodes and the share, and each backup repository the config lists (reachable, its passphrase). Read-only:
+// the safe first command on a real server.
 import { InputError } from '../runbook/errors.js';
 import { withClient } from '../postgres/client.js';
 import type { Host } from '../host/types.js';
-import { centralNode, type SiteConfig } from './model.js';
+import { centralNode, type RepositoryConfig, type SiteConfig } from './model.js';
 import { databasePassword, superuserConn } from './database.js';
 import { readShareFolders } from './share.js';
 
@@ -76,5 +77,27 @@ export async function checkSite(site: SiteConfig, openHost: OpenHost, opts: { in
       add('database', false, `the repository database at ${site.database.host}:${site.database.port} is not usable: ${(e as Error).message}`);
     }
   }
+  for (const [i, r] of (site.repositories ?? []).entries()) add(...(await checkRepositoryEntry(r, `repositories[${i}]`, within)));
   return { site: site.name, ok: findings.every((f) => f.ok), findings };
 }
+
+// One configured repository: reachable, a qsadmin repository (or not created yet), its passphrase opens its key.
+async function checkRepositoryEntry(r: RepositoryConfig, key: string, within: <T>(p: Promise<T>, what: string) => Promise<T>): Promise<[string, boolean, string]> {
+  const { configuredTarget } = await import('../backup/repo/target.js');
+  const { Repository, UnreachableError } = await import('../backup/repo/repository.js');
+  const t = configuredTarget(r);
+  try {
+    const repo = await within(Repository.open(t.url, { passphraseEnv: t.passphraseEnv }), `repository ${r.name}`);
+    const sets = await within(repo.listSets(), `repository ${r.name}`);
+    const complete = sets.filter((x) => x.complete);
+    return [key, true, `${r.name}: ${repo.url}, format 2, ${repo.encrypted ? `encrypted (passphrase from ${t.passphraseEnv} opens its key)` : 'NOT encrypted'}; ${complete.length} set(s)${complete[0] ? `, newest ${complete[0].id}` : ''}`];
+  } catch (e) {
+    const err = e as InputError;
+    if (err instanceof UnreachableError) return [`${key}.url`, false, `${r.name} cannot be reached: ${err.message} (${err.hint})`];
+    if (err instanceof InputError && /is not a qsadmin repository/.test(err.message)) return [key, true, `${r.name}: ${parseUrl(t.url)} holds no repository yet: the first backup to it creates it (${t.encrypt ? `encrypted, passphrase from ${t.passphraseEnv}` : 'NOT encrypted'})`];
+    if (err instanceof InputError && /passphrase/.test(err.message)) return [`${key}.passphraseEnv`, false, `${r.name}: ${err.message}${err.hint ? ` (${err.hint})` : ''}`];
+    return [key, false, `${r.name}: ${err.message}`];
+  }
+}
+
+const parseUrl = (u: string) => u.replace(/\?.*$/, '');

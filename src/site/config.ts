@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { InputError } from '../runbook/errors.js';
+import { isRemoteUrl, parseRepoUrl } from '../backup/repo/store.js';
 import type { NodeConfig, SiteConfig } from './model.js';
 import { ALL_QLIK_SERVICES, DATABASE_SERVICES, DEFAULT_DB_PORT, QLIK_SERVICES, QRS_UNLOCK_PORT } from './services.js';
 
@@ -60,19 +61,25 @@ export function validateSite(site: SiteConfig, where: string): void {
   if (typeof site.shareRoot !== 'string' || !site.shareRoot) throw bad('"shareRoot"', 'is missing');
   if (CONTROL.test(site.shareRoot)) throw bad('"shareRoot"', 'holds a control character');
   if (site.alerting !== undefined) validateAlerting(site, bad);
+  if (site.repositories !== undefined) validateRepositories(site, bad);
   for (const key of ['emulator', 'defaults'] as const) {
     const v = raw[key];
     if (v !== undefined && (v === null || typeof v !== 'object' || Array.isArray(v))) throw bad(`"${key}"`, 'must be an object');
   }
 }
 
-const SITE_KEYS = ['name', 'driver', 'nodes', 'database', 'serviceAccount', 'shareRoot', 'alerting', 'emulator', 'defaults'];
+const SITE_KEYS = ['name', 'driver', 'nodes', 'database', 'serviceAccount', 'shareRoot', 'alerting', 'repositories', 'emulator', 'defaults'];
+const REPOSITORY_KEYS = ['name', 'url', 'encrypt', 'passphraseEnv', 'endpoint', 'region', 'pathStyle'];
+// Keys that would hold a credential: refused with the variable that supplies it instead.
+const CREDENTIAL_KEYS = /key|secret|sas|token|password|credential|connection/i;
 const ALERTING_KEYS = ['node', 'installDir', 'mongoBinDir', 'gatewayService'];
 const NODE_KEYS = ['name', 'hostname', 'role', 'address', 'root', 'portOffset', 'services', 'reach'];
 const REACH_KEYS = ['via', 'computerName', 'port', 'useSsl', 'authentication', 'usernameEnv', 'passwordEnv'];
 const DATABASE_KEYS = ['host', 'port', 'service', 'node', 'superuser', 'passwordEnv', 'binDir', 'dataDir'];
 // Node names become folder names in a backup set (certs/<node>/, config/<node>/): no separators, no "..".
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+// Repository names become step ids (backup.upload.<name>) and the keys of outputs: the same characters.
+const REPOSITORY_NAME = NODE_NAME;
 // A DNS hostname (RFC 1123 labels; an internationalised name goes in its xn-- form, as Windows and certificates hold it).
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 // A Windows account: characters Windows allows in user and domain names (spaces and a trailing $ included).
@@ -167,5 +174,40 @@ function validateAlerting(site: SiteConfig, bad: Bad): void {
   }
   if (a.gatewayService !== undefined && (typeof a.gatewayService !== 'string' || !/^[A-Za-z0-9_.\- ]{1,256}$/.test(a.gatewayService))) {
     throw bad('alerting.gatewayService', 'must be a Windows service name (letters, digits, space, "_", "-", ".")');
+  }
+}
+
+// Backup repositories: unique names, URLs that parse (the rules of --to), S3 settings only for s3://, no credentials.
+function validateRepositories(site: SiteConfig, bad: Bad): void {
+  const list = site.repositories;
+  if (!Array.isArray(list)) throw bad('"repositories"', 'must be a list such as [{"name": "offsite", "url": "s3://bucket/prefix"}]');
+  const seen = new Set<string>();
+  for (const [i, r] of list.entries()) {
+    const at = `repositories[${i}]`;
+    if (!r || typeof r !== 'object' || Array.isArray(r)) throw bad(at, 'must be an object with "name" and "url"');
+    for (const key of Object.keys(r)) {
+      if (!REPOSITORY_KEYS.includes(key) && CREDENTIAL_KEYS.test(key)) {
+        throw bad(`${at}."${key}"`, 'looks like a credential: the site file never holds one (it is readable by everyone); set AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or use the SDK\'s default chain) in the environment of the backup');
+      }
+    }
+    onlyKeys(r as unknown as Record<string, unknown>, REPOSITORY_KEYS, `${at}.`, bad);
+    if (typeof r.name !== 'string' || !REPOSITORY_NAME.test(r.name)) throw bad(`${at}.name`, `${JSON.stringify(r.name)} must be letters, digits, "-" or "_" (it names the repository's upload step)`);
+    if (seen.has(r.name.toLowerCase())) throw bad(`${at}.name`, `"${r.name}" is used twice: repository names must be unique`);
+    seen.add(r.name.toLowerCase());
+    if (typeof r.url !== 'string' || !r.url || CONTROL.test(r.url)) throw bad(`${at}.url`, 'must be a folder path, azure://<account>/<container>/<prefix> or s3://<bucket>/<prefix>');
+    const remote = isRemoteUrl(r.url);
+    if (!remote && !(path.isAbsolute(r.url) || /^[A-Za-z]:\\|^\\\\/.test(r.url))) throw bad(`${at}.url`, `${JSON.stringify(r.url)} must be an absolute folder path (or a UNC path), azure://… or s3://…`);
+    try {
+      parseRepoUrl(r.url);
+    } catch (e) {
+      throw bad(`${at}.url`, `${(e as Error).message}${e instanceof InputError && e.hint ? ` (${e.hint})` : ''}`);
+    }
+    if (r.encrypt !== undefined && typeof r.encrypt !== 'boolean') throw bad(`${at}.encrypt`, 'must be true or false');
+    if (r.passphraseEnv !== undefined && (typeof r.passphraseEnv !== 'string' || !ENV_NAME.test(r.passphraseEnv))) throw bad(`${at}.passphraseEnv`, 'must be the name of an environment variable (letters, digits, "_"), not the passphrase');
+    const s3Only = (['endpoint', 'region', 'pathStyle'] as const).filter((k) => r[k] !== undefined);
+    if (s3Only.length && !/^s3:\/\//i.test(r.url)) throw bad(`${at}.${s3Only[0]}`, 'applies to s3:// repositories only');
+    if (r.endpoint !== undefined && (typeof r.endpoint !== 'string' || !/^https?:\/\/[^\s/@]+(\/[^\s@]*)?$/.test(r.endpoint))) throw bad(`${at}.endpoint`, 'must be an http(s) URL without credentials, e.g. https://s3.eu-central-1.example.com');
+    if (r.region !== undefined && (typeof r.region !== 'string' || !/^[a-z0-9-]{1,40}$/.test(r.region))) throw bad(`${at}.region`, 'must be a region name such as eu-central-1');
+    if (r.pathStyle !== undefined && typeof r.pathStyle !== 'boolean') throw bad(`${at}.pathStyle`, 'must be true or false');
   }
 }

@@ -80,10 +80,30 @@ export interface SiteConfig {
   shareRoot: string;
   /** Qlik Alerting beside the site (optional): backed up with the site, restored with --only alerting. */
   alerting?: AlertingConfig;
+  /** Backup repositories (`backup create --to <name>`, `--to-all`): where sets go off-site. No credentials. */
+  repositories?: RepositoryConfig[];
   /** Emulator options (fault injection, assumptions); ignored by the windows driver. */
   emulator?: Record<string, unknown>;
   /** Defaults for common flags, e.g. { "stateDir": "...", "verbose": true }. */
   defaults?: Record<string, unknown>;
+}
+
+/**
+ * A backup repository the site config names: a folder, azure://<account>/<container>/<prefix> or s3://<bucket>/<prefix>.
+ * Credentials never appear here: they come from the environment or the SDK's own chain (README, "Repositories").
+ */
+export interface RepositoryConfig {
+  /** What --to <name> and the step ids call it: letters, digits, "-", "_". */
+  name: string;
+  url: string;
+  /** Default: true for azure:// and s3://, false for a folder. */
+  encrypt?: boolean;
+  /** The environment variable with this repository's passphrase (default QSADMIN_REPO_PASSPHRASE). */
+  passphraseEnv?: string;
+  /** S3-compatible stores only: endpoint URL, region, path-style addressing. */
+  endpoint?: string;
+  region?: string;
+  pathStyle?: boolean;
 }
 
 export function centralNode(site: SiteConfig): NodeConfig {

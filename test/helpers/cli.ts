@@ -22,3 +22,15 @@ export async function qsadmin(args: string[], opts: { env?: Record<string, strin
   });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
+
+/** Like qsadmin, with stdout parsed as JSON when it is (a --json run); json is undefined otherwise. */
+export async function qsadminJson(args: string[], opts: { env?: Record<string, string>; input?: string; timeout?: number } = {}): Promise<CliResult & { json?: any }> {
+  const r = await qsadmin(args, opts);
+  let json;
+  try {
+    json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { ...r, json };
+}

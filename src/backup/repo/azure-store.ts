@@ -1,11 +1,12 @@
 // Azure Blob Storage through @azure/storage-blob. Credentials from the environment only: AZURE_STORAGE_KEY (shared
 // key) or AZURE_STORAGE_SAS_TOKEN, else the SDK's default chain (managed identity on an Azure VM, az login) through
-// @azure/identity when it is installed. Block blobs are uploaded as a stream with a few blocks in flight (bounded
-// memory). QSADMIN_AZURE_ENDPOINT points at another blob endpoint (Azurite: http://127.0.0.1:10000/devstoreaccount1).
-import type { Readable } from 'node:stream';
+// @azure/identity when it is installed. Block blobs are uploaded block by block with a few in flight (bounded
+// memory: BLOCKS_IN_FLIGHT + 1 blocks). QSADMIN_AZURE_ENDPOINT points at another blob endpoint (Azurite: http://127.0.0.1:10000/devstoreaccount1).
+import { Readable } from 'node:stream';
 import type { ContainerClient } from '@azure/storage-blob';
 import { InputError } from '../../runbook/errors.js';
-import { RetentionLockedError, counter, type ObjectStore, type RepoUrl, type StoreStats, type StoredObject, under } from './store.js';
+import { faultPoint } from '../../runbook/fault.js';
+import { RetentionLockedError, StaleUploadError, cutParts, eachPart, partMd5, type ObjectStore, type PutOptions, type RepoUrl, type StoreStats, type StoredObject, under } from './store.js';
 
 const BLOCK_BYTES = 8 << 20;
 const BLOCKS_IN_FLIGHT = 3;
@@ -35,6 +36,8 @@ export async function openAzureStore(u: AzureUrl): Promise<ObjectStore> {
 
 class AzureStore implements ObjectStore {
   readonly stats: StoreStats = { requests: {}, bytesSent: 0 };
+  /** Parts acknowledged by the store in this process: the kill tests' crash point repo.upload:part-<n>. */
+  private partsAcked = 0;
   readonly where: string;
   constructor(
     private c: ContainerClient,
@@ -48,21 +51,53 @@ class AzureStore implements ObjectStore {
   private key(k: string) {
     return under(this.u.prefix, k);
   }
-  async put(key: string, body: Buffer | Readable): Promise<void> {
+  async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<void> {
     const b = this.c.getBlockBlobClient(this.key(key));
-    if (Buffer.isBuffer(body)) {
+    const it = (Buffer.isBuffer(body) ? cutParts(Readable.from([body]), BLOCK_BYTES) : cutParts(body, BLOCK_BYTES))[Symbol.asyncIterator]();
+    const first = (await it.next()).value as Buffer;
+    const second = await it.next();
+    if (second.done) {
+      // One block's worth or less: one Put Blob.
+      opts.journal?.drop(key);
       this.count('put');
-      await b.uploadData(body, { blockSize: BLOCK_BYTES, concurrency: BLOCKS_IN_FLIGHT });
-      this.stats.bytesSent += body.length;
+      await b.upload(first, first.length);
+      this.stats.bytesSent += first.length;
       return;
     }
-    const counted = counter();
-    body.on('error', (e) => counted.destroy(e));
-    await b.uploadStream(body.pipe(counted), BLOCK_BYTES, BLOCKS_IN_FLIGHT);
-    const n = counted.bytes;
-    // uploadStream sends one Put Blob for a small stream, else one Put Block per block and a Put Block List.
-    this.count('put', n <= BLOCK_BYTES ? 1 : Math.ceil(n / BLOCK_BYTES) + 1);
-    this.stats.bytesSent += n;
+    const all = (async function* () {
+      yield first;
+      yield second.value;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    })();
+    // Put Block per block, then Put Block List. A block's id names its index and MD5, so a resumed run finds the
+    // blocks a killed one staged (uncommitted blocks stay a week) and sends only the others.
+    const prior = opts.journal?.load(key);
+    const done = new Map((prior?.parts ?? []).map((p) => [p.n, p]));
+    const ids: string[] = [];
+    await eachPart(all, BLOCKS_IN_FLIGHT, async (data, n) => {
+      const md5 = partMd5(data);
+      const id = Buffer.from(`qsadmin-${String(n).padStart(6, '0')}-${md5}`).toString('base64');
+      ids[n - 1] = id;
+      const had = done.get(n);
+      if (had && had.bytes === data.length && had.tag === id) {
+        this.count('blockPresent');
+        return;
+      }
+      this.count('putBlock');
+      await b.stageBlock(id, data, data.length);
+      this.stats.bytesSent += data.length;
+      done.set(n, { n, bytes: data.length, md5, tag: id });
+      opts.journal?.save(key, { parts: [...done.values()] });
+      faultPoint(`repo.upload:part-${++this.partsAcked}`);
+    });
+    this.count('putBlockList');
+    try {
+      await b.commitBlockList(ids);
+    } catch (e) {
+      if (prior && (e as { code?: string }).code === 'InvalidBlockList') throw new StaleUploadError(`${this.where}/${key}: the store no longer has the blocks a killed upload staged (InvalidBlockList)`);
+      throw e;
+    }
+    opts.journal?.drop(key);
   }
   async get(key: string): Promise<Readable | null> {
     this.count('get');
@@ -70,6 +105,8 @@ class AzureStore implements ObjectStore {
       const r = await this.c.getBlobClient(this.key(key)).download();
       return r.readableStreamBody as Readable;
     } catch (e) {
+      // A missing container is a 404 too, but not an absent object: the repository cannot be reached.
+      if ((e as { code?: string }).code === 'ContainerNotFound') throw e;
       if ((e as { statusCode?: number }).statusCode === 404) return null;
       throw e;
     }

@@ -5,7 +5,7 @@
 // passphrase. Rotating the passphrase re-wraps the same key: no object is rewritten. Losing the passphrase loses
 // the repository: there is no other copy of the key and no back door.
 //
-// Objects: header "QSE1" + 16 random bytes (salt), then chunks of up to CHUNK plain bytes, each AES-256-GCM under a
+// Objects: header "QSE1" + a 16-byte salt (random; for content-addressed objects derived from the name, objectSalt), then chunks of up to CHUNK plain bytes, each AES-256-GCM under a
 // per-object key HKDF(repository key, salt, "qsadmin object " + object name) with the chunk's index as nonce and its
 // "last chunk" flag as additional data. So a flipped byte fails the chunk's tag, reordered chunks fail (wrong nonce),
 // a truncated object fails (no last chunk, or a short one), and two swapped objects fail (each key binds its name).
@@ -123,16 +123,40 @@ function openChunk(key: Buffer, i: number, last: boolean, sealed: Buffer): Buffe
  * multiple of PAD, cut into chunks of CHUNK (the padding may spill into one more chunk).
  */
 function paddedTail(rest: Buffer, storedSoFar: number): Buffer[] {
-  for (let z = 0; ; z++) {
-    const t = rest.length + 1 + z;
-    if ((storedSoFar + t + TAG * Math.ceil(t / CHUNK)) % PAD !== 0) continue;
-    const tail = Buffer.alloc(t);
-    rest.copy(tail);
-    tail[rest.length] = 0x80;
-    const out: Buffer[] = [];
-    for (let o = 0; o < t; o += CHUNK) out.push(tail.subarray(o, Math.min(t, o + CHUNK)));
-    return out;
-  }
+  const t = tailLength(rest.length, storedSoFar);
+  const tail = Buffer.alloc(t);
+  rest.copy(tail);
+  tail[rest.length] = 0x80;
+  const out: Buffer[] = [];
+  for (let o = 0; o < t; o += CHUNK) out.push(tail.subarray(o, Math.min(t, o + CHUNK)));
+  return out;
+}
+
+/** The plain length of the padded tail (rest, 0x80, zeros) that makes the stored size a multiple of PAD. */
+function tailLength(restLen: number, storedSoFar: number): number {
+  for (let t = restLen + 1; ; t++) if ((storedSoFar + t + TAG * Math.ceil(t / CHUNK)) % PAD === 0) return t;
+}
+
+/**
+ * The stored size of an object of `plainBytes` (what encryptStream writes): a resumed upload takes an object in the
+ * store as present only at this size, so an upload cut off mid-body (a store that shows it) is sent again.
+ */
+export function sealedSize(plainBytes: number): number {
+  // encryptStream seals full chunks while more than CHUNK bytes are pending, so the tail holds 1..CHUNK bytes (or 0).
+  const full = plainBytes > 0 ? Math.floor((plainBytes - 1) / CHUNK) : 0;
+  const stored = HEADER + full * (CHUNK + TAG);
+  const t = tailLength(plainBytes - full * CHUNK, stored);
+  return stored + t + TAG * Math.ceil(t / CHUNK);
+}
+
+/**
+ * The salt of a content-addressed object: derived from its name, so encrypting the same content again gives the same
+ * bytes, and a resumed multipart upload can send only the parts it lacks (the parts already stored still match).
+ * Safe because the name is an HMAC of the content: one object key and nonce sequence only ever seals one plain text.
+ * Objects whose name does not bind their content (manifests, records) keep a random salt.
+ */
+export function objectSalt(keys: RepoKeys, name: string): Buffer {
+  return createHmac('sha256', keys.mac).update(`qsadmin object salt ${name}`).digest().subarray(0, 16);
 }
 
 /** Strip the padding: trailing zeros, then the 0x80 marker. */
@@ -142,9 +166,8 @@ function unpad(b: Buffer): Buffer | null {
   return i >= 0 && b[i] === 0x80 ? b.subarray(0, i) : null;
 }
 
-/** Encrypting stream for one object. */
-export function encryptStream(keys: RepoKeys, name: string): Transform {
-  const salt = randomBytes(16);
+/** Encrypting stream for one object (a random salt unless the object is content-addressed: objectSalt). */
+export function encryptStream(keys: RepoKeys, name: string, salt: Buffer = randomBytes(16)): Transform {
   const key = objectKey(keys, salt, name);
   let pending: Buffer[] = [];
   let pendingLen = 0;
@@ -226,8 +249,8 @@ export function decryptStream(keys: RepoKeys, name: string, label: string): Tran
 }
 
 /** Encrypt or decrypt a small object (manifest, verification record) in memory. */
-export async function sealBuffer(keys: RepoKeys, name: string, plain: Buffer): Promise<Buffer> {
-  return collect(encryptStream(keys, name), plain);
+export async function sealBuffer(keys: RepoKeys, name: string, plain: Buffer, salt?: Buffer): Promise<Buffer> {
+  return collect(encryptStream(keys, name, salt), plain);
 }
 export async function openBuffer(keys: RepoKeys, name: string, sealed: Buffer, label: string): Promise<Buffer> {
   return collect(decryptStream(keys, name, label), sealed);

@@ -20,13 +20,14 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InputError, LockedError, VerificationError } from '../../runbook/errors.js';
 import { faultPoint } from '../../runbook/fault.js';
+import { pidAlive } from '../../runbook/lock.js';
 import { hashingTap, mapLimit } from '../hashcopy.js';
 import { readManifest, type Manifest, type ManifestFile, type VerifyRecord } from '../manifest.js';
 import { manifestPathProblems } from '../manifest-check.js';
 import { applyRetention, type RetentionDecision, type RetentionPolicy } from '../retention.js';
 import type { BackupSetInfo } from '../sets.js';
-import { decryptStream, encryptStream, newWrappedKey, objectName, openBuffer, rewrapKey, sealBuffer, unwrapKey, type RepoKeys, type WrappedKey } from './crypto.js';
-import { RetentionLockedError, openStore, parseRepoUrl, readAll, type ObjectStore } from './store.js';
+import { decryptStream, encryptStream, newWrappedKey, objectName, objectSalt, openBuffer, rewrapKey, sealBuffer, sealedSize, unwrapKey, type RepoKeys, type WrappedKey } from './crypto.js';
+import { RetentionLockedError, StaleUploadError, openStore, parseRepoUrl, readAll, type ObjectStore, type PartJournal } from './store.js';
 
 export const CONFIG = 'qsadmin-repository.json';
 export const FORMAT2 = 2;
@@ -67,6 +68,9 @@ export function isFolderRepository(dir: string): boolean {
   return fs.existsSync(path.join(dir, CONFIG));
 }
 
+/** The store did not answer (network, endpoint, credentials, a missing bucket or container): bad input at plan time. */
+export class UnreachableError extends InputError {}
+
 export class Repository {
   private constructor(
     readonly store: ObjectStore,
@@ -86,7 +90,7 @@ export class Repository {
     const store = await openStore(parseRepoUrl(url));
     const envName = opts.passphraseEnv ?? DEFAULT_PASSPHRASE_ENV;
     const raw = await store.get(CONFIG).catch((e) => {
-      throw new InputError(`cannot reach the repository ${store.where}: ${(e as Error).message}`, 'check the URL, the endpoint and the credentials in the environment');
+      throw new UnreachableError(`cannot reach the repository ${store.where}: ${(e as Error).message}`, 'check the URL, the endpoint and the credentials in the environment');
     });
     if (!raw) {
       if (!opts.create) throw new InputError(`${store.where} is not a qsadmin repository (no ${CONFIG})`, 'back up into it first (qsadmin backup create --to <url>), or check the URL');
@@ -99,7 +103,9 @@ export class Repository {
         encryption = { cipher: 'aes-256-gcm', chunkBytes: 1 << 20, padBytes: 4096, key: k.wrapped };
       }
       const config: RepoConfig = { format: FORMAT2, id: randomUUID(), created: new Date().toISOString(), encryption };
-      await store.put(CONFIG, Buffer.from(JSON.stringify(config, null, 1) + '\n'));
+      await store.put(CONFIG, Buffer.from(JSON.stringify(config, null, 1) + '\n')).catch((e) => {
+        throw new UnreachableError(`cannot create the repository ${store.where}: ${(e as Error).message}`, 'check the URL (does the bucket or container exist?), the endpoint and the credentials in the environment');
+      });
       return new Repository(store, config, keys);
     }
     let config: RepoConfig;
@@ -204,6 +210,11 @@ export class Repository {
       if (kind === 'shared' && !name.startsWith('exclusive-')) continue;
       const info = await this.store.get(o.key).then((r) => (r ? readAll(r) : null)).then((b) => (b ? (JSON.parse(b.toString()) as { at: string; what: string; host: string; pid: number }) : null)).catch(() => null);
       if (!info || Date.now() - Date.parse(info.at) > LOCK_STALE_MS) continue;
+      // Left by a process of this host that is gone (killed mid-upload): not a lock any more, and removed.
+      if (info.host === os.hostname() && !pidAlive(info.pid)) {
+        await this.store.delete(o.key).catch(() => undefined);
+        continue;
+      }
       await release();
       throw new LockedError(`${this.url} is locked: ${info.what} on ${info.host} (pid ${info.pid}) since ${info.at}`, kind === 'shared' ? 'wait for the prune to finish, then resume the backup run' : 'wait for the running backup to finish, then prune');
     }
@@ -213,8 +224,9 @@ export class Repository {
   /**
    * Upload a complete local (format 1) set: every file as a content-addressed object unless the repository has it
    * already (an incremental sends only new content; a resumed upload only what is missing), the manifest last.
+   * With a journal (a folder beside the staged set), a large object cut off by a kill goes on from its last part.
    */
-  async uploadSet(setDir: string, opts: { parallel?: number; onProgress?: (msg: string) => void } = {}): Promise<UploadStats> {
+  async uploadSet(setDir: string, opts: { parallel?: number; onProgress?: (msg: string) => void; log?: (msg: string) => void; journal?: PartJournal } = {}): Promise<UploadStats> {
     const local = readManifest(setDir);
     if (!local) throw new Error(`${setDir} has no manifest: only a complete set is uploaded`);
     const stats: UploadStats = { objects: 0, objectsSent: 0, objectsPresent: 0, bytesSent: 0, requests: this.store.stats.requests };
@@ -222,27 +234,29 @@ export class Repository {
     const release = await this.lock('shared', `backup ${local.id}`);
     try {
       await this.writeSmall(setKey(local.id, 'started'), { id: local.id, created: local.created });
-      const present = new Set((await this.store.list('objects')).map((o) => o.key.split('/').pop()!));
+      // What the store holds, with its size: an object counts as present only at the size its content gives, since
+      // a store may show an object whose upload was cut off mid-body (s3rver writes a PUT's body under its final name).
+      const present = new Map((await this.store.list('objects')).map((o) => [o.key.split('/').pop()!, o.size]));
       const files = local.files.map((f) => ({ ...f, object: objectName(f.sha256, this.keys) }));
       const unique = [...new Map(files.map((f) => [f.object, f])).values()];
       stats.objects = unique.length;
       const sentBefore = this.store.stats.bytesSent;
       let sent = 0;
       await mapLimit(unique, opts.parallel ?? 4, async (f) => {
-        if (present.has(f.object)) {
+        const want = this.keys ? sealedSize(f.bytes) : f.bytes;
+        const have = present.get(f.object);
+        if (have === want) {
           stats.objectsPresent++;
           return;
         }
-        const tap = hashingTap();
-        const src = fs.createReadStream(path.join(setDir, ...f.path.split('/')), { highWaterMark: 1 << 20 });
-        const body: Readable = this.keys ? src.pipe(tap).pipe(encryptStream(this.keys, f.object)) : src.pipe(tap);
-        src.on('error', (e) => body.destroy(e));
-        await this.store.put(objKey(f.object), body);
-        const w = tap.result();
-        // The bytes sent are the bytes the manifest describes (a file changed in the staging set would not be).
-        if (w.sha256 !== f.sha256) {
-          await this.store.delete(objKey(f.object)).catch(() => undefined);
-          throw new VerificationError(`${f.path}: sha256 ${w.sha256} while uploading, the manifest says ${f.sha256}`, 'the staging copy changed: run the backup again');
+        if (have !== undefined) opts.log?.(`${f.path}: object ${f.object} is ${have} bytes in ${this.url}, its content makes ${want}: an upload cut off part-way, sent again`);
+        try {
+          await this.putFile(setDir, f, opts.journal);
+        } catch (e) {
+          if (!(e instanceof StaleUploadError)) throw e;
+          opts.log?.(`${e.message}: its upload starts over`);
+          opts.journal?.drop(objKey(f.object));
+          await this.putFile(setDir, f, opts.journal);
         }
         stats.objectsSent++;
         faultPoint(`repo.upload:object-${++sent}`);
@@ -254,6 +268,21 @@ export class Repository {
       return stats;
     } finally {
       await release();
+    }
+  }
+
+  /** Send one file of a staged set as its object (encrypted when the repository is); its sha256 checked as it goes. */
+  private async putFile(setDir: string, f: ManifestFile & { object: string }, journal?: PartJournal): Promise<void> {
+    const tap = hashingTap();
+    const src = fs.createReadStream(path.join(setDir, ...f.path.split('/')), { highWaterMark: 1 << 20 });
+    const body: Readable = this.keys ? src.pipe(tap).pipe(encryptStream(this.keys, f.object, objectSalt(this.keys, f.object))) : src.pipe(tap);
+    src.on('error', (e) => body.destroy(e));
+    await this.store.put(objKey(f.object), body, { journal });
+    const w = tap.result();
+    // The bytes sent are the bytes the manifest describes (a file changed in the staging set would not be).
+    if (w.sha256 !== f.sha256) {
+      await this.store.delete(objKey(f.object)).catch(() => undefined);
+      throw new VerificationError(`${f.path}: sha256 ${w.sha256} while uploading, the manifest says ${f.sha256}`, 'the staging copy changed: run the backup again');
     }
   }
 

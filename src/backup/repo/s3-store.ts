@@ -3,7 +3,8 @@
 // uploads with a few parts in flight, so memory stays bounded (PARTS_IN_FLIGHT × PART_BYTES) whatever the size.
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { RetentionLockedError, type ObjectStore, type RepoUrl, type StoreStats, type StoredObject, under } from './store.js';
+import { faultPoint } from '../../runbook/fault.js';
+import { RetentionLockedError, StaleUploadError, cutParts, eachPart, partMd5, type ObjectStore, type PutOptions, type RepoUrl, type StoreStats, type StoredObject, under } from './store.js';
 
 const PART_BYTES = 8 << 20;
 const PARTS_IN_FLIGHT = 3;
@@ -25,6 +26,8 @@ export async function openS3Store(u: S3Url): Promise<ObjectStore> {
 
 class S3Store implements ObjectStore {
   readonly stats: StoreStats = { requests: {}, bytesSent: 0 };
+  /** Parts acknowledged by the store in this process: the kill tests' crash point repo.upload:part-<n>. */
+  private partsAcked = 0;
   readonly where: string;
   constructor(
     private c: S3Client,
@@ -40,59 +43,63 @@ class S3Store implements ObjectStore {
     return under(this.u.prefix, k);
   }
 
-  async put(key: string, body: Buffer | Readable): Promise<void> {
+  async put(key: string, body: Buffer | Readable, opts: PutOptions = {}): Promise<void> {
     const Bucket = this.u.bucket;
     const Key = this.key(key);
     if (Buffer.isBuffer(body)) return this.putOne(Key, body);
-    // Read the first part: an object that fits in one part is one PUT.
-    const it = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    let carry: Buffer[] = [];
-    let carryLen = 0;
-    let ended = false;
-    const nextPart = async (): Promise<Buffer | null> => {
-      while (!ended && carryLen < PART_BYTES) {
-        const r = await it.next();
-        if (r.done) ended = true;
-        else {
-          carry.push(r.value);
-          carryLen += r.value.length;
-        }
-      }
-      if (!carryLen) return null;
-      const all = Buffer.concat(carry);
-      const part = all.subarray(0, PART_BYTES);
-      carry = [all.subarray(part.length)];
-      carryLen = all.length - part.length;
-      return part;
-    };
-    const first = (await nextPart()) ?? Buffer.alloc(0);
-    if (ended && !carryLen) return this.putOne(Key, first);
-    this.count('createMultipart');
-    const { UploadId } = await this.c.send(new this.sdk.CreateMultipartUploadCommand({ Bucket, Key }));
-    const parts: Array<{ ETag?: string; PartNumber: number }> = [];
-    const inFlight = new Set<Promise<void>>();
-    let n = 0;
+    // Read the first two parts: an object that fits in one part is one PUT.
+    const it = cutParts(body, PART_BYTES)[Symbol.asyncIterator]();
+    const first = (await it.next()).value as Buffer;
+    const second = await it.next();
+    if (second.done) {
+      opts.journal?.drop(key);
+      return this.putOne(Key, first);
+    }
+    const all = (async function* () {
+      yield first;
+      yield second.value;
+      for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+    })();
+    // A killed run's upload goes on where it stopped: same upload id, and the parts it sent are not sent again
+    // (a part counts as sent when its size and MD5 match: the bytes are deterministic, crypto.ts objectSalt).
+    const prior = opts.journal?.load(key);
+    const done = new Map((prior?.uploadId ? prior.parts : []).map((p) => [p.n, p]));
+    let UploadId = prior?.uploadId;
+    if (!UploadId) {
+      this.count('createMultipart');
+      UploadId = (await this.c.send(new this.sdk.CreateMultipartUploadCommand({ Bucket, Key }))).UploadId!;
+      opts.journal?.save(key, { uploadId: UploadId, parts: [] });
+    }
+    const parts: Array<{ ETag: string; PartNumber: number }> = [];
     try {
-      for (let p: Buffer | null = first; p; p = await nextPart()) {
-        const PartNumber = ++n;
-        const data = p;
-        const job: Promise<void> = (async () => {
-          this.count('uploadPart');
-          const r = await this.c.send(new this.sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: data, ContentLength: data.length }));
-          this.stats.bytesSent += data.length;
-          parts.push({ ETag: r.ETag, PartNumber });
-        })().finally(() => inFlight.delete(job));
-        inFlight.add(job);
-        if (inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
+      await eachPart(all, PARTS_IN_FLIGHT, async (data, PartNumber) => {
+        const md5 = partMd5(data);
+        const had = done.get(PartNumber);
+        if (had && had.bytes === data.length && had.md5 === md5) {
+          this.count('partPresent');
+          parts.push({ ETag: had.tag, PartNumber });
+          return;
+        }
+        this.count('uploadPart');
+        const r = await this.c.send(new this.sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: data, ContentLength: data.length }));
+        this.stats.bytesSent += data.length;
+        parts.push({ ETag: r.ETag!, PartNumber });
+        done.set(PartNumber, { n: PartNumber, bytes: data.length, md5, tag: r.ETag! });
+        opts.journal?.save(key, { uploadId: UploadId, parts: [...done.values()] });
+        faultPoint(`repo.upload:part-${++this.partsAcked}`);
+      });
       this.count('completeMultipart');
       await this.c.send(new this.sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts.sort((a, b) => a.PartNumber - b.PartNumber) } }));
     } catch (e) {
-      await Promise.allSettled(inFlight);
-      await this.c.send(new this.sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+      const name = (e as Error).name;
+      // The upload id of a journal that the store no longer knows (aborted, or removed by a lifecycle rule).
+      if (prior?.uploadId && (name === 'NoSuchUpload' || name === 'InvalidPart')) throw new StaleUploadError(`${this.where}/${key}: the store no longer has the unfinished upload ${UploadId} (${name})`);
+      // With a journal the parts stay for the resumed run (an AbortIncompleteMultipartUpload lifecycle rule removes
+      // uploads never resumed); without one there is nothing to resume, so the upload is aborted.
+      if (!opts.journal) await this.c.send(new this.sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
       throw e;
     }
+    opts.journal?.drop(key);
   }
 
   private async putOne(Key: string, data: Buffer): Promise<void> {
@@ -107,6 +114,8 @@ class S3Store implements ObjectStore {
       const r = await this.c.send(new this.sdk.GetObjectCommand({ Bucket: this.u.bucket, Key: this.key(key) }));
       return r.Body as Readable;
     } catch (e) {
+      // A missing bucket is a 404 too, but not an absent object: the repository cannot be reached.
+      if ((e as { name?: string }).name === 'NoSuchBucket') throw e;
       if ((e as { name?: string }).name === 'NoSuchKey' || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return null;
       throw e;
     }

@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createHash } from 'node:crypto';
 import { InputError } from '../../runbook/errors.js';
+import { writeFileAtomic } from '../../runbook/fsutil.js';
 
 export interface StoredObject {
   key: string;
@@ -18,11 +20,40 @@ export interface StoreStats {
   bytesSent: number;
 }
 
+/** One part of an unfinished multipart upload, as the store acknowledged it (tag: S3's ETag, Azure's block id). */
+export interface StoredPart {
+  n: number;
+  bytes: number;
+  md5: string;
+  tag: string;
+}
+
+/** What a resumable upload keeps between runs: the store's upload id (S3) and the parts it acknowledged. */
+export interface PartState {
+  uploadId?: string;
+  parts: StoredPart[];
+}
+
+/** Where a store keeps the PartState of each unfinished object, so a resumed run sends only the parts it lacks. */
+export interface PartJournal {
+  load(key: string): PartState | null;
+  save(key: string, state: PartState): void;
+  drop(key: string): void;
+}
+
+/** The store no longer has the parts a journal names (the upload was aborted or its blocks expired): start over. */
+export class StaleUploadError extends Error {}
+
+export interface PutOptions {
+  /** Record each part as the store acknowledges it, and skip the parts a killed run already sent. */
+  journal?: PartJournal;
+}
+
 export interface ObjectStore {
   /** For messages: the URL of the repository. */
   readonly where: string;
   readonly stats: StoreStats;
-  put(key: string, body: Buffer | Readable): Promise<void>;
+  put(key: string, body: Buffer | Readable, opts?: PutOptions): Promise<void>;
   /** The object's bytes, or null when it does not exist. */
   get(key: string): Promise<Readable | null>;
   list(prefix: string): Promise<StoredObject[]>;
@@ -53,6 +84,11 @@ export function parseRepoUrl(s: string): RepoUrl {
     throw new InputError(`${s} is not a repository URL`, 'use azure://<account>/<container>/<prefix> or s3://<bucket>/<prefix>');
   }
   if (u.username || u.password) throw new InputError(`${u.protocol}//… carries credentials in the URL`, 'credentials come only from the environment or the SDK\'s default chain, never from arguments');
+  // Only settings in the query: a SAS token or a presigned URL's signature there would be a credential in argv.
+  const allowed = u.protocol === 's3:' ? ['endpoint', 'region', 'path-style'] : [];
+  for (const k of u.searchParams.keys()) {
+    if (!allowed.includes(k)) throw new InputError(`${u.protocol}//${u.host}${u.pathname}: "${k}" is not a repository URL setting${allowed.length ? ` (known: ${allowed.join(', ')})` : ''}`, 'credentials (SAS tokens, signatures, keys) come only from the environment, never from arguments or the site file');
+  }
   const parts = decodeURIComponent(u.pathname).split('/').filter(Boolean);
   const clean = `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
   if (u.protocol === 'azure:') {
@@ -83,6 +119,76 @@ export function counter(): Transform & { bytes: number } {
   }) as Transform & { bytes: number };
   t.bytes = 0;
   return t;
+}
+
+/**
+ * Cut a stream into parts of exactly `size` bytes (the last may be shorter; an empty stream is one empty part), so
+ * the same bytes always give the same parts: what lets a resumed upload match the parts it sent before.
+ */
+export async function* cutParts(body: Readable, size: number): AsyncGenerator<Buffer> {
+  let held: Buffer[] = [];
+  let heldLen = 0;
+  let any = false;
+  for await (const c of body as AsyncIterable<Buffer>) {
+    held.push(c);
+    heldLen += c.length;
+    while (heldLen >= size) {
+      const all = held.length === 1 ? held[0] : Buffer.concat(held);
+      // Copied out: the part outlives this chunk (it is in flight while the next ones are read).
+      yield Buffer.from(all.subarray(0, size));
+      any = true;
+      held = heldLen > size ? [all.subarray(size)] : [];
+      heldLen -= size;
+    }
+  }
+  if (heldLen || !any) yield Buffer.concat(held);
+}
+
+/**
+ * Run fn over the parts of a stream with at most `limit` in flight (memory: limit + 1 parts). After a failure no new
+ * part starts and the error is thrown once the parts in flight settled (none goes on after the call returned).
+ */
+export async function eachPart(parts: AsyncIterable<Buffer>, limit: number, fn: (part: Buffer, n: number) => Promise<void>): Promise<number> {
+  const inFlight = new Set<Promise<void>>();
+  let error: unknown;
+  let n = 0;
+  for await (const part of parts) {
+    if (error !== undefined) break;
+    const job: Promise<void> = fn(part, ++n)
+      .catch((e) => void (error ??= e))
+      .finally(() => inFlight.delete(job));
+    inFlight.add(job);
+    if (inFlight.size >= limit) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  if (error !== undefined) throw error;
+  return n;
+}
+
+/** The hex MD5 of a part: how a resumed upload knows a part it sent before holds the same bytes. */
+export const partMd5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+/** PartJournal in a local folder: one small JSON file per object key, written atomically and fsync'd. */
+export class FolderPartJournal implements PartJournal {
+  constructor(readonly dir: string) {}
+  private file(key: string): string {
+    return path.join(this.dir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
+  }
+  load(key: string): PartState | null {
+    try {
+      const s = JSON.parse(fs.readFileSync(this.file(key), 'utf8')) as PartState & { key?: string };
+      return s.key === key && Array.isArray(s.parts) ? { uploadId: s.uploadId, parts: s.parts } : null;
+    } catch {
+      return null; // none, or torn by a kill before its rename: the object starts over
+    }
+  }
+  save(key: string, state: PartState): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeFileAtomic(this.file(key), JSON.stringify({ key, ...state }));
+  }
+  drop(key: string): void {
+    fs.rmSync(this.file(key), { force: true });
+  }
 }
 
 /** Join a repository prefix and a key. */
