@@ -5,6 +5,7 @@ import { VerificationError } from '../runbook/errors.js';
 import { faultPoint } from '../runbook/fault.js';
 import { fsyncDir, writeFileAtomic } from '../runbook/fsutil.js';
 import type { ContentsState, DbStamp, TableState } from './db-tables.js';
+import type { AppendPart } from './db-append.js';
 
 export const FORMAT = 1;
 export const MANIFEST = 'manifest.json';
@@ -35,6 +36,8 @@ export interface ManifestFile {
   compression?: 'zstd' | 'gzip' | 'none';
   /** For a table's own data archive: the table, and its state when dumped (the next backup's reuse check). */
   table?: TableState;
+  /** For a part of an append-only table's chain (db-append.ts): which rows it holds, their count and hash. */
+  append?: AppendPart;
   /** For the one archive of a small database: what it held when dumped (the next backup's reuse check). */
   contents?: ContentsState;
 }

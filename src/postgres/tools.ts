@@ -163,6 +163,29 @@ export function spawnPgDump(ctx: PgToolContext, o: Omit<PgDumpArgs, 'file'>): Pg
   return { stdout: child.stdout, pid: child.pid, done, kill: () => child.kill() };
 }
 
+// Start psql running `commands` (one -c each, in one session) with its output to stdout, e.g. a COPY ... TO STDOUT
+// inside a transaction that imported a snapshot. The caller must read stdout.
+export function spawnPsqlOut(ctx: PgToolContext, o: PgTarget & { db: string }, commands: string[]): PgDumpStream {
+  const file = toolFile(ctx.binDir, 'psql', ctx.platform);
+  const args = [...psqlArgs({ ...o, command: commands[0] }), ...commands.slice(1).flatMap((c) => ['-c', c])];
+  const child = track(
+    execa(file, args, {
+      reject: false,
+      env: pgToolEnv(ctx),
+      extendEnv: false,
+      timeout: ctx.timeoutMs,
+      stdin: 'ignore',
+      buffer: { stdout: false, stderr: true },
+      ...ownGroup(),
+    }),
+  );
+  const done = child.then((r) => {
+    if (r.failed) throw toolError('psql', { db: o.db, target: o }, r as never, file);
+  });
+  done.catch(() => undefined); // observed by the caller; never an unhandled rejection here
+  return { stdout: child.stdout, pid: child.pid, done, kill: () => child.kill() };
+}
+
 // End every session on a database except our own (before dropdb or a restore); returns how many were ended.
 export async function terminateConnections(cfg: PgConn, db: string): Promise<number> {
   return withClient(cfg, async (c) => {
