@@ -92,7 +92,7 @@ describe('append-only tables', () => {
     for (const t of RESULTS) {
       const p = parts(sets[0].manifest, t);
       expect(p).toHaveLength(1);
-      expect(p[0].append).toMatchObject({ column: 'CreatedDate', after: null });
+      expect(p[0].append).toMatchObject({ column: 'CreatedDate', after: null, hashFn: 'hashtextextended' });
       expect(p[0].append!.rows).toBe(sets[0].manifest.databases.find((d) => d.name === 'QSR')!.rowCounts![`public.${t}`]);
     }
   });

@@ -146,6 +146,7 @@ async function planAppend(o: Parameters<typeof dumpArchiveSet>[0], t: TableState
     const split = await splitRows(client, t, column, base.upTo);
     if (chain.parts.length >= MAX_APPEND_PARTS) why = `its chain has ${chain.parts.length} parts (at most ${MAX_APPEND_PARTS})`;
     else if (!sameColumns(chain.parts[0].table, t)) why = 'its columns changed';
+    else if (base.hashFn !== split.hashFn) why = `its archives' row hash (${base.hashFn ?? 'mixed'}) is not the one this server offers (${split.hashFn})`;
     else if (split.below.rows !== base.rows) why = `${split.below.rows} rows at or below ${column} ${base.upTo}, the base set has ${base.rows}: rows were added late, or deleted`;
     else if (split.below.hash !== base.hash) why = `the rows at or below ${column} ${base.upTo} are not the base set's (their hash differs): rows were changed`;
     else if (!linkParts(o, chain.parts, t, linked)) why = 'its archives could not be linked';
@@ -155,7 +156,7 @@ async function planAppend(o: Parameters<typeof dumpArchiveSet>[0], t: TableState
         o.log(`${db}: ${tableKey(t)}: no rows added since set ${o.base!.id}: its ${chain.parts.length} archives linked`);
         return { t, rows, linked: true };
       }
-      const part: AppendPart = { column, after: base.upTo, upTo: split.above.upTo!, rows: split.above.rows, hash: split.above.hash, columns: split.columns };
+      const part: AppendPart = { column, after: base.upTo, upTo: split.above.upTo!, rows: split.above.rows, hash: split.above.hash, hashFn: split.hashFn, columns: split.columns };
       o.log(`${db}: ${tableKey(t)}: ${split.above.rows} rows added since set ${o.base!.id} (${column} past ${base.upTo}): ${chain.parts.length} archives linked, the added rows dumped`);
       return { t, rows, linked: true, delta: { sql: copyAboveSql(t, column, split.type, base.upTo, split.columns), part } };
     }
@@ -171,7 +172,7 @@ async function planAppend(o: Parameters<typeof dumpArchiveSet>[0], t: TableState
 function fullPart(column: string, s: RowSplit): { full?: AppendPart } {
   if (s.max === null) return {};
   const hash = (BigInt(s.below.hash) + BigInt(s.above.hash)).toString();
-  return { full: { column, after: null, upTo: s.max, rows: s.below.rows + s.above.rows, hash } };
+  return { full: { column, after: null, upTo: s.max, rows: s.below.rows + s.above.rows, hash, hashFn: s.hashFn } };
 }
 
 /** Hard-link a table's archives from the base set into this one (into `linked`, with the table's state now); false when any cannot be. */
