@@ -1,5 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // qsadmin entry point: oclif reads commands from dist/commands (see package.json "oclif").
+// --max-semi-space-size=2 (MB): under a backup's allocation rate V8 grows its young generation to its default maximum
+// and keeps it; 2 MB semi-spaces cost no measurable time here and took 38 MB off the peak RSS (142 -> 104 MB, a medium
+// nightly backup).
+// It must be given at start (v8.setFlagsFromString later does not resize the heap); `node bin/run.js` runs without it.
 // `--version` is answered without loading oclif: monitoring and wrappers call it often, and start-up matters.
 import { readFileSync } from 'node:fs';
 

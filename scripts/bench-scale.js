@@ -184,6 +184,10 @@ async function benchSize(size, k) {
     const raw1 = timed('cp', ['-r', path.join(manualDir, 'share'), path.join(rawDir, 'share')]);
     const raw2 = timed('sh', ['-c', `cp ${manualDir}/*_backup.tar ${rawDir}/`]);
     const raw = { name: '(b) raw copy of the same bytes', ms: Date.now() - t, downMs: 0, rssKiB: Math.max(raw1.rssKiB, raw2.rssKiB), writtenBytes: manualBytes };
+    // What a backup does beyond a raw copy, each timed alone: writing the copy out to disk (a backup fsyncs its files
+    // before its manifest; cp leaves them in the page cache), and one sha256 of every share file (2 processes).
+    const rawSync = timed('sync', []);
+    const hashShare = timed('sh', ['-c', `find '${path.join(rawDir, 'share')}' -type f -print0 | xargs -0 -P 2 -n 256 sha256sum > /dev/null`]);
     fs.rmSync(rawDir, { recursive: true, force: true });
     fs.rmSync(manualDir, { recursive: true, force: true });
     step('raw done');
@@ -194,11 +198,15 @@ async function benchSize(size, k) {
     const env = { QSADMIN_STATE_DIR: stateDir, QSADMIN_CERT_PASSWORD: PASSWORD, QSADMIN_RENDERER: 'silent' };
     const cli = (args, label) => {
       settle();
-      const r = timed(process.execPath, [path.join(root, 'bin', 'run.js'), ...args, '--site', created.siteFile, '--json'], env);
+      // bin/run.js run as the installed `qsadmin` is (its shebang's node flags included), with the memory sampler.
+      const memDir = fresh(path.join(dir, 'memory'));
+      const r = timed(path.join(root, 'bin', 'run.js'), [...args, '--site', created.siteFile, '--json'], { ...env, QSADMIN_BENCH_MEMORY_DIR: memDir, NODE_OPTIONS: `--import=${path.join(root, 'scripts', 'bench-memory-sampler.mjs')}` });
+      const mem = fs.readdirSync(memDir).map((f) => JSON.parse(fs.readFileSync(path.join(memDir, f), 'utf8')));
+      r.memory = mem.length === 1 ? mem[0] : null;
       const j = JSON.parse(r.stdout);
       if (j.status !== 'succeeded') throw new Error(`${label}: ${JSON.stringify(j.error)}`);
       const slow = j.steps.filter((x) => x.durationMs !== undefined).sort((a, b) => b.durationMs - a.durationMs).slice(0, 6);
-      console.log(`${label}: ${sec(r.ms)} s; slowest steps ${slow.map((x) => `${x.id} ${sec(x.durationMs)}s`).join(', ')}`);
+      console.log(`${label}: ${sec(r.ms)} s; RSS ${(r.rssKiB / 1024).toFixed(0)} MB (qsadmin ${r.memory ? `${r.memory.rssMB} MB, JS heap ${r.memory.heapUsedMB} of ${r.memory.heapTotalMB} MB` : '-'}); slowest steps ${slow.map((x) => `${x.id} ${sec(x.durationMs)}s`).join(', ')}`);
       return { r, j };
     };
     const backup = (label) => {
@@ -207,7 +215,9 @@ async function benchSize(size, k) {
       const m = JSON.parse(fs.readFileSync(path.join(b.dir, 'manifest.json'), 'utf8'));
       const reusedDbs = m.files.filter((f) => f.kind === 'db' && f.reused).map((f) => f.table ? `${f.database}.${f.table.name}` : f.database);
       if (reusedDbs.length) console.log(`  archives linked: ${reusedDbs.join(', ')}`);
-      return { name: label, ms: r.ms, downMs: b.downtimeMs, rssKiB: r.rssKiB, writtenBytes: b.bytes - b.reusedBytes, reusedFiles: b.reusedFiles, files: b.files, dir: b.dir };
+      const appended = m.files.filter((f) => f.append && f.append.after !== null && !f.reused);
+      if (appended.length) console.log(`  appended rows dumped: ${appended.map((f) => `${f.table.name} ${f.append.rows} rows (${(f.bytes / 1e6).toFixed(2)} MB)`).join(', ')}`);
+      return { name: label, ms: r.ms, downMs: b.downtimeMs, rssKiB: r.rssKiB, memory: r.memory, writtenBytes: b.bytes - b.reusedBytes, reusedFiles: b.reusedFiles, files: b.files, dir: b.dir };
     };
     const full = backup('(c) qsadmin backup create (full)');
     const detailsPerResult = SIZE_PROFILES[size].detailsPerResult;
@@ -238,7 +248,7 @@ async function benchSize(size, k) {
     const restore = (label) => {
       cli(['services', 'stop'], `${label}: services stop`);
       const { r } = cli(['restore', nightly.dir, '--yes'], label);
-      return { name: label, ms: r.ms, downMs: r.ms, rssKiB: r.rssKiB, writtenBytes: r.writtenBytes };
+      return { name: label, ms: r.ms, downMs: r.ms, rssKiB: r.rssKiB, memory: r.memory, writtenBytes: r.writtenBytes };
     };
     const restoreDay = restore('(f) qsadmin restore after a day');
     const now = new Date();
@@ -247,6 +257,11 @@ async function benchSize(size, k) {
     const m = JSON.parse(fs.readFileSync(path.join(nightly.dir, 'manifest.json'), 'utf8'));
     const restoreCmd = (f, name, extra) => {
       const file = path.join(nightly.dir, f.path);
+      if (f.append && f.append.after !== null) {
+        // An appended part of an append-only table (COPY text): psql loads it, as README's "Append-only tables" says.
+        const copy = `COPY "${f.table.schema}"."${f.table.name}" (${f.append.columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`;
+        return `zstd -dc '${file}' | '${path.join(bin.dir, 'psql')}' ${pg.join(' ')} -X -q -v ON_ERROR_STOP=1 -d ${name} -c '${copy}'`;
+      }
       const tool = `'${path.join(bin.dir, 'pg_restore')}' ${pg.join(' ')} -d ${name} ${extra}`;
       return f.compression === 'zstd' ? `zstd -dc '${file}' | ${tool}` : `${tool} '${file}'`;
     };
@@ -272,14 +287,15 @@ async function benchSize(size, k) {
     for (const r of rows) console.log(`${r.name.padEnd(66)} ${sec(r.ms).padStart(7)} ${sec(r.downMs).padStart(7)} ${(r.rssKiB / 1024).toFixed(0).padStart(7)} ${gb(r.writtenBytes).padStart(8)}`);
     const ratios = {
       fullPerRaw: full.ms / raw.ms,
+      fullPerRawSynced: full.ms / (raw.ms + rawSync.ms),
       nightlyPerManual: nightly.ms / manual.ms,
       nightlyDownPerManualDown: nightly.downMs / manual.downMs,
       restoreDayPerRaw: restoreDay.ms / rawRestore.ms,
       restoreFullPerRaw: restoreFull.ms / rawRestore.ms,
     };
-    const floors = { stopMs, startMs, serviceCycleMs: stopMs + startMs, listShareMs, listedFiles: listed, copyChangedAppsMs: cpChanged.ms, dumpExecutionResultsMs: dumpResults.ms };
-    console.log(`ratios: full/raw ${ratios.fullPerRaw.toFixed(2)} (<= 0.8), nightly/manual ${ratios.nightlyPerManual.toFixed(3)} (<= 0.1), restore after a day/raw ${ratios.restoreDayPerRaw.toFixed(2)} (<= 0.5), full-copy restore/raw ${ratios.restoreFullPerRaw.toFixed(2)} (<= 0.9)`);
-    console.log(`floors: services stop ${sec(stopMs)} s + start ${sec(startMs)} s; listing the share (${listed} files) ${sec(listShareMs)} s; cp of the day's changed apps ${sec(cpChanged.ms)} s; pg_dump | zstd of the execution-result tables ${sec(dumpResults.ms)} s`);
+    const floors = { stopMs, startMs, serviceCycleMs: stopMs + startMs, listShareMs, listedFiles: listed, copyChangedAppsMs: cpChanged.ms, dumpExecutionResultsMs: dumpResults.ms, rawSyncMs: rawSync.ms, hashShareMs: hashShare.ms };
+    console.log(`ratios: full/raw ${ratios.fullPerRaw.toFixed(2)} (<= 0.8; full/(raw + its sync) ${ratios.fullPerRawSynced.toFixed(2)}), nightly/manual ${ratios.nightlyPerManual.toFixed(3)} (<= 0.1), restore after a day/raw ${ratios.restoreDayPerRaw.toFixed(2)} (<= 0.5), full-copy restore/raw ${ratios.restoreFullPerRaw.toFixed(2)} (<= 0.9)`);
+    console.log(`floors: services stop ${sec(stopMs)} s + start ${sec(startMs)} s; listing the share (${listed} files) ${sec(listShareMs)} s; cp of the day's changed apps ${sec(cpChanged.ms)} s; pg_dump | zstd of the execution-result tables ${sec(dumpResults.ms)} s; sync after the raw copy ${sec(rawSync.ms)} s; sha256 of the share ${sec(hashShare.ms)} s`);
     const result = { size, generateMs, shareBytes, shareFiles, qsrBytes, rows, ratios, floors, nightlyReusedFiles: nightly.reusedFiles, nightlyFiles: nightly.files };
     console.log(`result ${size}: ${JSON.stringify(result)}`);
     return result;

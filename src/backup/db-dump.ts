@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { spawnPgDump, type PgToolContext } from '../postgres/tools.js';
+import { spawnPgDump, spawnPsqlOut, type PgDumpStream, type PgToolContext } from '../postgres/tools.js';
 import type { PgDumpArgs, PgTarget } from '../postgres/args.js';
 import { compressor, runZstd, type Compression } from './compress.js';
 import { hashFile, writeStreamHashed, type Written } from './hashcopy.js';
@@ -24,18 +24,38 @@ export async function dumpArchive(o: {
   compress: Compression;
   select?: ArchiveSelection;
 }): Promise<DumpResult> {
-  mkdirPrivateSync(path.dirname(o.file));
   // -Z0: compression happens outside pg_dump, on all cores (zstd -T0), not inside it on one.
   const child = spawnPgDump(o.tool, { ...o.target, db: o.db, format: 'custom', compress: 0, blobs: !o.select?.dataOnly, snapshot: o.snapshot, ...o.select });
-  const writing = o.compress === 'zstd' ? zstdToFile(child.stdout, o.file) : writeStreamHashed(child.stdout, o.file, [compressor(o.compress)]);
-  // A pg_dump that fails midway must never look like a good dump: wait for both, report pg_dump's own error first.
+  return writeOutput(child, o.file, o.compress);
+}
+
+/**
+ * Write the output of one SQL statement (a COPY ... TO STDOUT) run by psql in the exported snapshot into `file`,
+ * compressed: the rows an appended table part holds (db-append.ts). `settings` run first, in the same transaction.
+ */
+export async function dumpCopy(o: { tool: PgToolContext; target: PgTarget; db: string; snapshot: string; file: string; compress: Compression; settings: string[]; sql: string }): Promise<DumpResult> {
+  const child = spawnPsqlOut(o.tool, { ...o.target, db: o.db }, [
+    'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    `SET TRANSACTION SNAPSHOT '${o.snapshot.replace(/'/g, "''")}'`,
+    ...o.settings,
+    o.sql,
+    'COMMIT',
+  ]);
+  return writeOutput(child, o.file, o.compress);
+}
+
+/** A child's stdout, compressed, into `file`; a child that fails midway leaves no file. */
+async function writeOutput(child: PgDumpStream, file: string, compress: Compression): Promise<DumpResult> {
+  mkdirPrivateSync(path.dirname(file));
+  const writing = compress === 'zstd' ? zstdToFile(child.stdout, file) : writeStreamHashed(child.stdout, file, [compressor(compress)]);
+  // A dump that fails midway must never look like a good dump: wait for both, report the tool's own error first.
   const [w, d] = await Promise.allSettled([writing, child.done]);
   if (d.status === 'rejected' || w.status === 'rejected') {
-    fs.rmSync(o.file, { force: true });
-    fs.rmSync(`${o.file}.partial`, { force: true });
+    fs.rmSync(file, { force: true });
+    fs.rmSync(`${file}.partial`, { force: true });
     throw d.status === 'rejected' ? d.reason : (w as PromiseRejectedResult).reason;
   }
-  return { file: o.file, ...w.value };
+  return { file, ...w.value };
 }
 
 /**

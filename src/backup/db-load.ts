@@ -14,11 +14,14 @@ import { connArgs, type PgTarget } from '../postgres/args.js';
 import { decompressToFile, type Compression } from './compress.js';
 import { mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
-import { restoreDump } from './pg-archive.js';
+import { loadCopy, restoreDump } from './pg-archive.js';
+import { copyInSql } from './db-append.js';
 
 export interface ArchiveFile {
   file: string;
   compression: Compression;
+  /** For an appended table part (COPY text, db-append.ts): the COPY ... FROM STDIN that loads it. */
+  copy?: string;
 }
 
 export interface DbArchives {
@@ -38,7 +41,11 @@ export function archiveEntries(m: Pick<Manifest, 'files'>, db: string): { main: 
 export function archivesOf(setDir: string, m: Pick<Manifest, 'files'>, db: string): DbArchives | null {
   const e = archiveEntries(m, db);
   if (!e) return null;
-  const file = (f: ManifestFile): ArchiveFile => ({ file: path.join(setDir, ...f.path.split('/')), compression: f.compression ?? 'none' });
+  const file = (f: ManifestFile): ArchiveFile => ({
+    file: path.join(setDir, ...f.path.split('/')),
+    compression: f.compression ?? 'none',
+    ...(f.append && f.append.after !== null && f.table ? { copy: copyInSql(f.table, f.append.columns ?? []) } : {}),
+  });
   return { db, main: file(e.main), tables: e.tables.map(file) };
 }
 
@@ -53,7 +60,11 @@ export async function loadArchives(tool: PgToolContext, target: PgTarget, into: 
     await decompressToFile(a.main.file, a.main.compression, plain);
     const fromPlain = (extra: string[]) => load({ file: plain, compression: 'none' }, extra);
     await fromPlain(['--section=pre-data']);
-    const data: Array<() => Promise<void>> = [() => fromPlain(['--section=data']), ...a.tables.map((t) => () => load(t, []))];
+    // An append-only table's parts load side by side like any two tables' rows: COPY appends, and no index exists yet.
+    const data: Array<() => Promise<void>> = [
+      () => fromPlain(['--section=data']),
+      ...a.tables.map((t) => () => (t.copy ? loadCopy(tool, target, into, t.file, t.compression, t.copy) : load(t, []))),
+    ];
     // Every table's rows at once (at most 8 streams), and post-data with at least 4 jobs even on 2 cores: a restore
     // loads beside its share copy and safety dumps, and the database that takes longest is the one that decides when
     // the services can stop; more server processes give it a larger share of the CPU (measured: 2-3 s of 30 on 2 cores).

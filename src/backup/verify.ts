@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PgToolContext } from '../postgres/tools.js';
 import { parsePgVersion } from '../postgres/version.js';
-import { listDump } from './pg-archive.js';
+import { checkDbFile } from './pg-archive.js';
+import { chainProblems } from './db-append.js';
 import { hashFile, mapLimit } from './hashcopy.js';
 import { archiveEntries, archivesOf, loadArchives } from './db-load.js';
 import { FORMAT, IN_PROGRESS, MANIFEST, VERIFIED, readManifest, type Manifest } from './manifest.js';
@@ -71,15 +72,14 @@ export async function verifySet(setDir: string, opts: VerifyOptions = {}): Promi
       const p = path.join(setDir, ...d.path.split('/'));
       if (!fs.existsSync(p)) continue;
       try {
-        const entries = await listDump(opts.tool, p, d.compression ?? 'none');
-        result.dumps.push({ path: d.path, entries });
-        if (entries === 0) problems.push(`${d.path}: pg_restore --list shows no entries`);
+        result.dumps.push({ path: d.path, entries: await checkDbFile(opts.tool, p, d) });
       } catch (e) {
         problems.push(`${d.path}: ${(e as Error).message}`);
       }
     }
     for (const db of m.databases.filter((x) => x.dumped)) {
       if (!archiveEntries(m, db.name)) problems.push(`database ${db.name} is marked dumped but has no dump file in the manifest`);
+      problems.push(...chainProblems(m.files, db.rowCounts, db.name));
     }
   }
 

@@ -144,9 +144,21 @@ export interface PgDumpStream {
 // Start pg_dump writing to stdout, for dump → compress → checksum → disk in one pass. The caller must read stdout.
 export function spawnPgDump(ctx: PgToolContext, o: Omit<PgDumpArgs, 'file'>): PgDumpStream {
   if (o.format === 'directory') throw new Error(`pg_dump of "${o.db}": the directory format cannot be streamed`);
-  const file = toolFile(ctx.binDir, 'pg_dump', ctx.platform);
+  return spawnToStdout(ctx, 'pg_dump', pgDumpArgs(o), { db: o.db, target: o });
+}
+
+// Start psql running `commands` (one -c each, in one session) with its output to stdout, e.g. a COPY ... TO STDOUT
+// inside a transaction that imported a snapshot. The caller must read stdout.
+export function spawnPsqlOut(ctx: PgToolContext, o: PgTarget & { db: string }, commands: string[]): PgDumpStream {
+  const args = [...psqlArgs({ ...o, command: commands[0] }), ...commands.slice(1).flatMap((c) => ['-c', c])];
+  return spawnToStdout(ctx, 'psql', args, { db: o.db, target: o });
+}
+
+// A client tool whose stdout the caller streams; `done` settles with its exit (PgToolError with its stderr).
+function spawnToStdout(ctx: PgToolContext, tool: string, args: string[], meta: RunMeta): PgDumpStream {
+  const file = toolFile(ctx.binDir, tool, ctx.platform);
   const child = track(
-    execa(file, pgDumpArgs(o), {
+    execa(file, args, {
       reject: false,
       env: pgToolEnv(ctx),
       extendEnv: false,
@@ -157,7 +169,7 @@ export function spawnPgDump(ctx: PgToolContext, o: Omit<PgDumpArgs, 'file'>): Pg
     }),
   );
   const done = child.then((r) => {
-    if (r.failed) throw toolError('pg_dump', { db: o.db, target: o }, r as never, file);
+    if (r.failed) throw toolError(tool, meta, r as never, file);
   });
   done.catch(() => undefined); // observed by the caller; never an unhandled rejection here
   return { stdout: child.stdout, pid: child.pid, done, kill: () => child.kill() };

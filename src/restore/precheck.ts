@@ -10,7 +10,7 @@ import type { PgToolContext } from '../postgres/tools.js';
 import { parsePgVersion } from '../postgres/version.js';
 import { hashFile, mapLimit } from '../backup/hashcopy.js';
 import { FORMAT, type FileKind, type Manifest } from '../backup/manifest.js';
-import { listDump } from '../backup/pg-archive.js';
+import { checkDbFile } from '../backup/pg-archive.js';
 
 /** Kinds whose bytes are checked later, on the read that restores them. */
 const CHECKED_ON_USE: FileKind[] = ['db', 'share', 'share-outside'];
@@ -42,7 +42,7 @@ export async function precheckSet(dir: string, m: Manifest, kinds: Set<FileKind>
     dumps.map(async (d) => {
       if (problems.some((p) => p.startsWith(`${d.path}:`))) return;
       try {
-        if ((await listDump(tool, path.join(dir, ...d.path.split('/')), d.compression ?? 'none')) === 0) problems.push(`${d.path}: pg_restore --list shows no entries`);
+        await checkDbFile(tool, path.join(dir, ...d.path.split('/')), d);
       } catch (e) {
         problems.push(`${d.path}: ${(e as Error).message}`);
       }

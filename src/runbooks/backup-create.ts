@@ -707,6 +707,7 @@ function assertSetOpen(setDir: string, what: string): void {
  * verify` checks its layout, and that recorded as the quick verification.
  */
 async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<void> {
+  let written: Manifest | null = null;
   if (!setComplete(ctx)) {
     const m = assembleManifest(ctx, site);
     const stale = removeTempFiles(ctx.setDir, new Set(m.files.map((f) => f.path)));
@@ -715,8 +716,10 @@ async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<v
     await syncSetFiles(ctx.setDir, m.files);
     ctx.log(`fsync of the set's files before the manifest: ${Date.now() - t0} ms`);
     writeManifest(ctx.setDir, m);
+    written = m;
   }
-  const m = readManifest(ctx.setDir)!;
+  // Read back only when an earlier attempt wrote it: a second copy of a large manifest is memory at the run's peak.
+  const m = written ?? readManifest(ctx.setDir)!;
   removeParts(ctx.setDir);
   fs.rmSync(path.join(ctx.setDir, IN_PROGRESS), { force: true });
   const problems = [...manifestPathProblems(m), ...layoutProblems(ctx.setDir, m)];
