@@ -9,7 +9,7 @@ import { EmulatedHost } from '../src/host/emulated/index.js';
 import { withClient } from '../src/postgres/client.js';
 import { QrsClient, QrsError } from '../src/qrs/client.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
-import { ROOT, qsadmin } from './helpers/cli.js';
+import { ROOT, qsadmin, qsadminJson } from './helpers/cli.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -21,15 +21,8 @@ let stateDir: string;
 let exportA: string;
 
 const env = () => ({ QSADMIN_STATE_DIR: stateDir, QSADMIN_CERT_PASSWORD: CERT_PASSWORD });
-async function run(site: EmulatedSite, args: string[], extra: Record<string, string> = {}) {
-  const r = await qsadmin([...args, '--site', site.siteFile, '--json'], { env: { ...env(), ...extra }, timeout: 180_000 });
-  let json;
-  try {
-    json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { ...r, json };
+function run(site: EmulatedSite, args: string[], extra: Record<string, string> = {}) {
+  return qsadminJson([...args, '--site', site.siteFile, '--json'], { env: { ...env(), ...extra }, timeout: 180_000 });
 }
 const qsr = <T>(site: EmulatedSite, fn: (c: import('pg').Client) => Promise<T>) =>
   withClient({ host: site.site.database.host, port: site.site.database.port, user: 'postgres', password: site.superuserPassword, database: 'QSR' }, fn);
