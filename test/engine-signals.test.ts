@@ -15,6 +15,7 @@ import { EmulatedHost } from '../src/host/emulated/index.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { lockDir, pidAlive } from '../src/runbook/lock.js';
 import { BIN, qsadmin } from './helpers/cli.js';
+import { journal } from './reliability/harness.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -69,20 +70,8 @@ function treeHashes(dir: string): Record<string, string> {
   return out;
 }
 
-/** Every complete line of a run's journal: none yet while the engine is still creating the run's folder. */
-function journalEvents(runId: string): Array<{ event: string; step?: string; reason?: string }> {
-  const f = path.join(stateDir, 'runs', runId, 'journal.jsonl');
-  if (!fs.existsSync(f)) return [];
-  const out = [];
-  for (const l of fs.readFileSync(f, 'utf8').split('\n')) {
-    try {
-      if (l.trim()) out.push(JSON.parse(l));
-    } catch {
-      // a line being written
-    }
-  }
-  return out;
-}
+/** Every complete line of a run's journal (none yet while the engine creates the run's folder; a torn line skipped). */
+const journalEvents = (runId: string) => journal(stateDir, runId);
 
 /** Wait until no process holds a site lock for this run (a test that failed mid-run must not leave the next one locked). */
 async function lockReleased(runId: string): Promise<void> {

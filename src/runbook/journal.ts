@@ -43,6 +43,8 @@ export interface JournalEvent {
   durationMs?: number;
   reason?: string;
   error?: string;
+  /** guard-start: the services ("node/service") the guard of a killed run started again. */
+  services?: string[];
 }
 
 export type StepStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';

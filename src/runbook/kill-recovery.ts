@@ -9,34 +9,14 @@
 // - Recorded: a `guard-start` journal event and lines in run.log. A resume then re-checks every step: the stop steps
 //   find the services running and stop them again, and the capture is taken again (its capture id changes).
 // No secret is needed or seen: starting a service takes none, and the guard's environment has none (children.ts).
-import fs from 'node:fs';
-import path from 'node:path';
 import type { GuardRecovery } from './children.js';
+import { flushSyncs } from './fsutil.js';
+import { RunJournal, type JournalEvent } from './journal.js';
 import { acquireLock } from './lock.js';
-
-interface Event {
-  event: string;
-  step?: string;
-  /** guard-start: the services ("node/service") the guard started. */
-  services?: string[];
-}
-
-function events(runDir: string): Event[] {
-  const file = path.join(runDir, 'journal.jsonl');
-  if (!fs.existsSync(file)) return [];
-  const out: Event[] = [];
-  for (const l of fs.readFileSync(file, 'utf8').split('\n')) {
-    try {
-      if (l.trim()) out.push(JSON.parse(l) as Event);
-    } catch {
-      // the line the kill tore
-    }
-  }
-  return out;
-}
+import { Redactor } from './redact.js';
 
 /** The services to start again: stop begun, start not finished; none when the run ended in its own process. */
-export function servicesToRecover(r: Pick<GuardRecovery, 'services'>, ev: Event[]): GuardRecovery['services'] {
+export function servicesToRecover(r: Pick<GuardRecovery, 'services'>, ev: Array<Pick<JournalEvent, 'event' | 'step' | 'services'>>): GuardRecovery['services'] {
   const last = ev.filter((e) => e.event.startsWith('run-')).pop();
   // run-finish, run-fail and run-interrupt are written after the run's own start steps ran; run-abort is not
   if (last && last.event !== 'run-start' && last.event !== 'run-abort') return [];
@@ -53,8 +33,10 @@ export function servicesToRecover(r: Pick<GuardRecovery, 'services'>, ev: Event[
 }
 
 export async function recoverAfterKill(r: GuardRecovery): Promise<void> {
-  const log = (line: string) => fs.appendFileSync(path.join(r.runDir, 'run.log'), `${new Date().toISOString()} guard: ${line}\n`, { mode: 0o600 });
-  if (!servicesToRecover(r, events(r.runDir)).length) return;
+  // the run's own journal and log, as the runner writes them (nothing the guard writes holds a secret)
+  const journal = new RunJournal(r.runDir, new Redactor());
+  const log = (line: string) => journal.log(`guard: ${line}`);
+  if (!servicesToRecover(r, journal.events()).length) return;
   let release: () => void;
   try {
     release = acquireLock(r.lockKey, r.runId, { dir: r.lockDir, guard: true, guardWaitMs: 0 });
@@ -65,7 +47,7 @@ export async function recoverAfterKill(r: GuardRecovery): Promise<void> {
   const done: string[] = [];
   try {
     // again under the lock: a resume may have run in between
-    const todo = servicesToRecover(r, events(r.runDir));
+    const todo = servicesToRecover(r, journal.events());
     if (!todo.length) return;
     log(`qsadmin died mid-run with services stopped: starting ${todo.map((s) => `${s.node}/${s.service}`).join(', ')}; then resume with: qsadmin runs resume ${r.runId}`);
     const { loadSiteConfig } = await import('../site/config.js');
@@ -88,8 +70,9 @@ export async function recoverAfterKill(r: GuardRecovery): Promise<void> {
     } finally {
       for (const h of hosts.values()) await h.close().catch(() => undefined);
     }
-    fs.appendFileSync(path.join(r.runDir, 'journal.jsonl'), JSON.stringify({ ts: new Date().toISOString(), pid: process.pid, event: 'guard-start', services: done }) + '\n', { mode: 0o600 });
+    journal.record({ event: 'guard-start', services: done });
     log(`started again: ${done.join(', ') || 'none'}`);
+    await flushSyncs(); // the guard exits next: the journal line is on disk first
   } finally {
     release();
   }

@@ -24,8 +24,10 @@ process.stdin.on('data', (chunk: string) => {
   const lines = buffered.split('\n');
   buffered = lines.pop() ?? '';
   for (const l of lines) {
-    if (l[0] === 'R') recovery = l.slice(1);
-    else if (l === 'r') recovery = undefined;
+    if (l[0] === 'R' || l === 'r') {
+      recovery = l[0] === 'R' ? l.slice(1) : undefined;
+      continue;
+    }
     const pid = Number(l.slice(1));
     if (!Number.isInteger(pid) || pid <= 0) continue;
     if (l[0] === '+') live.add(pid);

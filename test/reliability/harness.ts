@@ -29,6 +29,7 @@ export interface JournalLine {
   event: string;
   step?: string;
   durationMs?: number;
+  reason?: string;
   error?: string;
 }
 
