@@ -88,6 +88,25 @@ describe('site lock', () => {
     }
   });
 
+  it("lets a killed run's guard take over the run's lock from a pid it knows is dead, even while that pid exists", async () => {
+    const dir = tempDir();
+    const site = `lock-site:${dir}`;
+    // a holder still in the process table (as a SIGKILLed qsadmin is until its parent reaps it)
+    const code = `import(${JSON.stringify(MODULE)}).then((m) => { m.acquireLock(${JSON.stringify(site)}, 'killed-run', { dir: ${JSON.stringify(dir)} }); console.log('held'); setTimeout(() => process.exit(0), 30000); })`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((res) => child.stdout!.once('data', () => res()));
+      expect(() => acquireLock(site, 'killed-run', { dir, guard: true, guardWaitMs: 0 })).toThrow(/locked by run killed-run/);
+      // the pid is only taken as dead for its own run's lock
+      expect(() => acquireLock(site, 'another-run', { dir, guard: true, guardWaitMs: 0, deadPid: child.pid })).toThrow(/locked by run killed-run/);
+      const release = acquireLock(site, 'killed-run', { dir, guard: true, guardWaitMs: 0, deadPid: child.pid });
+      expect(JSON.parse(fs.readFileSync(lockFile(site, dir), 'utf8'))).toMatchObject({ pid: process.pid, runId: 'killed-run', guard: true });
+      release();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('lives in %ProgramData%\\qsadmin\\locks on Windows, QSADMIN_LOCK_DIR when set', () => {
     expect(lockDir({ ProgramData: 'D:\\PD' }, 'win32')).toBe('D:\\PD\\qsadmin\\locks');
     expect(lockDir({ QSADMIN_LOCK_DIR: '/srv/locks' }, 'linux')).toBe('/srv/locks');

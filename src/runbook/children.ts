@@ -113,6 +113,8 @@ export function track<T extends TrackedChild>(child: T): T {
  */
 export interface GuardRecovery {
   runId: string;
+  /** qsadmin's own pid: its lock for the run is stale once the pipe closes, zombie or not. */
+  pid: number;
   runDir: string;
   lockKey: string;
   lockDir?: string;

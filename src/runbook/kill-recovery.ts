@@ -39,7 +39,7 @@ export async function recoverAfterKill(r: GuardRecovery): Promise<void> {
   if (!servicesToRecover(r, journal.events()).length) return;
   let release: () => void;
   try {
-    release = acquireLock(r.lockKey, r.runId, { dir: r.lockDir, guard: true, guardWaitMs: 0 });
+    release = acquireLock(r.lockKey, r.runId, { dir: r.lockDir, guard: true, guardWaitMs: 0, deadPid: r.pid });
   } catch (e) {
     log(`qsadmin died with services stopped, but the site lock is held (${(e as Error).message}): the run that holds it brings them back`);
     return;

@@ -152,6 +152,11 @@ export interface LockOptions {
   guard?: boolean;
   /** How long to wait for a guard's lock to be released; default 180 s (a guard starts services, then lets go). */
   guardWaitMs?: number;
+  /**
+   * A pid known to have died (the guard saw its pipe close): its lock for this run is stale even while the pid still
+   * exists as a zombie that its parent has not reaped yet, which a signal-0 probe counts as alive.
+   */
+  deadPid?: number;
 }
 
 // A synchronous pause: taking the lock is synchronous (link(2)), and a guard holds it for seconds only.
@@ -180,7 +185,8 @@ export function acquireLock(site: string, runId: string, opts: LockOptions = {})
       attempt--; // waiting for a guard is not the lock changing hands
       continue;
     }
-    if (holder && isStale(holder)) {
+    const knownDead = !!holder && holder.pid === opts.deadPid && holder.runId === runId && holder.host === os.hostname();
+    if (holder && (isStale(holder) || knownDead)) {
       opts.log?.(`removing stale lock of run ${holder.runId}: process ${holder.pid} no longer exists`);
       removeStale(file, raw);
       continue;

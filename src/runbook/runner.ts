@@ -165,7 +165,7 @@ async function runOrPlan<C extends StepContext>(rb: Runbook<C>, opts: RunOptions
     journal.record({ event: 'run-start', reason: opts.resume ? 'resume' : 'new run' });
     journal.log(`${opts.resume ? 'resuming' : 'starting'} ${rb.name} run ${runId}`);
     // should this process die before the run ends, its guard starts the services the run stopped (kill-recovery.ts)
-    if (rb.killGuard && !guardRecovery({ runId, runDir: dir, lockKey: siteKey(rb), lockDir: opts.lockDir ?? lockDir(), sitePath: path.resolve(rb.killGuard.sitePath), services: rb.killGuard.services })) {
+    if (rb.killGuard && !guardRecovery({ runId, pid: process.pid, runDir: dir, lockKey: siteKey(rb), lockDir: opts.lockDir ?? lockDir(), sitePath: path.resolve(rb.killGuard.sitePath), services: rb.killGuard.services })) {
       journal.log('no guard process: if this run is killed while services are stopped, they stay stopped until it is resumed');
     }
 
