@@ -6,6 +6,13 @@
 // It must be given at start (v8.setFlagsFromString later does not resize the heap); `node bin/run.js` runs without it.
 // `--version` is answered without loading oclif: monitoring and wrappers call it often, and start-up matters.
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+
+// --optimize-for-size: V8 grows its old generation less before a full collection. A backup or restore of a site with
+// 30,000 share files keeps about 25 MB live, yet V8 let the heap reach 100-115 MB of mostly garbage (an xlarge
+// nightly: 214 MB RSS); with this flag it stays near half that, at no measurable cost in time. Unlike the semi-space
+// size it takes effect when set at run time, so it also holds for `node bin/run.js` and the Windows exe.
+setFlagsFromString('--optimize-for-size');
 
 // Copies (copy_file_range), hashes and fsyncs share libuv's thread pool; its default of 4 threads would queue
 // a backup's file copies behind a few slow fsyncs. Set before anything uses the pool.

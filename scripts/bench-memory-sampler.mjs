@@ -15,6 +15,8 @@ if (dir && process.argv[1]?.endsWith(path.join('bin', 'run.js'))) {
   process.on('exit', () => {
     sample();
     const mb = (n) => Math.round((n / 1048576) * 10) / 10;
-    fs.writeFileSync(path.join(dir, `${process.pid}.json`), JSON.stringify({ rssMB: mb(peak.rss), heapTotalMB: mb(peak.heapTotal), heapUsedMB: mb(peak.heapUsed), externalMB: mb(peak.external) }));
+    // VmHWM: the kernel's own peak RSS of this process (Linux), which a 50 ms sample can miss.
+    const hwm = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
+    fs.writeFileSync(path.join(dir, `${process.pid}.json`), JSON.stringify({ rssMB: mb(peak.rss), ...(hwm ? { peakRssMB: mb(Number(hwm) * 1024) } : {}), heapTotalMB: mb(peak.heapTotal), heapUsedMB: mb(peak.heapUsed), externalMB: mb(peak.external) }));
   });
 }

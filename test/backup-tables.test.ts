@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { connect, withClient } from '../src/postgres/client.js';
 import { PgCluster } from '../src/postgres/cluster.js';
-import { bigTables, readDbState, whyNotReusable, type DbState } from '../src/backup/db-tables.js';
+import { bigTables, insertedOnly, readDbState, whyNotReusable, type DbState } from '../src/backup/db-tables.js';
 import { postgres as pg12Postgres } from 'pg12';
 import { postgres as pg14Postgres } from 'pg14';
 
@@ -82,6 +82,32 @@ describe('table archive reuse rule', () => {
       const after = await capture();
       expect(why(before, after, 'big'), change).toMatch(/^rows were/);
       expect(why(before, after, 'other'), change).toBeNull();
+    }
+  });
+
+  it('for an append-only table: counts the rows inserted, rolled back ones too, and refuses on any update, delete or rewrite', async () => {
+    const only = (b: DbState, a: DbState) => insertedOnly({ stamp: b.stamp, table: b.tables.find((t) => t.name === 'big') }, a.stamp, a.tables.find((t) => t.name === 'big')!);
+    let before = await capture();
+    await sql(`INSERT INTO big SELECT g, 'appended' FROM generate_series(200001, 200030) g`);
+    expect(only(before, await capture())).toEqual({ inserted: 30 });
+    // an aborted insert counts too: the caller then finds fewer rows past its mark than counted, and checks every row
+    before = await capture();
+    await sql(`BEGIN; INSERT INTO big VALUES (200100, 'gone'); ROLLBACK`);
+    expect(only(before, await capture())).toEqual({ inserted: 1 });
+    for (const [change, want] of [
+      [`UPDATE big SET body = 'changed' WHERE id = 200001`, 'rows were updated'],
+      [`DELETE FROM big WHERE id = 200002`, 'rows were deleted'],
+      ['VACUUM FULL big', 'its storage was rewritten'],
+    ]) {
+      before = await capture();
+      await sql(change);
+      expect(only(before, await capture()), change).toEqual({ why: want });
+    }
+    const other: pg.Client = await connect({ ...cluster.conn(), database: 'app' });
+    try {
+      expect(only(before, await capture())).toEqual({ why: 'another session was connected to the database during a capture' });
+    } finally {
+      await other.end();
     }
   });
 

@@ -1,5 +1,5 @@
-// The share staging of a restore on real files: which live files are linked rather than copied, what the swap does
-// with a linked file that was written after it was hashed, and the end state against the set's bytes.
+// The share staging of a restore on real files: which live files are linked rather than copied (quick check, or
+// checksum), what the swap does with a linked file that was written after it was checked, and the end state against the set's bytes.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -106,6 +106,27 @@ describe('restore share staging', () => {
     swapRoot(root, 'r3');
     expect(read(live, 'Apps/a.qvf')).toBe('aaaa backed up');
     expect(read(live, 'Apps/b.qvf')).toBe('bbbb backed up');
+  });
+
+  it('by default a live file with the backup\'s size and mtime is kept (the quick check a nightly backup makes); checksum hashes it and copies the set\'s bytes', async () => {
+    // same size, mtime set back: only its bytes tell it apart, as a tool that rewrites a file and restores its time
+    const files = { 'Apps/rewritten.qvf': { set: 'app as backed up', live: 'app REWRITTEN up' }, 'Apps/same.qvf': { set: 'same bytes', live: 'same bytes' } };
+    const quick = fixture(files);
+    const q = await stageRoot(quick.root, 'q1', 2, quick.links);
+    expect(q).toMatchObject({ linked: 2, bytes: 0 });
+    swapRoot(quick.root, 'q1');
+    expect(read(quick.live, 'Apps/rewritten.qvf')).toBe('app REWRITTEN up');
+
+    const hashed = fixture(files);
+    const h = await stageRoot(hashed.root, 'q2', 2, hashed.links, undefined, { checksum: true });
+    expect(h).toMatchObject({ linked: 1, bytes: Buffer.byteLength('app as backed up') });
+    swapRoot(hashed.root, 'q2');
+    expect(read(hashed.live, 'Apps/rewritten.qvf')).toBe('app as backed up');
+    expect(read(path.join(hashed.live, '.qsadmin-old-q2'), 'Apps/rewritten.qvf')).toBe('app REWRITTEN up');
+    // a set that recorded no mtime (made before they were): every live file is hashed, as with checksum
+    const old = fixture(files);
+    for (const f of old.root.files) delete f.mtimeMs;
+    expect(await stageRoot(old.root, 'q3', 2, old.links)).toMatchObject({ linked: 1 });
   });
 
   it('a live symbolic link is copied over from the set, never linked', async () => {

@@ -99,6 +99,20 @@ export async function whyNotTrackable(client: pg.Client, t: { schema: string; na
 
 /** Count and hash the table's rows at or below `upTo` (all rows when null) and above it, in one scan. */
 export async function splitRows(client: pg.Client, t: { schema: string; name: string }, column: string, upTo: string | null): Promise<RowSplit> {
+  return scanRows(client, t, column, upTo, 'both');
+}
+
+/**
+ * Count and hash only the rows above `upTo`; the rows at or below it are taken to be `below` (the chain's, when the
+ * change counters say so: see insertedOnly in db-tables.ts). Each row below the mark is still read by the scan, but
+ * no row text is built or hashed for it: that is most of splitRows's cost on a big table.
+ */
+export async function rowsAbove(client: pg.Client, t: { schema: string; name: string }, column: string, upTo: string, below: { rows: number; hash: string }): Promise<RowSplit> {
+  const s = await scanRows(client, t, column, upTo, 'above');
+  return { ...s, below, max: s.above.upTo ?? upTo };
+}
+
+async function scanRows(client: pg.Client, t: { schema: string; name: string }, column: string, upTo: string | null, which: 'both' | 'above'): Promise<RowSplit> {
   for (const s of STABLE_TEXT) await client.query(s);
   const hashFn = await rowHashOf(client);
   const rel = `${ident(t.schema)}.${ident(t.name)}`;
@@ -110,10 +124,14 @@ export async function splitRows(client: pg.Client, t: { schema: string; name: st
   const type = await columnType(client, rel, column);
   const below = upTo === null ? 'true' : `x.${c} <= CAST(${literal(upTo)} AS ${type})`;
   const r = await client.query<{ brows: string; bhash: string; arows: string; ahash: string; amax: string | null; max: string | null }>(
-    `SELECT count(*) FILTER (WHERE b) AS brows, coalesce(sum(h) FILTER (WHERE b), 0)::text AS bhash,
+    which === 'both'
+      ? `SELECT count(*) FILTER (WHERE b) AS brows, coalesce(sum(h) FILTER (WHERE b), 0)::text AS bhash,
             count(*) FILTER (WHERE NOT b) AS arows, coalesce(sum(h) FILTER (WHERE NOT b), 0)::text AS ahash,
             max(v) FILTER (WHERE NOT b)::text AS amax, max(v)::text AS max
-       FROM (SELECT ${below} AS b, x.${c} AS v, ${ROW_HASH_SQL[hashFn]} AS h FROM ${rel} x) s`,
+       FROM (SELECT ${below} AS b, x.${c} AS v, ${ROW_HASH_SQL[hashFn]} AS h FROM ${rel} x) s`
+      : `SELECT 0 AS brows, '0' AS bhash, count(*) AS arows, coalesce(sum(${ROW_HASH_SQL[hashFn]}), 0)::text AS ahash,
+            max(x.${c})::text AS amax, max(x.${c})::text AS max
+       FROM ${rel} x WHERE NOT (${below})`,
   );
   const row = r.rows[0];
   return {

@@ -11,9 +11,9 @@ import { faultPoint } from '../runbook/fault.js';
 import { EXTENSION, type Compression } from './compress.js';
 import type { DbSnapshot } from './db-capture.js';
 import { dumpArchive, dumpCopy, type ArchiveSelection } from './db-dump.js';
-import { appendColumn, chainOf, chainTotals, copyAboveSql, COPY_SETTINGS, MAX_APPEND_PARTS, sameColumns, splitRows, whyNotTrackable, type AppendPart, type RowSplit } from './db-append.js';
+import { appendColumn, chainOf, chainTotals, copyAboveSql, COPY_SETTINGS, MAX_APPEND_PARTS, rowsAbove, sameColumns, splitRows, whyNotTrackable, type AppendPart, type RowSplit } from './db-append.js';
 import { archiveEntries } from './db-load.js';
-import { exactTablePattern, tableKey, whyContentsNotReusable, whyNotReusable, type ContentsState, type DbStamp, type TableState } from './db-tables.js';
+import { exactTablePattern, insertedOnly, tableKey, whyContentsNotReusable, whyNotReusable, type ContentsState, type DbStamp, type TableState } from './db-tables.js';
 import { linkFrom, mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { countTables } from './rowcount.js';
@@ -143,7 +143,7 @@ async function planAppend(o: Parameters<typeof dumpArchiveSet>[0], t: TableState
   let why: string | null = 'why' in chain ? chain.why : null;
   if (!why && 'parts' in chain) {
     const base = chainTotals(chain.parts);
-    const split = await splitRows(client, t, column, base.upTo);
+    const split = await splitAppended(o, t, column, chain.parts, base);
     if (chain.parts.length >= MAX_APPEND_PARTS) why = `its chain has ${chain.parts.length} parts (at most ${MAX_APPEND_PARTS})`;
     else if (!sameColumns(chain.parts[0].table, t)) why = 'its columns changed';
     else if (base.hashFn !== split.hashFn) why = `its archives' row hash (${base.hashFn ?? 'mixed'}) is not the one this server offers (${split.hashFn})`;
@@ -166,6 +166,26 @@ async function planAppend(o: Parameters<typeof dumpArchiveSet>[0], t: TableState
   if (o.base) o.log(`${db}: ${tableKey(t)} dumped whole: ${why}`);
   const all = await splitRows(client, t, column, null);
   return { t, rows: all.below.rows, ...fullPart(column, all) };
+}
+
+/**
+ * The table's rows split at the chain's mark. When PostgreSQL counts only inserts since the base set (under the rule
+ * of its reused archives: 15 and newer, no other session at either capture) and exactly that many rows lie past the
+ * mark, the rows at or below it are the chain's and only the added ones are hashed; otherwise every row is.
+ */
+async function splitAppended(o: Parameters<typeof dumpArchiveSet>[0], t: TableState, column: string, parts: ManifestFile[], base: ReturnType<typeof chainTotals>): Promise<RowSplit> {
+  const client = o.snap.client;
+  const baseDb = o.base?.manifest.databases.find((d) => d.name === o.snap.db);
+  const counted = insertedOnly({ stamp: baseDb?.stamp, table: parts[0].table }, o.snap.state!.stamp, t);
+  if ('inserted' in counted) {
+    const above = await rowsAbove(client, t, column, base.upTo, { rows: base.rows, hash: base.hash });
+    if (above.above.rows === counted.inserted && above.hashFn === base.hashFn) {
+      o.log(`${o.snap.db}: ${tableKey(t)}: PostgreSQL counts ${counted.inserted} rows inserted since set ${o.base!.id} and nothing else, all past ${column} ${base.upTo}: the rows below it were not hashed again`);
+      return above;
+    }
+    o.log(`${o.snap.db}: ${tableKey(t)}: PostgreSQL counts ${counted.inserted} rows inserted since set ${o.base!.id}, ${above.above.rows} lie past ${column} ${base.upTo}: every row is checked`);
+  }
+  return splitRows(client, t, column, base.upTo);
 }
 
 /** The full part of a new chain from a split of the whole table (none for an empty table: nothing to track). */

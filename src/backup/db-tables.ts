@@ -173,7 +173,35 @@ export function whyContentsNotReusable(base: { stamp?: DbStamp; contents?: Conte
 /** Why the base set's archive of a table cannot be reused now, or null when it can. */
 export function whyNotReusable(base: { stamp?: DbStamp; table?: TableState } | undefined, now: DbStamp, table: TableState): string | null {
   if (!base?.stamp || !base.table) return 'no archive of it in the base set';
-  const b = base.stamp;
+  const why = whyCountersNotComparable(base.stamp, now);
+  if (why) return why;
+  const p = base.table;
+  for (const k of ['filenode', 'toastFilenode', 'columns', 'inserted', 'updated', 'deleted'] as const) {
+    if (p[k] !== table[k]) return k === 'columns' ? 'its columns changed' : k.endsWith('node') ? 'its storage was rewritten' : `rows were ${k}`;
+  }
+  return null;
+}
+
+/**
+ * For an append-only table (db-append.ts): how many rows PostgreSQL counts inserted since the base set when, under
+ * whyNotReusable's rule, it counts nothing else (no update, no delete, the same storage and columns); else why not.
+ * The caller still has to find exactly that many rows past the chain's mark: an insert below it, or an aborted one,
+ * leaves fewer there and the table is checked row by row.
+ */
+export function insertedOnly(base: { stamp?: DbStamp; table?: TableState } | undefined, now: DbStamp, table: TableState): { inserted: number } | { why: string } {
+  if (!base?.stamp || !base.table) return { why: 'no archive of it in the base set' };
+  const why = whyCountersNotComparable(base.stamp, now);
+  if (why) return { why };
+  const p = base.table;
+  for (const k of ['filenode', 'toastFilenode', 'columns', 'updated', 'deleted'] as const) {
+    if (p[k] !== table[k]) return { why: k === 'columns' ? 'its columns changed' : k.endsWith('node') ? 'its storage was rewritten' : `rows were ${k}` };
+  }
+  const inserted = Number(table.inserted) - Number(p.inserted);
+  return Number.isSafeInteger(inserted) && inserted >= 0 ? { inserted } : { why: 'its insert counter went back' };
+}
+
+/** Why the counters of two captures of a database cannot be compared (null when they can). */
+function whyCountersNotComparable(b: DbStamp, now: DbStamp): string | null {
   if (b.serverMajor === undefined || now.serverMajor === undefined) return 'the base set does not record the PostgreSQL version its counters came from';
   const older = Math.min(b.serverMajor, now.serverMajor);
   if (older < LOSSLESS_COUNTERS_MAJOR) {
@@ -185,10 +213,6 @@ export function whyNotReusable(base: { stamp?: DbStamp; table?: TableState } | u
   if (b.postmasterStart !== now.postmasterStart) return 'the server restarted since the base set';
   if (b.statsReset !== now.statsReset) return 'statistics were reset since the base set';
   if (b.clientMajor !== now.clientMajor) return 'pg_dump changed major version since the base set';
-  const p = base.table;
-  for (const k of ['filenode', 'toastFilenode', 'columns', 'inserted', 'updated', 'deleted'] as const) {
-    if (p[k] !== table[k]) return k === 'columns' ? 'its columns changed' : k.endsWith('node') ? 'its storage was rewritten' : `rows were ${k}`;
-  }
   return null;
 }
 

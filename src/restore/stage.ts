@@ -8,12 +8,19 @@
 // the root of an SMB share or a mount point, which cannot be renamed, while renames inside it stay on one filesystem
 // and each is atomic. Every state a crash can leave between two renames is finished by running the swap again.
 //
-// Why links of live files are safe: a link names the inode whose bytes were hashed, so renames and replacements of
-// the live name do not reach it; only a write into that file could, and a write moves its mtime. The swap, once the
-// services are down, compares each link's size and mtime with those recorded when it was made and copies the file
-// from the set instead where they moved. Files written in the last seconds before hashing are copied, never linked
-// (a second write within the same timestamp tick would not move the mtime). A restore after a day's changes thus
-// copies only what changed, as pgBackRest's --delta restore does; the end state is the same as a full copy's.
+// Which live files are linked: by default rsync's quick check, the one a nightly backup itself decides by (tree.ts
+// unchangedSince): the set's size and mtime (recorded to the millisecond) mean the backup's bytes. A file the backup
+// took as unchanged on that rule is in the set only because of it, so trusting it here adds no new assumption, and a
+// restore after a day's changes reads only what changed. `checksum` (restore --checksum, like rsync -c) hashes every
+// live file first and links only those with the backup's sha256, for a share whose tools may rewrite a file and set
+// its time back.
+//
+// Why links of live files are safe: a link names the inode that was checked, so renames and replacements of the live
+// name do not reach it; only a write into that file could, and a write moves its mtime. The swap, once the services
+// are down, compares each link's size and mtime with those recorded when it was made and copies the file from the
+// set instead where they moved. Files written in the last seconds are copied, never linked (a second write within
+// the same timestamp tick would not move the mtime). A restore after a day's changes thus copies only what changed,
+// as pgBackRest's --delta restore does; the end state is the same as a full copy's.
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile, mapLimit } from '../backup/hashcopy.js';
@@ -89,7 +96,7 @@ const RECENT_MS = 2000;
  * a file there under its final name is known good, and a resumed run skips it). A mismatch of the set's copy fails
  * with the file's name while nothing live has been touched. The links are recorded in `linksFile` for the swap's check.
  */
-export async function stageRoot(root: SwapRoot, runId: string, parallel: number, linksFile: string, onBytes?: (n: number) => void): Promise<{ files: number; bytes: number; linked: number; noLinks?: string }> {
+export async function stageRoot(root: SwapRoot, runId: string, parallel: number, linksFile: string, onBytes?: (n: number) => void, opts: { checksum?: boolean } = {}): Promise<{ files: number; bytes: number; linked: number; noLinks?: string }> {
   const staging = path.join(root.local, stagingName(runId));
   fs.mkdirSync(staging, { recursive: true });
   await removeOtherStaging(root, runId);
@@ -112,7 +119,7 @@ export async function stageRoot(root: SwapRoot, runId: string, parallel: number,
     }
     try {
       if (!noLinks) {
-        const link = await linkIfSame(f, live, dest);
+        const link = await linkIfSame(f, live, dest, !!opts.checksum);
         if (link && 'noLinks' in link) noLinks = link.noLinks;
         else if (link) {
           linked.push(link);
@@ -137,17 +144,20 @@ export async function stageRoot(root: SwapRoot, runId: string, parallel: number,
 }
 
 /**
- * Hard-link the live file into staging when it holds the backup's bytes (same size and mtime, sha256 of the live
- * copy). Null when it does not (or is too recently written to be sure); `noLinks` when the link was refused.
+ * Hard-link the live file into staging when it holds the backup's bytes: the same size and mtime, and with `checksum`
+ * (or when the set recorded no mtime) the backup's sha256. Null when it does not (or is too recently written to be
+ * sure); `noLinks` when the link was refused.
  */
-async function linkIfSame(f: StageFile, live: string, dest: string): Promise<LinkedFile | null | { noLinks: string }> {
+async function linkIfSame(f: StageFile, live: string, dest: string, checksum: boolean): Promise<LinkedFile | null | { noLinks: string }> {
   // lstat: a symbolic link is never linked (link() would link the link itself); it is copied like a changed file.
   const before = fs.lstatSync(live, { throwIfNoEntry: false });
   if (!before?.isFile() || before.size !== f.bytes || Date.now() - before.mtimeMs < RECENT_MS) return null;
   // The set's copy got its mtime (whole milliseconds) from the manifest: a different one means the file was touched.
   if (f.mtimeMs !== undefined && Math.abs(before.mtimeMs - f.mtimeMs) >= 1) return null;
-  const got = await hashFile(live);
-  if (got.sha256 !== f.sha256 || got.bytes !== f.bytes) return null;
+  if (checksum || f.mtimeMs === undefined) {
+    const got = await hashFile(live);
+    if (got.sha256 !== f.sha256 || got.bytes !== f.bytes) return null;
+  }
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   try {
     fs.linkSync(live, dest);

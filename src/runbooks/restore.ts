@@ -96,6 +96,8 @@ export interface RestoreInputs {
   /** --yes: running services may be stopped and certificates in the stores replaced. */
   yes?: boolean;
   parallel?: number;
+  /** --checksum: link a live share file into place only when its sha256 is the backup's (default: size and mtime). */
+  checksum?: boolean;
   stopTimeoutMs?: number;
   endStuck?: boolean;
   /** --skip-root-admin-check: restore although the operator was not a RootAdmin at backup time. */
@@ -437,7 +439,7 @@ function buildNotes(o: NotesIn): string[] {
   }
   if (o.skippedWorking.length) notes.push(`not restored: ${o.skippedWorking.join(', ')} (working copies of an unfinished qsadmin restore that the backup caught; never part of the site)`);
   if (o.dbs.length) notes.push('database choice: restore into a new name and swap (not drop-then-create): the current database stays intact until the restored one is complete and its row counts match; roles missing on the server are created from globals.sql, no password is set or changed');
-  for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (staged in a folder there while the services run: live files that already have the backup's sha256 are hard-linked, the others copied from the set with their sha256 checked; then swapped in by rename: files that differ from the backup are REPLACED, kept in ${oldShareName('<run id>')} until the restore is verified; files not in the backup are left in place and listed)`);
+  for (const t of o.targets) notes.push(`share ${t.role}: ${t.stored} → ${t.dest} (staged in a folder there while the services run: live files that already have the backup's ${o.inputs.checksum ? 'sha256 (--checksum)' : 'size and mtime (rsync\'s quick check, as a nightly backup decides; --checksum hashes them)'} are hard-linked, the others copied from the set with their sha256 checked; then swapped in by rename: files that differ from the backup are REPLACED, kept in ${oldShareName('<run id>')} until the restore is verified; files not in the backup are left in place and listed)`);
   if (o.plainShare) notes.push(`share: the copied share ${o.plainShare} → ${o.inputs.shareRoot ?? 'the share root QSR names'} (files with the same name are OVERWRITTEN, each moved to ${oldShareName('<run id>')} in the share root first and kept until the restore is verified)`);
   if (o.inputs.shareRoot) notes.push(`--share-root ${o.inputs.shareRoot}: RootFolder, AppFolder, StaticContentRootFolder and ArchivedLogsRootFolder of ServiceClusterSettingsSharedPersistenceProperties are updated by SQL, the connector columns left alone. NOTE: this SQL route is not the guide's; the guide changes the share paths with QlikSenseUtil ("Service cluster")`);
   if (o.certSet) notes.push(`certificates: the set of ${o.certSet.hostname} (CA ${o.certSet.ca.subject}) imported without starting services${o.conflicts ? `; ${o.conflicts} Qlik certificate(s) now in the stores are exported to the safety folder and REMOVED, and Exported Certificates is emptied (moved to the safety folder)` : ''}`);
@@ -946,11 +948,11 @@ function stageSteps(o: ItemsIn): Step<RestoreContext>[] {
   if (!o.parts.has('share')) return [];
   return o.roots.map((r, i) => ({
     id: `restore.share.stage.${i}`,
-    title: `Stage the share folder${r.roles.length > 1 ? 's' : ''} ${r.roles.join(', ')} in ${r.dest}: live files with the backup's sha256 linked, the others copied from the set (sha256 checked per file)`,
+    title: `Stage the share folder${r.roles.length > 1 ? 's' : ''} ${r.roles.join(', ')} in ${r.dest}: live files with the backup's ${o.inputs.checksum ? 'sha256' : 'size and mtime'} linked, the others copied from the set (sha256 checked per file)`,
     node: o.central.name,
     check: async (ctx) => !!ctx.outputs.get(`share.swapped.${i}`) || (!!ctx.outputs.get(`share.staged.${i}`) && isStaged(r, ctx.runId)),
     run: async (ctx) => {
-      const s = await stageRoot(r, ctx.runId, o.inputs.parallel ?? 4, linksFile(ctx, i), (b) => ctx.progress(`${b} bytes copied`));
+      const s = await stageRoot(r, ctx.runId, o.inputs.parallel ?? 4, linksFile(ctx, i), (b) => ctx.progress(`${b} bytes copied`), { checksum: o.inputs.checksum });
       if (s.noLinks) ctx.log(`${r.dest}: a hard link was refused (${s.noLinks}): the remaining files were copied from the set`);
       ctx.outputs.set(`share.staged.${i}`, { ...s, dest: r.dest });
     },
