@@ -101,16 +101,19 @@ export async function copyTree(src: TreeSource, setDir: string, opts: { base?: B
     }
     const storedPath = `${src.stored}/${f.rel}`;
     const dest = path.join(setDir, ...storedPath.split('/'));
+    const prev = opts.base?.byPath.get(storedPath);
+    const source = joinSource(src.source, f.rel);
+    // An entry's strings are the base entry's own where equal: with 30,000 files, two manifests' paths and sources
+    // held twice were about 9 MB of the run's peak heap.
     const entry: ManifestFile = {
-      path: storedPath,
+      path: prev?.path ?? storedPath,
       bytes: f.size,
       sha256: '',
       kind: src.kind,
-      source: joinSource(src.source, f.rel),
+      source: prev?.source === source ? prev.source : source,
       node: src.node,
       mtimeMs: f.mtimeMs,
     };
-    const prev = opts.base?.byPath.get(storedPath);
     if (unchangedSince(prev, f) && linkFrom(path.join(opts.base!.dir, ...storedPath.split('/')), dest, made)) {
       entry.sha256 = prev.sha256;
       entry.reused = true;

@@ -7,15 +7,18 @@
 // the thread pool so the run never stalls on it, and the runner waits for those before it ends.
 import fs from 'node:fs';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 
 export type Durability = 'now' | 'soon';
 
 /** Write a file atomically: temp file in the same folder, rename; fsync'd now (default) or soon. */
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600, durability: Durability = 'now'): void {
+export function writeFileAtomic(file: string, data: string | Buffer | Iterable<string>, mode = 0o600, durability: Durability = 'now'): void {
   const tmp = `${file}.${process.pid}.tmp`;
   const fd = fs.openSync(tmp, 'w', mode);
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    // Chunks (an iterable) are written as they come: a large file never exists as one string and its copy in bytes.
+    if (typeof data === 'string' || Buffer.isBuffer(data)) fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    else for (const chunk of data) fs.writeSync(fd, chunk);
     if (durability === 'now') fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
@@ -88,4 +91,24 @@ export function fsyncDir(dir: string): void {
 
 export function readJson<T>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
+
+/** The lines of a text file, read 1 MiB at a time (a large file is never one string); the last may lack its newline. */
+export function* readLinesSync(file: string): Generator<string> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const utf8 = new StringDecoder('utf8');
+    let rest = '';
+    let n;
+    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) {
+      const lines = (rest + utf8.write(buf.subarray(0, n))).split('\n');
+      rest = lines.pop()!;
+      yield* lines;
+    }
+    rest += utf8.end();
+    if (rest) yield rest;
+  } finally {
+    fs.closeSync(fd);
+  }
 }

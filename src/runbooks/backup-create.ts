@@ -35,7 +35,7 @@ import { SNAPSHOT_MARKER } from '../backup/share-snapshot.js';
 import type { Host, ShareCapturePlan } from '../host/types.js';
 import { IN_PROGRESS, FORMAT, MANIFEST, VERIFIED, readManifest, readVerified, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
 import { manifestPathProblems } from '../backup/manifest-check.js';
-import { PARTS_DIR, readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
+import { PARTS_DIR, hasPart, readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
 import { removeTempFiles, syncSetFiles } from '../backup/set-files.js';
 import { packSetTar } from '../backup/set-tar.js';
 import { layoutProblems } from '../backup/verify.js';
@@ -113,14 +113,14 @@ function dumpedDatabases(ctx: Pick<BackupContext, 'discovery'>) {
 /** Every dump of the current capture is on disk. */
 function dumpsDone(ctx: BackupContext): boolean {
   const id = currentCapture(ctx);
-  return !!id && dumpedDatabases(ctx).every((d) => readPart(ctx.setDir, `db.${d.name}`, id));
+  return !!id && dumpedDatabases(ctx).every((d) => hasPart(ctx.setDir, `db.${d.name}`, id));
 }
 
 /** The share of the current capture is copied, or its snapshot is still complete on disk. */
 async function shareReady(ctx: BackupContext, i: number): Promise<boolean> {
   const id = currentCapture(ctx);
   if (!id) return false;
-  if (readPart(ctx.setDir, `share.${i}`, id)) return true;
+  if (hasPart(ctx.setDir, `share.${i}`, id)) return true;
   if (ctx.sharePlans[i].mode === 'copy-while-down') return false;
   const view = await (await ctx.shareHost()).shares.find(ctx.discovery.share[i].path, ctx.runId, id);
   return view?.baseId === ctx.baseId;
@@ -307,7 +307,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
   write.push({
     id: 'backup.config',
     title: 'Copy the configuration files of every node (Host.cfg, *.exe.config, services.conf, Settings.ini, postgresql.conf, pg_hba.conf)',
-    check: async (ctx) => nodes.every((n) => !!readPart(ctx.setDir, `config.${n.name}`)),
+    check: async (ctx) => nodes.every((n) => hasPart(ctx.setDir, `config.${n.name}`)),
     run: async (ctx) => {
       for (const n of nodes) await copyConfig(ctx, site, n);
     },
@@ -317,14 +317,14 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       (d): Step<BackupContext> => ({
         id: `backup.db.dump.${d.name}`,
         title: `Dump ${d.name} (pg_dump -Fc → ${compress} → sha256, then pg_restore --list) and count its rows in the same snapshot`,
-        check: async (ctx) => !!readPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx)),
+        check: async (ctx) => hasPart(ctx.setDir, `db.${d.name}`, currentCapture(ctx)),
         run: async (ctx) => dumpOne(ctx, d.name),
       }),
     ),
     {
       id: 'backup.db.globals',
       title: 'Dump roles and tablespaces (pg_dumpall --globals-only --no-role-passwords)',
-      check: async (ctx) => !!readPart(ctx.setDir, 'db.globals'),
+      check: async (ctx) => hasPart(ctx.setDir, 'db.globals'),
       run: async (ctx) => dumpGlobals(ctx),
     },
   );
@@ -334,7 +334,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       write.push({
         id: `backup.share.copy.${i}`,
         title: `Copy the share folder ${f.path} from its ${shareModes[i] === 'vss' ? 'shadow copy' : 'snapshot'}, then release it${base ? ' (unchanged files linked from the base set)' : ''}`,
-        check: async (ctx) => !!readPart(ctx.setDir, `share.${i}`, currentCapture(ctx)),
+        check: async (ctx) => hasPart(ctx.setDir, `share.${i}`, currentCapture(ctx)),
         run: async (ctx) => copyFromSnapshot(ctx, i),
       });
     });
@@ -343,7 +343,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
     write.push({
       id: `backup.extra.${i}`,
       title: `Copy supporting content ${p}`,
-      check: async (ctx) => !!readPart(ctx.setDir, `extra.${i}`),
+      check: async (ctx) => hasPart(ctx.setDir, `extra.${i}`),
       run: async (ctx) => {
         const local = (await ctx.host(centralNode(site).name)).files.resolve(p);
         if (!fs.existsSync(local)) throw new InputError(`--extra-path ${p} does not exist`);
@@ -358,7 +358,7 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
         id: `backup.node.${n.name}.logs`,
         title: 'Copy the local logs (%ProgramData%\\Qlik\\Sense\\Log)',
         node: n.name,
-        check: async (ctx) => !!readPart(ctx.setDir, `logs.${n.name}`),
+        check: async (ctx) => hasPart(ctx.setDir, `logs.${n.name}`),
         run: async (ctx) => copyNodeTree(ctx, n, 'logs', (h) => h.paths.logDir, 'log'),
       });
     }
@@ -366,14 +366,14 @@ export async function buildBackupCreate(inputs: BackupInputs, env?: BuildEnv): P
       id: `backup.node.${n.name}.custom-data`,
       title: 'Copy Custom Data (%ProgramFiles%\\Common Files\\Qlik\\Custom Data: connectors, local to each node)',
       node: n.name,
-      check: async (ctx) => !!readPart(ctx.setDir, `custom-data.${n.name}`),
+      check: async (ctx) => hasPart(ctx.setDir, `custom-data.${n.name}`),
       run: async (ctx) => copyNodeTree(ctx, n, 'custom-data', (h) => h.paths.customData, 'custom-data'),
     });
     write.push({
       id: `backup.node.${n.name}.certs`,
       title: 'Export the certificate set from the stores as password-protected PFX (as the service account)',
       node: n.name,
-      check: async (ctx) => !!readPart(ctx.setDir, `certs.${n.name}`),
+      check: async (ctx) => hasPart(ctx.setDir, `certs.${n.name}`),
       run: async (ctx) => exportCerts(ctx, n),
     });
   }
@@ -461,7 +461,7 @@ function alertingBackupStep(node: string): Step<BackupContext> {
     id: 'backup.alerting',
     title: 'Back up Qlik Alerting: mongodump --db=qlikalerting --out=<set>/alerting/dump (password via --config), default.json, config\\certificates',
     node,
-    check: async (ctx) => !!readPart(ctx.setDir, 'alerting'),
+    check: async (ctx) => hasPart(ctx.setDir, 'alerting'),
     run: async (ctx) => {
       const { backupAlerting } = await import('../alerting/backup.js');
       writePart(ctx.setDir, 'alerting', { files: await backupAlerting(ctx, ctx.site, await ctx.host(node)) });
@@ -728,10 +728,22 @@ async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<v
   ctx.outputs.set('backup', { id: m.id, dir: ctx.setDir, files: m.totals.files, bytes: m.totals.bytes, reusedFiles: m.totals.reusedFiles, reusedBytes: m.totals.reusedBytes, downtimeMs: m.downtimeMs, base: m.base });
 }
 
+/**
+ * An entry read back from a part, holding the base set's strings where they are equal (its own copies are then
+ * garbage): the base index and the new manifest are both live at the manifest step, the run's memory peak.
+ */
+function shareStrings(f: ManifestFile, prev: ManifestFile | undefined): ManifestFile {
+  if (!prev) return f;
+  f.path = prev.path;
+  if (f.source === prev.source) f.source = prev.source;
+  if (f.sha256 === prev.sha256) f.sha256 = prev.sha256;
+  return f;
+}
+
 /** The manifest from the parts of the current capture. */
 function assembleManifest(ctx: BackupContext, site: SiteConfig): Manifest {
   const parts = readAllParts(ctx.setDir);
-  const files = Object.values(parts).flatMap((p) => p.files);
+  const files = Object.values(parts).flatMap((p) => p.files).map((f) => shareStrings(f, ctx.base?.byPath.get(f.path)));
   const id = currentCapture(ctx);
   const from = ctx.outputs.get<string>('downtime.from') ?? new Date().toISOString();
   const to = ctx.outputs.get<string>('downtime.to') ?? from;
