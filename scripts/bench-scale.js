@@ -9,7 +9,8 @@
 //       reloads' new execution-result rows in QSR;
 //   (e) a nightly backup after a day's change: another 200 MB of apps plus 5 % of all apps, with their reload rows;
 //   (f) `qsadmin restore` of (e)'s set after the next day's change; (g) the same restore with every live share file
-//       touched (a full copy); (r) the raw restore of the same set: pg_restore of every archive + `cp -r` of its share.
+//       touched (a full copy); (r) the raw restore of the same set: pg_restore of every archive + `cp -r` of its share,
+//       and qsadmin's own database loader alone on the same archives (the floor of a restore that loads every row).
 // Wall time, downtime, peak RSS and bytes written of each; the ratios; the growth from medium to xlarge; floors
 // measured in the same run where a target depends on them. The result is appended as one JSON line to
 // scripts/bench-scale.results.jsonl (--results to change), so that a regression shows against earlier runs.
@@ -42,6 +43,7 @@ const { Prng } = await dist('src/emulator/db/prng.js');
 const { findPgBinDir } = await dist('src/postgres/bin.js');
 const { withClient } = await dist('src/postgres/client.js');
 const { listTreeYielding } = await dist('src/backup/tree.js');
+const { archivesOf, loadArchives } = await dist('src/backup/db-load.js');
 
 const sec = (ms) => (ms / 1000).toFixed(2);
 const gb = (b) => (b / 1e9).toFixed(2);
@@ -207,7 +209,7 @@ async function benchSize(size, k) {
       const j = JSON.parse(r.stdout);
       if (j.status !== 'succeeded') throw new Error(`${label}: ${JSON.stringify(j.error)}`);
       const slow = j.steps.filter((x) => x.durationMs !== undefined).sort((a, b) => b.durationMs - a.durationMs).slice(0, 6);
-      console.log(`${label}: ${sec(r.ms)} s; RSS ${(r.rssKiB / 1024).toFixed(0)} MB (qsadmin ${r.memory ? `${r.memory.rssMB} MB, JS heap ${r.memory.heapUsedMB} of ${r.memory.heapTotalMB} MB` : '-'}); slowest steps ${slow.map((x) => `${x.id} ${sec(x.durationMs)}s`).join(', ')}`);
+      console.log(`${label}: ${sec(r.ms)} s; RSS ${(r.rssKiB / 1024).toFixed(0)} MB (qsadmin ${r.memory ? `${r.memory.peakRssMB ?? r.memory.rssMB} MB, JS heap ${r.memory.heapUsedMB} of ${r.memory.heapTotalMB} MB` : '-'}); slowest steps ${slow.map((x) => `${x.id} ${sec(x.durationMs)}s`).join(', ')}`);
       return { r, j };
     };
     const backup = (label) => {
@@ -242,6 +244,11 @@ async function benchSize(size, k) {
     t = Date.now();
     const listed = (await listTreeYielding(site.shareRoot)).length;
     const listShareMs = Date.now() - t;
+    // What every set pays per file, changed or not (each set holds every file, unchanged ones as hard links): one link
+    // per file of the share, `cp -al`.
+    const linkDir = path.join(dir, 'links');
+    const linkAll = timed('cp', ['-al', site.shareRoot, linkDir]);
+    fs.rmSync(linkDir, { recursive: true, force: true });
 
     // (f) restore after the next day's changes, (g) a full-copy restore, (r) the raw restore
     const next = await saveApps(appsDir, changedBytes, 0.05, 3);
@@ -284,6 +291,15 @@ async function benchSize(size, k) {
     const rawRestore = { name: '(r) raw restore: pg_restore of every archive + cp -r', ms: Date.now() - t, downMs: Date.now() - t, rssKiB: 0, writtenBytes: 0 };
     for (const dbName of dbs) execFileSync(path.join(bin.dir, 'dropdb'), [...pg, `floor_${dbName}`], { env: { ...process.env, ...pgEnv } });
     fs.rmSync(path.join(dir, 'share-copy'), { recursive: true, force: true });
+    // qsadmin's own loader alone, every database at once as a restore loads them: the floor of any restore that loads
+    // every row into new databases (restore after a day reads few share files, so this is most of what it costs).
+    settle();
+    for (const dbName of dbs) execFileSync(path.join(bin.dir, 'createdb'), [...pg, '-T', 'template0', `floorq_${dbName}`], { env: { ...process.env, ...pgEnv } });
+    t = Date.now();
+    const tool = { binDir: bin.dir, password: created.superuserPassword };
+    await Promise.all(dbs.map((dbName) => loadArchives(tool, { host: db.host, port: db.port, user: 'postgres' }, `floorq_${dbName}`, archivesOf(nightly.dir, m, dbName))));
+    const qsadminLoadMs = Date.now() - t;
+    for (const dbName of dbs) execFileSync(path.join(bin.dir, 'dropdb'), [...pg, `floorq_${dbName}`], { env: { ...process.env, ...pgEnv } });
 
     const rows = [manual, raw, full, fixedNight, nightly, restoreDay, restoreFull, rawRestore].map(({ dir: _d, ...r }) => r);
     console.log(`\n${'run'.padEnd(66)} ${'wall s'.padStart(7)} ${'down s'.padStart(7)} ${'RSS MB'.padStart(7)} ${'writ. GB'.padStart(8)}`);
@@ -296,9 +312,9 @@ async function benchSize(size, k) {
       restoreDayPerRaw: restoreDay.ms / rawRestore.ms,
       restoreFullPerRaw: restoreFull.ms / rawRestore.ms,
     };
-    const floors = { stopMs, startMs, serviceCycleMs: stopMs + startMs, listShareMs, listedFiles: listed, copyChangedAppsMs: cpChanged.ms, dumpExecutionResultsMs: dumpResults.ms, rawSyncMs: rawSync.ms, hashShareMs: hashShare.ms, rawLoadMs };
+    const floors = { stopMs, startMs, serviceCycleMs: stopMs + startMs, listShareMs, listedFiles: listed, copyChangedAppsMs: cpChanged.ms, dumpExecutionResultsMs: dumpResults.ms, rawSyncMs: rawSync.ms, hashShareMs: hashShare.ms, rawLoadMs, qsadminLoadMs, linkShareMs: linkAll.ms };
     console.log(`ratios: full/raw ${ratios.fullPerRaw.toFixed(2)} (<= 0.8; full/(raw + its sync) ${ratios.fullPerRawSynced.toFixed(2)}), nightly/manual ${ratios.nightlyPerManual.toFixed(3)} (<= 0.1), restore after a day/raw ${ratios.restoreDayPerRaw.toFixed(2)} (<= 0.5), full-copy restore/raw ${ratios.restoreFullPerRaw.toFixed(2)} (<= 0.9)`);
-    console.log(`floors: services stop ${sec(stopMs)} s + start ${sec(startMs)} s; listing the share (${listed} files) ${sec(listShareMs)} s; cp of the day's changed apps ${sec(cpChanged.ms)} s; pg_dump | zstd of the execution-result tables ${sec(dumpResults.ms)} s; sync after the raw copy ${sec(rawSync.ms)} s; sha256 of the share ${sec(hashShare.ms)} s; the raw restore's database loads ${sec(rawLoadMs)} s (${(rawLoadMs / rawRestore.ms).toFixed(2)} of it)`);
+    console.log(`floors: services stop ${sec(stopMs)} s + start ${sec(startMs)} s; listing the share (${listed} files) ${sec(listShareMs)} s; hard-linking it (cp -al) ${sec(linkAll.ms)} s; cp of the day's changed apps ${sec(cpChanged.ms)} s; pg_dump | zstd of the execution-result tables ${sec(dumpResults.ms)} s; sync after the raw copy ${sec(rawSync.ms)} s; sha256 of the share ${sec(hashShare.ms)} s; the raw restore's database loads ${sec(rawLoadMs)} s (${(rawLoadMs / rawRestore.ms).toFixed(2)} of it); qsadmin's loads alone ${sec(qsadminLoadMs)} s (${(qsadminLoadMs / rawRestore.ms).toFixed(2)} of the raw restore)`);
     const result = { size, generateMs, shareBytes, shareFiles, qsrBytes, rows, ratios, floors, nightlyReusedFiles: nightly.reusedFiles, nightlyFiles: nightly.files };
     console.log(`result ${size}: ${JSON.stringify(result)}`);
     return result;
