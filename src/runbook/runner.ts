@@ -390,13 +390,16 @@ function abortNow(sig: RunSignal, journal: RunJournal, runId: string, inHand: st
 /**
  * Fault injection for crash tests (QSADMIN_FAULT=kill:<step-id>:<ms>): the process kills itself with SIGKILL
  * <ms> after that step starts, i.e. inside the step. Off unless the variable is set.
+ * With 0 ms the kill is at once, after the step's start is journaled and before any of its work: a timer, even of
+ * 0 ms, let a step of a few milliseconds (a service already stopping) finish first and the kill land in the next one.
  */
 function armFault(stepId: string): void {
   const spec = process.env.QSADMIN_FAULT;
   if (!spec) return;
   const [action, id, ms] = spec.split(':');
   if (action !== 'kill' || id !== stepId) return;
-  setTimeout(() => process.kill(process.pid, 'SIGKILL'), Number(ms) || 0);
+  if (!(Number(ms) > 0)) process.kill(process.pid, 'SIGKILL');
+  setTimeout(() => process.kill(process.pid, 'SIGKILL'), Number(ms));
 }
 
 /** Why a step can be skipped, or null to run it (DESIGN: finished steps are skipped when their check holds). */
