@@ -28,17 +28,21 @@ export function scanSet(dir: string): SetScan {
 export const TEMP_FILE = /\.partial$|\.\d+(\.[0-9a-f]+)?\.tmp$/;
 
 /**
- * Remove the temp files a killed run left in a set folder (never a file the manifest lists); returns their paths.
+ * Remove the temp files a killed run left in a set folder (never a file the manifest lists); returns their paths and
+ * the set's entries after.
  * Only a run that owns the set calls this, before its manifest is written.
  */
-export function removeTempFiles(dir: string, listed: Set<string>): string[] {
+export function removeTempFiles(dir: string, listed: Set<string>): { removed: string[]; scan: SetScan } {
   const removed: string[] = [];
-  for (const rel of scanSet(dir).files) {
+  const scan = scanSet(dir);
+  for (const rel of scan.files) {
     if (listed.has(rel) || !TEMP_FILE.test(path.posix.basename(rel))) continue;
     fs.rmSync(path.join(dir, ...rel.split('/')), { force: true });
     removed.push(rel);
   }
-  return removed;
+  // What is there now, for a caller that checks the set next (one walk of a 30,000-file set instead of two).
+  const gone = new Set(removed);
+  return { removed, scan: { files: scan.files.filter((f) => !gone.has(f)), refused: scan.refused } };
 }
 
 /**
@@ -69,12 +73,18 @@ export async function syncSetFiles(dir: string, files: Array<{ path: string; reu
   if (win) return;
   const folders = new Set<string>(['']);
   for (const { path: rel } of files) for (let d = path.posix.dirname(rel); d !== '.'; d = path.posix.dirname(d)) folders.add(d);
-  for (const d of folders) {
-    const fd = fs.openSync(d ? path.join(dir, ...d.split('/')) : dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+  // Folders too a few at a time on the thread pool: one by one on this thread, the thousands of a large share's set
+  // took half a second of an xlarge nightly (ext4 lets concurrent fsyncs share a journal commit).
+  const dirs = [...folders];
+  const syncFolder = async () => {
+    for (let d = dirs.pop(); d !== undefined; d = dirs.pop()) {
+      const h = await fs.promises.open(d ? path.join(dir, ...d.split('/')) : dir, 'r');
+      try {
+        await h.sync();
+      } finally {
+        await h.close();
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, dirs.length) }, syncFolder));
 }

@@ -10,7 +10,7 @@ import { hashFile, mapLimit } from './hashcopy.js';
 import { archiveEntries, archivesOf, loadArchives } from './db-load.js';
 import { FORMAT, IN_PROGRESS, MANIFEST, VERIFIED, readManifest, type Manifest } from './manifest.js';
 import { manifestPathProblems } from './manifest-check.js';
-import { scanSet } from './set-files.js';
+import { scanSet, type SetScan } from './set-files.js';
 
 export interface VerifyOptions {
   tool?: PgToolContext;
@@ -135,9 +135,8 @@ async function deepVerify(setDir: string, m: Manifest, tool: PgToolContext, prob
  * file with its recorded size, nothing else in the set (a leftover temp file included), no links or devices. The
  * check a backup writes into verified.json as "quick" is this one, so it never passes a set `backup verify` fails.
  */
-export function layoutProblems(setDir: string, m: Manifest, bad = new Set<string>()): string[] {
+export function layoutProblems(setDir: string, m: Manifest, bad = new Set<string>(), scan: SetScan = scanSet(setDir)): string[] {
   const problems: string[] = [];
-  const scan = scanSet(setDir);
   problems.push(...scan.refused);
   const onDisk = new Set(scan.files);
   for (const f of m.files) {

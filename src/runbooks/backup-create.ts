@@ -36,7 +36,7 @@ import type { Host, ShareCapturePlan } from '../host/types.js';
 import { IN_PROGRESS, FORMAT, MANIFEST, VERIFIED, readManifest, readVerified, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
 import { manifestPathProblems } from '../backup/manifest-check.js';
 import { PARTS_DIR, hasPart, readAllParts, readPart, removeParts, writePart } from '../backup/parts.js';
-import { removeTempFiles, syncSetFiles } from '../backup/set-files.js';
+import { removeTempFiles, syncSetFiles, type SetScan } from '../backup/set-files.js';
 import { packSetTar } from '../backup/set-tar.js';
 import { layoutProblems } from '../backup/verify.js';
 import { incrementalBase, newBackupId } from '../backup/sets.js';
@@ -708,10 +708,14 @@ function assertSetOpen(setDir: string, what: string): void {
  */
 async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<void> {
   let written: Manifest | null = null;
+  let scan: SetScan | undefined;
   if (!setComplete(ctx)) {
     const m = assembleManifest(ctx, site);
-    const stale = removeTempFiles(ctx.setDir, new Set(m.files.map((f) => f.path)));
+    const { removed: stale, scan: after } = removeTempFiles(ctx.setDir, new Set(m.files.map((f) => f.path)));
     if (stale.length) ctx.log(`removed ${stale.length} temp file(s) of an interrupted attempt from the set: ${stale.slice(0, 5).join(', ')}`);
+    // Taken before the manifest is written and the parts folder and the in-progress marker are removed (below): the
+    // check leaves those out, as it leaves out manifest.json.
+    scan = { ...after, files: after.files.filter((f) => !f.startsWith(`${PARTS_DIR}/`) && f !== IN_PROGRESS) };
     const t0 = Date.now();
     await syncSetFiles(ctx.setDir, m.files);
     ctx.log(`fsync of the set's files before the manifest: ${Date.now() - t0} ms`);
@@ -722,7 +726,7 @@ async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<v
   const m = written ?? readManifest(ctx.setDir)!;
   removeParts(ctx.setDir);
   fs.rmSync(path.join(ctx.setDir, IN_PROGRESS), { force: true });
-  const problems = [...manifestPathProblems(m), ...layoutProblems(ctx.setDir, m)];
+  const problems = [...manifestPathProblems(m), ...layoutProblems(ctx.setDir, m, undefined, scan)];
   writeVerified(ctx.setDir, { ok: problems.length === 0, level: 'quick', at: new Date().toISOString(), problems });
   if (problems.length) throw new VerificationError(`the set ${ctx.setDir} does not match its manifest: ${problems.slice(0, 3).join('; ')}`, `see qsadmin backup verify ${ctx.setDir}`);
   ctx.outputs.set('backup', { id: m.id, dir: ctx.setDir, files: m.totals.files, bytes: m.totals.bytes, reusedFiles: m.totals.reusedFiles, reusedBytes: m.totals.reusedBytes, downtimeMs: m.downtimeMs, base: m.base });
