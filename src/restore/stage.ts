@@ -9,9 +9,9 @@
 // and each is atomic. Every state a crash can leave between two renames is finished by running the swap again.
 //
 // Which live files are linked: by default rsync's quick check, the one a nightly backup itself decides by (tree.ts
-// unchangedSince): the set's size and mtime (recorded to the millisecond) mean the backup's bytes. A file the backup
-// took as unchanged on that rule is in the set only because of it, so trusting it here adds no new assumption, and a
-// restore after a day's changes reads only what changed. `checksum` (restore --checksum, like rsync -c) hashes every
+// unchangedSince): the set's size and mtime (recorded to the millisecond) mean the backup's bytes. Every nightly set
+// already rests on that rule (its unchanged files are linked from the base set on it), so trusting it here assumes
+// nothing the backups do not, and a restore after a day's changes reads only what changed. `checksum` (restore --checksum, like rsync -c) hashes every
 // live file first and links only those with the backup's sha256, for a share whose tools may rewrite a file and set
 // its time back.
 //
