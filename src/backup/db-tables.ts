@@ -172,14 +172,7 @@ export function whyContentsNotReusable(base: { stamp?: DbStamp; contents?: Conte
 
 /** Why the base set's archive of a table cannot be reused now, or null when it can. */
 export function whyNotReusable(base: { stamp?: DbStamp; table?: TableState } | undefined, now: DbStamp, table: TableState): string | null {
-  if (!base?.stamp || !base.table) return 'no archive of it in the base set';
-  const why = whyCountersNotComparable(base.stamp, now);
-  if (why) return why;
-  const p = base.table;
-  for (const k of ['filenode', 'toastFilenode', 'columns', 'inserted', 'updated', 'deleted'] as const) {
-    if (p[k] !== table[k]) return k === 'columns' ? 'its columns changed' : k.endsWith('node') ? 'its storage was rewritten' : `rows were ${k}`;
-  }
-  return null;
+  return whyNotComparable(base, now) ?? whatChanged(base!.table!, table);
 }
 
 /**
@@ -189,15 +182,24 @@ export function whyNotReusable(base: { stamp?: DbStamp; table?: TableState } | u
  * leaves fewer there and the table is checked row by row.
  */
 export function insertedOnly(base: { stamp?: DbStamp; table?: TableState } | undefined, now: DbStamp, table: TableState): { inserted: number } | { why: string } {
-  if (!base?.stamp || !base.table) return { why: 'no archive of it in the base set' };
-  const why = whyCountersNotComparable(base.stamp, now);
+  const why = whyNotComparable(base, now) ?? whatChanged(base!.table!, table, 'inserted');
   if (why) return { why };
-  const p = base.table;
-  for (const k of ['filenode', 'toastFilenode', 'columns', 'updated', 'deleted'] as const) {
-    if (p[k] !== table[k]) return { why: k === 'columns' ? 'its columns changed' : k.endsWith('node') ? 'its storage was rewritten' : `rows were ${k}` };
-  }
-  const inserted = Number(table.inserted) - Number(p.inserted);
+  const inserted = Number(table.inserted) - Number(base!.table!.inserted);
   return Number.isSafeInteger(inserted) && inserted >= 0 ? { inserted } : { why: 'its insert counter went back' };
+}
+
+/** Why a table's state in the base set cannot be compared with its state now (null when it can). */
+function whyNotComparable(base: { stamp?: DbStamp; table?: TableState } | undefined, now: DbStamp): string | null {
+  if (!base?.stamp || !base.table) return 'no archive of it in the base set';
+  return whyCountersNotComparable(base.stamp, now);
+}
+
+/** The first difference of a table's state since the base set (storage, columns, then the counters), or null. */
+function whatChanged(p: TableState, table: TableState, ignore?: 'inserted'): string | null {
+  for (const k of ['filenode', 'toastFilenode', 'columns', 'inserted', 'updated', 'deleted'] as const) {
+    if (k !== ignore && p[k] !== table[k]) return k === 'columns' ? 'its columns changed' : k.endsWith('node') ? 'its storage was rewritten' : `rows were ${k}`;
+  }
+  return null;
 }
 
 /** Why the counters of two captures of a database cannot be compared (null when they can). */

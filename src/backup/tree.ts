@@ -102,15 +102,12 @@ export async function copyTree(src: TreeSource, setDir: string, opts: { base?: B
     const storedPath = `${src.stored}/${f.rel}`;
     const dest = path.join(setDir, ...storedPath.split('/'));
     const prev = opts.base?.byPath.get(storedPath);
-    const source = joinSource(src.source, f.rel);
-    // An entry's strings are the base entry's own where equal: with 30,000 files, two manifests' paths and sources
-    // held twice were about 9 MB of the run's peak heap.
     const entry: ManifestFile = {
-      path: prev?.path ?? storedPath,
+      path: storedPath,
       bytes: f.size,
       sha256: '',
       kind: src.kind,
-      source: prev?.source === source ? prev.source : source,
+      source: joinSource(src.source, f.rel),
       node: src.node,
       mtimeMs: f.mtimeMs,
     };
@@ -130,9 +127,22 @@ export async function copyTree(src: TreeSource, setDir: string, opts: { base?: B
     stats.files++;
     stats.bytes += entry.bytes;
     opts.onFile?.(entry.bytes);
-    return entry;
+    return withBaseStrings(entry, prev);
   });
   return { files, stats };
+}
+
+/**
+ * A new manifest entry made to hold the base set's entry's strings where they are equal (its own copies become
+ * garbage): the base index and the new entries are live together, and with 30,000 files their paths, sources and
+ * checksums held twice were about 9 MB of the run's peak heap.
+ */
+export function withBaseStrings(f: ManifestFile, prev: ManifestFile | undefined): ManifestFile {
+  if (!prev) return f;
+  if (f.path === prev.path) f.path = prev.path;
+  if (f.source === prev.source) f.source = prev.source;
+  if (f.sha256 === prev.sha256) f.sha256 = prev.sha256;
+  return f;
 }
 
 /** rsync's quick check: same size and modification time as in the base set means unchanged. */

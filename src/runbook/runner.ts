@@ -398,8 +398,8 @@ function armFault(stepId: string): void {
   if (!spec) return;
   const [action, id, ms] = spec.split(':');
   if (action !== 'kill' || id !== stepId) return;
-  if (!(Number(ms) > 0)) process.kill(process.pid, 'SIGKILL');
-  setTimeout(() => process.kill(process.pid, 'SIGKILL'), Number(ms));
+  if (Number(ms) > 0) setTimeout(() => process.kill(process.pid, 'SIGKILL'), Number(ms));
+  else process.kill(process.pid, 'SIGKILL');
 }
 
 /** Why a step can be skipped, or null to run it (DESIGN: finished steps are skipped when their check holds). */

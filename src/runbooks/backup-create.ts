@@ -30,7 +30,7 @@ import { defaultCompression, type Compression } from '../backup/compress.js';
 import { openSessions, releaseSnapshots, takeSnapshots, type DbSnapshot } from '../backup/db-capture.js';
 import { dumpArchiveSet } from '../backup/db-archives.js';
 import { DEFAULT_SPLIT_MIN_BYTES, type DbStamp } from '../backup/db-tables.js';
-import { copyTree, indexBase, listTree, unchangedSince, type BaseIndex, type ListedFile } from '../backup/tree.js';
+import { copyTree, indexBase, listTree, unchangedSince, withBaseStrings, type BaseIndex, type ListedFile } from '../backup/tree.js';
 import { SNAPSHOT_MARKER } from '../backup/share-snapshot.js';
 import type { Host, ShareCapturePlan } from '../host/types.js';
 import { IN_PROGRESS, FORMAT, MANIFEST, VERIFIED, readManifest, readVerified, totals, writeManifest, writeVerified, type Manifest, type ManifestFile } from '../backup/manifest.js';
@@ -732,22 +732,11 @@ async function writeSetManifest(ctx: BackupContext, site: SiteConfig): Promise<v
   ctx.outputs.set('backup', { id: m.id, dir: ctx.setDir, files: m.totals.files, bytes: m.totals.bytes, reusedFiles: m.totals.reusedFiles, reusedBytes: m.totals.reusedBytes, downtimeMs: m.downtimeMs, base: m.base });
 }
 
-/**
- * An entry read back from a part, holding the base set's strings where they are equal (its own copies are then
- * garbage): the base index and the new manifest are both live at the manifest step, the run's memory peak.
- */
-function shareStrings(f: ManifestFile, prev: ManifestFile | undefined): ManifestFile {
-  if (!prev) return f;
-  f.path = prev.path;
-  if (f.source === prev.source) f.source = prev.source;
-  if (f.sha256 === prev.sha256) f.sha256 = prev.sha256;
-  return f;
-}
-
 /** The manifest from the parts of the current capture. */
 function assembleManifest(ctx: BackupContext, site: SiteConfig): Manifest {
   const parts = readAllParts(ctx.setDir);
-  const files = Object.values(parts).flatMap((p) => p.files).map((f) => shareStrings(f, ctx.base?.byPath.get(f.path)));
+  // Read back from the parts, the entries' strings are new copies: made the base index's again (its memory peak).
+  const files = Object.values(parts).flatMap((p) => p.files).map((f) => withBaseStrings(f, ctx.base?.byPath.get(f.path)));
   const id = currentCapture(ctx);
   const from = ctx.outputs.get<string>('downtime.from') ?? new Date().toISOString();
   const to = ctx.outputs.get<string>('downtime.to') ?? from;
