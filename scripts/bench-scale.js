@@ -49,7 +49,21 @@ const sec = (ms) => (ms / 1000).toFixed(2);
 const gb = (b) => (b / 1e9).toFixed(2);
 const step = (m) => process.stderr.write(`  ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 // Every phase starts with the page cache's dirty data written out: no phase pays for the previous one's writes.
-const settle = () => execFileSync('sync');
+// And no phase pays for an earlier phase's deletions. On an ext4 without a journal (this machine's), for 60 s after
+// a file is deleted (6 minutes while its inode table block is dirty), creating a file scans past its inode
+// (find_inode_bit -> recently_deleted): copying the xlarge share's 28,000 small files took 5.6 s after that window
+// and 9.4 s right after a delete. So a phase that creates many files waits out the window of the last deletion
+// that freed many inodes (markDeleted), the raw copies as qsadmin's runs.
+let deletedAt = 0;
+const markDeleted = () => (deletedAt = Date.now());
+const settle = () => {
+  execFileSync('sync');
+  const wait = deletedAt + 62_000 - Date.now();
+  if (wait > 0) {
+    step(`waiting ${sec(wait)} s for the last deletion's inodes to age (see settle)`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+  }
+};
 
 /** Run a command under GNU time: wall ms, peak RSS (KiB, the largest process of its tree), blocks written (bytes). */
 function timed(cmd, args, env = {}) {
@@ -193,6 +207,7 @@ async function benchSize(size, k) {
     const hashShare = timed('sh', ['-c', `find '${path.join(rawDir, 'share')}' -type f -print0 | xargs -0 -P 2 -n 256 openssl dgst -sha256 > /dev/null`]);
     fs.rmSync(rawDir, { recursive: true, force: true });
     fs.rmSync(manualDir, { recursive: true, force: true });
+    markDeleted();
     step('raw done');
 
     // (c)-(e) qsadmin backups
@@ -262,6 +277,7 @@ async function benchSize(size, k) {
     const now = new Date();
     execFileSync('find', [site.shareRoot, '-type', 'f', '-exec', 'touch', '-d', now.toISOString(), '{}', '+']);
     const restoreFull = restore('(g) qsadmin restore, every share file touched (full copy)');
+    markDeleted(); // the restore removed the share it replaced once verified
     const m = JSON.parse(fs.readFileSync(path.join(nightly.dir, 'manifest.json'), 'utf8'));
     const restoreCmd = (f, name, extra) => {
       const file = path.join(nightly.dir, f.path);

@@ -9,6 +9,7 @@ import type { Manifest, ManifestFile } from '../src/backup/manifest.js';
 import { chainOf } from '../src/backup/db-append.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -27,7 +28,7 @@ async function backup(): Promise<Made> {
   expect(r.exitCode, r.stderr.slice(-2000)).toBe(0);
   const dir = JSON.parse(r.stdout).outputs.backup.dir as string;
   const runs = path.join(stateDir, 'runs');
-  const run = fs.readdirSync(runs).filter((d) => d.startsWith('backup-create-')).sort().pop()!;
+  const run = newestRun(stateDir, 'backup-create-');
   return { manifest: JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest, dir, log: fs.readFileSync(path.join(runs, run, 'run.log'), 'utf8') };
 }
 

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmulatedHost } from '../src/host/emulated/index.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { ROOT, qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -217,7 +218,7 @@ describe('a killed manifest write, and a completed set that is never written aga
   it('resume removes the temp files of the killed attempt; its quick check is backup verify', async () => {
     const r = await backup([], { QSADMIN_FAULT: 'kill-at:backup.manifest:temp-written' });
     expect(r.exitCode).not.toBe(0);
-    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('backup-create')).sort().at(-1)!;
+    const runId = newestRun(stateDir, 'backup-create');
     const set = fs.readdirSync(target).map((n) => path.join(target, n)).find((d) => fs.statSync(d).isDirectory() && fs.readdirSync(d).some((n) => /^manifest\.json\.\d+\.tmp$/.test(n)));
     expect(set, 'the kill left manifest.json.<pid>.tmp').toBeDefined();
     // as a kill during the certificate export leaves one

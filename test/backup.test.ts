@@ -8,6 +8,7 @@ import { mutateApps } from '../src/emulator/db/generate.js';
 import { withClient } from '../src/postgres/client.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, editSite, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -161,7 +162,7 @@ describe('backup create / verify', () => {
     // Die as soon as the first archive is on disk (the dumps run at once: a timed kill could miss them).
     const r = await backup([], { QSADMIN_FAULT: 'kill-at:backup.db.archive-written' });
     expect(r.exitCode).not.toBe(0); // killed
-    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('backup-create')).sort().at(-1)!;
+    const runId = newestRun(stateDir, 'backup-create');
     const journal = fs.readFileSync(path.join(stateDir, 'runs', runId, 'journal.jsonl'), 'utf8');
     expect(journal).toContain('"event":"start","step":"backup.db.dump.QSR"');
     expect(journal).not.toContain('"event":"finish","step":"backup.db.dump.QSR"');
@@ -183,7 +184,7 @@ describe('backup create / verify', () => {
   it('killed while the services were down: the guard starts them again at once, then a resume completes the set', async () => {
     const r = await backup([], { QSADMIN_FAULT: 'kill:backup.capture.databases:0' });
     expect(r.exitCode).not.toBe(0);
-    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('backup-create')).sort().at(-1)!;
+    const runId = newestRun(stateDir, 'backup-create');
     const runDir = path.join(stateDir, 'runs', runId);
     // qsadmin's guard process saw it die with the services stopped: it starts them, in order, and says so
     const deadline = Date.now() + 90_000;

@@ -13,6 +13,7 @@ import { EmulatedCertStore } from '../src/host/emulated/certstore.js';
 import { EmulatedHost } from '../src/host/emulated/index.js';
 import { withClient } from '../src/postgres/client.js';
 import { qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -30,7 +31,7 @@ function cli(args: string[], extra: Record<string, string> = {}) {
 
 // The newest run of a runbook in the state dir.
 function lastRun(prefix: string): string {
-  return fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith(prefix)).sort().at(-1)!;
+  return newestRun(stateDir, prefix);
 }
 
 async function allRunning(): Promise<boolean> {

@@ -13,6 +13,7 @@ import { emulatedConnectionPassword } from '../src/emulator/qrs/cluster.js';
 import { withClient } from '../src/postgres/client.js';
 import { ALL_QLIK_SERVICES } from '../src/site/services.js';
 import { qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -54,8 +55,7 @@ const qsr = <R extends Record<string, unknown>>(sql: string) =>
   withClient({ host: emu.site.database.host, port: emu.site.database.port, user: 'postgres', password: emu.superuserPassword, database: 'QSR' }, async (c) => (await c.query<R>(sql)).rows);
 
 function lastRunId(): string {
-  const runs = fs.readdirSync(path.join(stateDir, 'runs')).map((r) => ({ r, t: fs.statSync(path.join(stateDir, 'runs', r)).mtimeMs }));
-  return runs.sort((a, b) => b.t - a.t)[0].r;
+  return newestRun(stateDir);
 }
 
 beforeAll(async () => {

@@ -13,6 +13,7 @@ import { withClient } from '../src/postgres/client.js';
 import { rowCounts, userDatabases } from '../src/postgres/move.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -29,7 +30,6 @@ const conn = () => ({ host: site.site.database.host, port: site.site.database.po
 const version = () => withClient(conn(), async (c) => (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0].v);
 const oldData = () => site.site.database.dataDir!;
 const newData = () => path.join(path.dirname(path.dirname(oldData())), '14', 'data');
-const runIds = () => fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('db-upgrade')).sort();
 
 async function allRunning(): Promise<boolean> {
   const list = await new EmulatedHost(site.site, site.site.nodes[0]).services.list();
@@ -80,7 +80,7 @@ describe('db upgrade --engine native', () => {
     const before = await rowCounts(conn(), dbs);
     const r1 = await upgrade([], { QSADMIN_FAULT: 'kill:db.native.move:300' });
     expect(r1.exitCode).not.toBe(0);
-    const runId = runIds().at(-1)!;
+    const runId = newestRun(stateDir, 'db-upgrade');
     // the kill landed inside the move: started, never finished
     const journal = fs.readFileSync(path.join(stateDir, 'runs', runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; step?: string });
     expect(journal.some((e) => e.event === 'start' && e.step === 'db.native.move')).toBe(true);

@@ -13,6 +13,7 @@ import { characterSets, parseSpc, renderSpc, serviceUserProblem, validateSpc, ty
 import { scanSetupLog } from '../src/install/setup-log.js';
 import { parseSetupArgs, redactSetupArgs } from '../src/emulator/setup/args.js';
 import { qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
 const OFFSET = 31000;
@@ -214,7 +215,7 @@ describe('install and join on bare emulated nodes', () => {
 
     r = await join('rim2', { QSADMIN_FAULT: 'kill-at:cluster.join.before-unlock' });
     expect(r.exitCode).not.toBe(0);
-    const runId = fs.readdirSync(path.join(state, 'runs')).filter((d) => d.startsWith('cluster-join')).sort().pop()!;
+    const runId = newestRun(state, 'cluster-join');
     expect(unlockRequests('rim2')).toBe(0);
     r = await qsadmin(['runs', 'resume', runId, '--state-dir', state], { env: { QSADMIN_DB_PASSWORD: SECRETS.QSADMIN_DB_PASSWORD, QSADMIN_FAULT: 'kill-at:cluster.join.after-unlock' } });
     expect(r.exitCode).not.toBe(0);

@@ -17,6 +17,7 @@ import type { EmulatedSite } from '../src/emulator/site.js';
 import { sealedSize } from '../src/backup/repo/crypto.js';
 import { Repository } from '../src/backup/repo/repository.js';
 import { qsadmin, qsadminJson } from './helpers/cli.js';
+import { newestRun as newestRunIn } from './helpers/runs.js';
 import { destroySites, editSite, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 import { startObjectServers, type Servers } from './helpers/object-servers.js';
@@ -40,7 +41,7 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 const cli = (args: string[], extra: Record<string, string> = {}) => qsadminJson([...args, '--site', a.siteFile, '--json'], { env: env(extra), timeout: 300_000 });
-const newestRun = () => fs.readdirSync(path.join(stateDir, 'runs')).sort().at(-1)!;
+const newestRun = () => newestRunIn(stateDir);
 const partsOf = (plain: number) => Math.ceil(sealedSize(plain) / PART);
 
 beforeAll(async () => {

@@ -11,6 +11,7 @@ import { QrsClient, QrsError } from '../src/qrs/client.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { packSetTar } from '../src/backup/set-tar.js';
 import { qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -173,7 +174,7 @@ describe('restore app', () => {
     expect(killed.exitCode).not.toBe(0);
     const named = async () => qsr(async (c) => (await c.query(`SELECT "ID" FROM "Apps" WHERE "Name" = 'Killed upload'`)).rows.map((x) => x.ID));
     expect((await named()).length).toBe(1); // QRS made it before the kill
-    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('restore-app-')).sort().pop()!;
+    const runId = newestRun(stateDir, 'restore-app-');
     const r = await qsadmin(['runs', 'resume', runId, '--json'], { env: env() });
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);
     const ids = await named();

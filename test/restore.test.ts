@@ -12,6 +12,7 @@ import { EmulatedHost } from '../src/host/emulated/index.js';
 import { withClient } from '../src/postgres/client.js';
 import { countTables } from '../src/backup/rowcount.js';
 import { qsadmin } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -190,7 +191,7 @@ describe('restore', () => {
 
     const first = await restore(a, [setDir, '--yes'], { QSADMIN_FAULT: 'kill-at:restore.db.swap:in-transaction' });
     expect(first.exitCode).not.toBe(0);
-    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('restore-')).sort().pop()!;
+    const runId = newestRun(stateDir, 'restore-');
     // The transaction died with the process: no database was renamed, the restored ones wait under their new names.
     expect((await names()).filter((n) => n.includes('__qsadmin_old'))).toEqual([]);
     expect(await names()).toContain('QSR__qsadmin_restore');
@@ -253,7 +254,7 @@ describe('restore', () => {
     const root = b.site.shareRoot;
     const killed = await restore(b, [setDir, '--hostname', 'qs-b.restore.test', '--share-root', root, '--yes'], { QSADMIN_FAULT: 'kill:restore.db.load.QSR:400' });
     expect(killed.exitCode).not.toBe(0);
-    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((d) => d.startsWith('restore-')).sort().pop()!;
+    const runId = newestRun(stateDir, 'restore-');
     const journal = fs.readFileSync(path.join(stateDir, 'runs', runId, 'journal.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     // Killed inside the step (its group's other steps ran beside it, so it need not be the last line).
     expect(journal.filter((e) => e.step === 'restore.db.load.QSR').at(-1)).toMatchObject({ event: 'start' });

@@ -10,6 +10,7 @@ import { withClient } from '../src/postgres/client.js';
 import { QrsClient, QrsError } from '../src/qrs/client.js';
 import type { EmulatedSite } from '../src/emulator/site.js';
 import { ROOT, qsadmin, qsadminJson } from './helpers/cli.js';
+import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
@@ -179,7 +180,7 @@ describe('rules import and export', () => {
     expect(await pending()).toBe(3);
     const killed = await run(b, ['rules', 'import', exportA], { QSADMIN_FAULT: 'kill-at:rules-import.rule:written' });
     expect(killed.exitCode).not.toBe(0);
-    const runId = fs.readdirSync(path.join(stateDir, 'runs')).filter((x) => x.startsWith('rules-import-')).sort().pop()!;
+    const runId = newestRun(stateDir, 'rules-import-');
     expect(await pending()).toBe(2); // one of the three changes was made before the kill
     const r = await qsadmin(['runs', 'resume', runId, '--json'], { env: env() });
     expect(r.exitCode, r.stderr + r.stdout).toBe(0);

@@ -1,5 +1,15 @@
-// sha256 of files on worker threads, one per core: hashing is the CPU-bound part of a copy (the kernel does the
-// copying), and on one thread it would cap a backup at a single core's hash speed.
+// sha256 of files, and whole file copies that hash what they read, on worker threads (one per core, at most 4):
+// hashing is the CPU-bound part of a copy, and on one thread it would cap a backup at a single core's hash speed.
+//
+// A copy reads the source once (buffered: from the page cache when it is there), hashes each chunk and writes it.
+// A large file is written with O_DIRECT where the platform has it (Linux): a buffered write copies every byte into a
+// new page-cache page, to be written back and fsync'd later, and on this machine that page allocation is the slowest
+// part of a copy (dd: 0.64 GB/s buffered, 0.35 GB/s with its fsync, 1.3 GB/s direct); it also pushes the source out
+// of the cache during a full backup. O_DIRECT wants the buffer, the offset and the length aligned: the buffer's
+// offset is found once per worker by a probe write, and lengths are whole 4 KiB blocks (the last one zero-padded,
+// then the file is cut to its size). A file system that refuses O_DIRECT (tmpfs, some network ones) gets buffered
+// writes, as small files do (a direct write waits for the device: for a few KiB that is slower).
+import fs from 'node:fs';
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -8,24 +18,120 @@ const WORKER_CODE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
-const buf = Buffer.allocUnsafe(1 << 20);
-parentPort.on('message', ({ id, file }) => {
-  let fd;
+const CHUNK = 4 << 20, BLOCK = 4096, DIRECT_MIN = 1 << 20;
+const DIRECT = fs.constants.O_DIRECT;
+const raw = Buffer.allocUnsafeSlow(CHUNK + BLOCK);
+let aligned = null; // raw at an offset O_DIRECT accepts, once a probe found one
+
+function openOut(dest, direct) {
+  return fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (direct ? DIRECT : 0), 0o600);
+}
+
+// A direct-opened file and a buffer it accepts, or null (then the file is opened again for buffered writes).
+function directBuffer(fd) {
+  if (aligned) return aligned;
+  for (let off = 0; off < BLOCK; off += 16) {
+    try {
+      fs.writeSync(fd, raw, off, BLOCK, 0);
+      return (aligned = raw.subarray(off, off + CHUNK));
+    } catch (e) {
+      if (e.code !== 'EINVAL') throw e;
+    }
+  }
+  return null;
+}
+
+// One file copied as a set or a restore wants it: into tmp (direct writes for a large file where possible, buffered
+// where not), the source's size and time compared before and after, then tmp gets its mode and,
+// when asked, is renamed to its name. The whole of it runs here, synchronously: a small file costs a few system
+// calls, not a dozen hops through the main thread's event loop.
+function copy({ file, tmp, mode, rename }) {
+  const before = fs.statSync(file);
+  let r = null;
+  // A buffer offset probed on one file system may not suit another (tmpfs takes any): on a refusal, probe again once.
+  for (let attempt = 0; DIRECT && before.size >= DIRECT_MIN && !r && attempt < 2; attempt++) {
+    try {
+      r = copyOnce(file, tmp, true);
+      if (!r) break; // this file system takes no direct writes
+    } catch (e) {
+      if (e.code !== 'EINVAL') throw e;
+      aligned = null;
+    }
+  }
+  r = r || copyOnce(file, tmp, false);
+  const after = fs.statSync(file);
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || r.bytes !== after.size) {
+    fs.rmSync(tmp, { force: true });
+    return { ...r, changed: true };
+  }
+  fs.chmodSync(tmp, mode);
+  if (rename) fs.renameSync(tmp, rename);
+  return r;
+}
+
+// One copy attempt; null when direct writes were asked for and this file system takes none.
+function copyOnce(file, dest, direct) {
+  const h = createHash('sha256');
+  let fd, out, buf = raw.subarray(0, CHUNK);
   try {
-    const h = createHash('sha256');
     fd = fs.openSync(file, 'r');
-    let n, bytes = 0;
-    while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) { h.update(buf.subarray(0, n)); bytes += n; }
-    parentPort.postMessage({ id, bytes, sha256: h.digest('hex') });
-  } catch (e) {
-    parentPort.postMessage({ id, error: e.message, code: e.code });
+    fs.rmSync(dest, { force: true }); // a leftover of a killed run: open(2) gives the mode only to a file it creates
+    try {
+      out = openOut(dest, direct);
+    } catch (e) {
+      if (direct && e.code === 'EINVAL') return null;
+      throw e;
+    }
+    if (direct && !(buf = directBuffer(out))) return null;
+    let n, pos = 0;
+    while ((n = fs.readSync(fd, buf, 0, CHUNK, pos)) > 0) {
+      h.update(buf.subarray(0, n));
+      let len = n;
+      if (direct && n % BLOCK) buf.fill(0, n, (len = Math.ceil(n / BLOCK) * BLOCK));
+      for (let w = 0; w < len; ) w += fs.writeSync(out, buf, w, len - w, pos + w);
+      pos += n;
+    }
+    if (direct) fs.ftruncateSync(out, pos); // the last block's padding
+    return { bytes: pos, direct, sha256: h.digest('hex') };
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
+    if (out !== undefined) fs.closeSync(out);
+  }
+}
+
+function hash(file) {
+  const h = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    let n, bytes = 0;
+    while ((n = fs.readSync(fd, raw, 0, CHUNK, null)) > 0) { h.update(raw.subarray(0, n)); bytes += n; }
+    return { bytes, direct: false, sha256: h.digest('hex') };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+parentPort.on('message', ({ id, file, copy: job }) => {
+  try {
+    parentPort.postMessage({ id, ...(job ? copy({ file, ...job }) : hash(file)) });
+  } catch (e) {
+    parentPort.postMessage({ id, error: e.message, code: e.code });
   }
 });`;
 
+export interface Hashed {
+  bytes: number;
+  sha256: string;
+}
+
+/** A worker's copy: what it read and wrote; `changed` when the source's size or time moved meanwhile (tmp removed). */
+export interface Copied extends Hashed {
+  direct: boolean;
+  changed?: boolean;
+}
+
 interface Job {
-  resolve: (v: { bytes: number; sha256: string }) => void;
+  resolve: (v: Copied) => void;
   reject: (e: Error) => void;
 }
 
@@ -45,13 +151,13 @@ function pick(): Slot {
     // execArgv: [] so that no flag of ours (--input-type=module, loaders) changes how the CommonJS code is read
     const worker = new Worker(WORKER_CODE, { eval: true, execArgv: [] });
     const slot: Slot = { worker, busy: 0 };
-    worker.on('message', (m: { id: number; bytes?: number; sha256?: string; error?: string; code?: string }) => {
+    worker.on('message', (m: Partial<Copied> & { id: number; error?: string; code?: string }) => {
       const job = jobs.get(m.id);
       jobs.delete(m.id);
       if (--slot.busy === 0) worker.unref(); // idle workers never keep the process alive
       if (!job) return;
       if (m.error) job.reject(Object.assign(new Error(m.error), { code: m.code }));
-      else job.resolve({ bytes: m.bytes!, sha256: m.sha256! });
+      else job.resolve({ bytes: m.bytes!, sha256: m.sha256!, direct: !!m.direct, changed: m.changed });
     });
     worker.on('error', (e) => {
       for (const [id, job] of jobs) {
@@ -65,13 +171,35 @@ function pick(): Slot {
   return slots.reduce((a, b) => (b.busy < a.busy ? b : a));
 }
 
-/** sha256 and size of a file, computed on a worker thread. */
-export function hashOnWorker(file: string): Promise<{ bytes: number; sha256: string }> {
+function onWorker(file: string, copy?: CopyJob): Promise<Copied> {
   return new Promise((resolve, reject) => {
     const slot = pick();
     const id = nextId++;
     jobs.set(id, { resolve, reject });
     if (slot.busy++ === 0) slot.worker.ref();
-    slot.worker.postMessage({ id, file });
+    slot.worker.postMessage({ id, file, copy });
   });
+}
+
+/** sha256 and size of a file, computed on a worker thread. */
+export async function hashOnWorker(file: string): Promise<Hashed> {
+  const { bytes, sha256 } = await onWorker(file);
+  return { bytes, sha256 };
+}
+
+/** True where a worker copy can write around the page cache (O_DIRECT: Linux). */
+export const DIRECT_WRITES = fs.constants.O_DIRECT !== undefined;
+
+export interface CopyJob {
+  /** The new file written (0600 while written; a leftover at that name is replaced). */
+  tmp: string;
+  /** Its mode once complete. */
+  mode: number;
+  /** Rename it to this name once complete and unchanged (else the caller renames it). */
+  rename?: string;
+}
+
+/** Copy a file on a worker thread, hashing what it read: see copy() in the worker's code. */
+export function copyOnWorker(file: string, job: CopyJob): Promise<Copied> {
+  return onWorker(file, job);
 }

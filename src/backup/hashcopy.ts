@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
-import { hashOnWorker } from './hash-pool.js';
+import { copyOnWorker, DIRECT_WRITES, hashOnWorker, type CopyJob } from './hash-pool.js';
 import { createPrivateWriteStream, mkdirPrivateSync } from '../host/private-files.js';
 
 export interface Written {
@@ -40,40 +40,71 @@ export async function writeStreamHashed(src: Readable, dest: string, extra: Tran
 }
 
 /**
- * Copy one file and hash it: the kernel copies (copy_file_range / CopyFileEx, on the thread pool) while the
- * source is read once more for its sha256 (from the page cache); what was written is never read back. About 2×
- * faster here than one userspace pass. The source's size and time are compared before and after, so a file that
- * changed during the copy is reported instead of being recorded with a hash of other bytes.
+ * Copy one file into a set and hash it, with one read of the source; the copy is read-only, and what was written is
+ * never read back. A file that changed during the copy (its size or time moved) is copied again in one pass whose hash
+ * is of exactly the bytes written; the caller sees its new size.
  */
 export async function copyFileHashed(src: string, dest: string, made?: Set<string>): Promise<Written> {
   mkdirOnce(path.dirname(dest), made);
-  const before = fs.statSync(src);
-  const tmp = `${dest}.partial`;
-  if (before.size < SMALL_BYTES) {
-    // Small files (static content, logs): one read into memory, hashed and written from the same bytes.
-    const data = await fs.promises.readFile(src);
-    await fs.promises.rm(tmp, { force: true }); // open(2) sets the mode only of a file it creates
-    await fs.promises.writeFile(tmp, data, { mode: 0o400 });
-    const after = fs.statSync(src);
-    if (after.size === data.length && after.mtimeMs === before.mtimeMs) {
-      fs.renameSync(tmp, dest);
-      return { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
-    }
-    fs.rmSync(tmp, { force: true });
-    return writeStreamHashed(fs.createReadStream(src, { highWaterMark: 1 << 20 }), dest);
-  }
-  const [, written] = await Promise.all([fs.promises.copyFile(src, tmp), hashFile(src)]);
-  const after = fs.statSync(src);
-  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || written.bytes !== after.size) {
-    fs.rmSync(tmp, { force: true });
-    // Fall back to one pass whose hash is of exactly the bytes written.
-    return writeStreamHashed(fs.createReadStream(src, { highWaterMark: 1 << 20 }), dest);
-  }
-  // copyFile gives the copy the source's mode (libuv fchmods it): the tmp name is inside a 0700 folder until this.
-  fs.chmodSync(tmp, 0o400);
-  fs.renameSync(tmp, dest);
-  return written;
+  const w = await copyHashed(src, { tmp: `${dest}.partial`, mode: 0o400, rename: dest });
+  if (!w.changed) return { bytes: w.bytes, sha256: w.sha256 };
+  return writeStreamHashed(fs.createReadStream(src, { highWaterMark: 1 << 20 }), dest);
 }
+
+/**
+ * Copy a file to job.tmp, hashing what was read for it, and give it its mode and name (CopyJob); `changed` (tmp
+ * removed) when the source's size or time moved meanwhile. The copy is, by what the platform has:
+ * - a reflink, where both file systems have them (XFS, Btrfs: no bytes written), with the source hashed beside it;
+ * - a worker's copy (Linux: direct writes, see hash-pool.ts), the whole of it on the worker;
+ * - elsewhere (Windows), a small file read whole and written here, a large one the kernel's (CopyFileEx, on the
+ *   thread pool) with the source hashed beside it from the page cache.
+ */
+export async function copyHashed(src: string, job: CopyJob): Promise<Written & { changed?: boolean }> {
+  const before = fs.statSync(src);
+  let w: Written | null = null;
+  if (DIRECT_WRITES) {
+    if (before.size >= SMALL_BYTES) w = await reflinkHashed(src, job.tmp, before.dev);
+    if (!w) return copyOnWorker(src, job);
+  } else if (before.size < SMALL_BYTES) {
+    const data = await fs.promises.readFile(src);
+    await fs.promises.rm(job.tmp, { force: true }); // open(2) sets the mode only of a file it creates
+    await fs.promises.writeFile(job.tmp, data, { mode: 0o600 });
+    w = { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+  } else {
+    w = (await Promise.all([fs.promises.copyFile(src, job.tmp, fs.constants.COPYFILE_FICLONE), hashFile(src)]))[1];
+  }
+  const after = fs.statSync(src);
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || w.bytes !== after.size) {
+    fs.rmSync(job.tmp, { force: true });
+    return { ...w, changed: true };
+  }
+  // A kernel copy or a reflink has the source's mode (libuv fchmods it); the tmp name is not the file's until renamed.
+  fs.chmodSync(job.tmp, job.mode);
+  if (job.rename) fs.renameSync(job.tmp, job.rename);
+  return w;
+}
+
+/** A reflink of a large file, hashed beside it; null where the two file systems have none (learnt once per pair). */
+async function reflinkHashed(src: string, tmp: string, srcDev: number): Promise<Written | null> {
+  const pair = `${srcDev}:${fs.statSync(path.dirname(tmp)).dev}`;
+  if (reflinks.get(pair) === false) return null;
+  try {
+    await fs.promises.rm(tmp, { force: true });
+    const [, w] = await Promise.all([fs.promises.copyFile(src, tmp, fs.constants.COPYFILE_FICLONE_FORCE), hashFile(src)]);
+    reflinks.set(pair, true);
+    return w;
+  } catch (e) {
+    if (reflinks.get(pair) || !CLONE_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    reflinks.set(pair, false);
+    fs.rmSync(tmp, { force: true });
+    return null;
+  }
+}
+
+/** Per pair of devices (source:destination): whether a reflink worked there (unknown until tried once). */
+const reflinks = new Map<string, boolean>();
+/** The errors of a file system (or a pair of them) that has no reflinks. */
+const CLONE_REFUSED = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY', 'EPERM']);
 
 /** Below this size a file is read whole, in one call (a stream allocates a buffer of its high-water mark per read). */
 const SMALL_BYTES = 1 << 20;

@@ -46,12 +46,26 @@ export function removeTempFiles(dir: string, listed: Set<string>): { removed: st
 }
 
 /**
- * fsync the files of a set (those not linked from the base set) and every folder holding one, so that the manifest written next never describes bytes
- * that are only in the page cache. Files are flushed a few at a time on the thread pool. Windows flushes only
+ * Flush the whole file system that holds `dir` (syncfs(2), through coreutils' `sync -f`): every dirty file and folder
+ * on it, the set's among them, in one pass and one device flush. On Linux that is what a set needs before its
+ * manifest: an fsync per file costs a device flush each, 4.9 s for the 30,000 files of an xlarge full backup. False
+ * when it could not be done (no `sync -f`): then the files are flushed one by one.
+ */
+async function syncFileSystem(dir: string): Promise<boolean> {
+  const { execa } = await import('execa');
+  const r = await execa('sync', ['-f', dir], { reject: false, stdin: 'ignore' });
+  return r.exitCode === 0;
+}
+
+/**
+ * fsync the files of a set (those not linked from the base set) and every folder holding one, so that the manifest
+ * written next never describes bytes that are only in the page cache. On Linux, one syncfs of the set's file system
+ * does it (syncFileSystem). Elsewhere, files are flushed a few at a time on the thread pool. Windows flushes only
  * through a handle opened for writing (a set's files are read-only, so each is made writable for the moment) and
  * cannot open folders (NTFS journals its renames).
  */
 export async function syncSetFiles(dir: string, files: Array<{ path: string; reused?: boolean }>, parallel = 8): Promise<void> {
+  if (process.platform === 'linux' && (await syncFileSystem(dir))) return;
   const win = process.platform === 'win32';
   // A file linked from the base set was flushed when that set was written; its new name is in a folder synced below.
   const queue = files.filter((f) => !f.reused).map((f) => f.path);

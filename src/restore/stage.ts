@@ -23,7 +23,7 @@
 // as pgBackRest's --delta restore does; the end state is the same as a full copy's.
 import fs from 'node:fs';
 import path from 'node:path';
-import { hashFile, mapLimit } from '../backup/hashcopy.js';
+import { copyHashed, hashFile, mapLimit } from '../backup/hashcopy.js';
 import { insideOrThrow } from '../backup/safe-path.js';
 import type { ManifestFile } from '../backup/manifest.js';
 import { VerificationError, errorMessage } from '../runbook/errors.js';
@@ -217,21 +217,19 @@ export function isStaged(root: SwapRoot, runId: string): boolean {
   return fs.existsSync(path.join(root.local, stagingName(runId)));
 }
 
-/** Kernel copy to a temp name while the source is hashed beside it (page cache); renamed only when the hash matches. */
+/** Copy to a temp name, hashing what was read (copyHashed); renamed only when the hash matches. */
 async function copyChecked(f: StageFile, dest: string): Promise<void> {
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.partial`;
-  // FICLONE: a reflink where the filesystem has them (XFS, Btrfs), a plain kernel copy elsewhere.
-  const [, got] = await Promise.all([fs.promises.copyFile(f.from, tmp, fs.constants.COPYFILE_FICLONE), hashFile(f.from)]);
-  if (got.sha256 !== f.sha256 || got.bytes !== f.bytes) {
+  // mode 0644: the set's files are read-only, the live share must stay writable for Qlik
+  const got = await copyHashed(f.from, { tmp, mode: 0o644 });
+  if (got.changed || got.sha256 !== f.sha256 || got.bytes !== f.bytes) {
     fs.rmSync(tmp, { force: true });
     throw new VerificationError(
       `${f.stored} in the backup set is damaged: ${got.bytes} bytes with sha256 ${got.sha256}, the manifest says ${f.bytes} bytes with ${f.sha256}; nothing live was changed`,
       'use another backup set (qsadmin backup list), or check it with qsadmin backup verify',
     );
   }
-  // The set's files are read-only and copyFile keeps the mode: the live share must stay writable for Qlik.
-  fs.chmodSync(tmp, 0o644);
   if (f.mtimeMs) fs.utimesSync(tmp, new Date(), new Date(f.mtimeMs));
   fs.renameSync(tmp, dest);
 }

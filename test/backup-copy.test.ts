@@ -1,0 +1,131 @@
+// The copy that fills a set and a restore's staging (src/backup/hashcopy.ts, hash-pool.ts), on real files: the bytes
+// and the sha256 are the source's at every size around the direct-write alignment, a leftover hard link is never
+// written through, and a source that changes while it is copied is copied again as it is.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { copyFileHashed, copyHashed } from '../src/backup/hashcopy.js';
+import { copyOnWorker, DIRECT_WRITES } from '../src/backup/hash-pool.js';
+import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
+
+afterAll(() => cleanupTempDirs());
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const MiB = 1 << 20;
+
+/** Whether a folder's file system takes O_DIRECT opens (where it does, a large file must be written direct). */
+function takesDirect(dir: string): boolean {
+  if (!DIRECT_WRITES) return false;
+  const p = path.join(dir, `probe-${randomBytes(4).toString('hex')}`);
+  try {
+    fs.closeSync(fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_DIRECT, 0o600));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    fs.rmSync(p, { force: true });
+  }
+}
+
+describe('copying a file into a set', () => {
+  it('writes a large file around the page cache where the file system allows it, also after a permissive one', async () => {
+    // first in this file: the workers have not learnt a buffer offset yet
+    const dir = tempDir();
+    const data = randomBytes(5 * MiB + 777);
+    fs.writeFileSync(path.join(dir, 'src'), data);
+    // tmpfs takes any buffer alignment: a worker's buffer offset learnt there must not make the next copy buffered
+    if (fs.existsSync('/dev/shm') && takesDirect('/dev/shm')) {
+      const shm = fs.mkdtempSync('/dev/shm/qsadmin-test-');
+      try {
+        for (let i = 0; i < 4; i++) await copyOnWorker(path.join(dir, 'src'), { tmp: path.join(shm, `c${i}`), mode: 0o600 });
+      } finally {
+        fs.rmSync(shm, { recursive: true, force: true });
+      }
+    }
+    for (let i = 0; i < 4; i++) {
+      const r = await copyOnWorker(path.join(dir, 'src'), { tmp: path.join(dir, `c${i}.partial`), mode: 0o400, rename: path.join(dir, `c${i}`) });
+      expect(r).toMatchObject({ bytes: data.length, sha256: sha(data), direct: takesDirect(dir) });
+      expect(fs.readFileSync(path.join(dir, `c${i}`)).equals(data)).toBe(true);
+      expect(fs.existsSync(path.join(dir, `c${i}.partial`))).toBe(false);
+    }
+  });
+
+  it('keeps every byte and the sha256 at sizes around the 4 KiB blocks and the 4 MiB chunks, read-only, no temp left', async () => {
+    const src = tempDir();
+    const set = tempDir();
+    const sizes = [0, 1, 4095, 4096, MiB - 1, MiB, MiB + 4097, 4 * MiB, 9 * MiB + 3];
+    for (const n of sizes) {
+      const data = randomBytes(n);
+      fs.writeFileSync(path.join(src, `f${n}`), data);
+      const dest = path.join(set, 'files', 'share', `f${n}`);
+      const w = await copyFileHashed(path.join(src, `f${n}`), dest);
+      expect(w, `size ${n}`).toEqual({ bytes: n, sha256: sha(data) });
+      expect(fs.readFileSync(dest).equals(data), `size ${n}`).toBe(true);
+      expect(fs.statSync(dest).mode & 0o777).toBe(0o400);
+    }
+    expect(fs.readdirSync(path.join(set, 'files', 'share')).filter((f) => f.endsWith('.partial'))).toEqual([]);
+  });
+
+  it('replaces a leftover temp file of a killed run that is a hard link, never writing through it', async () => {
+    const dir = tempDir();
+    for (const n of [100, 3 * MiB]) {
+      const base = path.join(dir, `base${n}`);
+      const before = randomBytes(n);
+      fs.writeFileSync(base, before, { mode: 0o400 });
+      const data = randomBytes(n);
+      fs.writeFileSync(path.join(dir, `new${n}`), data);
+      const dest = path.join(dir, 'set', `f${n}`);
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.linkSync(base, `${dest}.partial`);
+      await copyFileHashed(path.join(dir, `new${n}`), dest);
+      expect(fs.readFileSync(base).equals(before), `size ${n}: the linked file is unchanged`).toBe(true);
+      expect(fs.readFileSync(dest).equals(data)).toBe(true);
+    }
+  });
+
+  it('copies a file again, in one pass, when its time moves while copied; a file that grew shows its new size', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'app.qvf');
+    const data = randomBytes(64 * MiB);
+    fs.writeFileSync(file, data);
+    const again = vi.spyOn(fs, 'createReadStream');
+    let t = Date.now();
+    // saved in place, as Qlik saves an app: the same bytes, a new time, every millisecond of the copy
+    const toucher = setInterval(() => fs.utimesSync(file, new Date(), new Date((t += 1000))), 1);
+    try {
+      const w = await copyFileHashed(file, path.join(dir, 'set', 'app.qvf'));
+      clearInterval(toucher);
+      expect(w).toEqual({ bytes: data.length, sha256: sha(data) });
+      expect(again.mock.calls.map((c) => c[0])).toContain(file);
+    } finally {
+      clearInterval(toucher);
+      again.mockRestore();
+    }
+    let done = false;
+    const appender = setInterval(() => !done && fs.appendFileSync(file, 'x'), 1);
+    try {
+      const dest = path.join(dir, 'set', 'growing.qvf');
+      const w = await copyFileHashed(file, dest);
+      done = true;
+      const copied = fs.readFileSync(dest);
+      expect(w.bytes).toBeGreaterThan(data.length);
+      expect(copied.length).toBe(w.bytes);
+      expect(sha(copied)).toBe(w.sha256);
+      expect(copied.equals(fs.readFileSync(file).subarray(0, copied.length))).toBe(true);
+      expect(fs.readdirSync(path.dirname(dest)).sort()).toEqual(['app.qvf', 'growing.qvf']);
+    } finally {
+      clearInterval(appender);
+    }
+  });
+
+  it('stages a restore copy writable for Qlik, renamed only by the caller', async () => {
+    const dir = tempDir();
+    const data = randomBytes(2 * MiB + 5);
+    fs.writeFileSync(path.join(dir, 'in-set'), data, { mode: 0o400 });
+    const w = await copyHashed(path.join(dir, 'in-set'), { tmp: path.join(dir, 'staged.partial'), mode: 0o644 });
+    expect(w).toMatchObject({ bytes: data.length, sha256: sha(data) });
+    expect(fs.statSync(path.join(dir, 'staged.partial')).mode & 0o777).toBe(0o644);
+    expect(fs.existsSync(path.join(dir, 'staged'))).toBe(false);
+  });
+});
