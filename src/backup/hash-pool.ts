@@ -42,10 +42,10 @@ function directBuffer(fd) {
 }
 
 // One file copied as a set or a restore wants it: into tmp (direct writes for a large file where possible, buffered
-// where not), the source's size and time compared before and after, then tmp gets its mode and,
-// when asked, is renamed to its name. The whole of it runs here, synchronously: a small file costs a few system
+// where not), the source's size and time compared before and after (and what was read with what the caller
+// expects, when it says), then tmp gets its mode (and a time, when given) and, when asked, is renamed to its name. The whole of it runs here, synchronously: a small file costs a few system
 // calls, not a dozen hops through the main thread's event loop.
-function copy({ file, tmp, mode, rename }) {
+function copy({ file, tmp, mode, rename, mtimeMs, expect }) {
   const before = fs.statSync(file);
   let r = null;
   // A buffer offset probed on one file system may not suit another (tmpfs takes any): on a refusal, probe again once.
@@ -64,7 +64,12 @@ function copy({ file, tmp, mode, rename }) {
     fs.rmSync(tmp, { force: true });
     return { ...r, changed: true };
   }
+  if (expect && (r.bytes !== expect.bytes || r.sha256 !== expect.sha256)) {
+    fs.rmSync(tmp, { force: true });
+    return r;
+  }
   fs.chmodSync(tmp, mode);
+  if (mtimeMs !== undefined) fs.utimesSync(tmp, new Date(), new Date(mtimeMs));
   if (rename) fs.renameSync(tmp, rename);
   return r;
 }
@@ -197,6 +202,10 @@ export interface CopyJob {
   mode: number;
   /** Rename it to this name once complete and unchanged (else the caller renames it). */
   rename?: string;
+  /** Its modification time once complete. */
+  mtimeMs?: number;
+  /** What must have been read (a set's file, by its manifest): else tmp is removed, neither timed nor renamed. */
+  expect?: Hashed;
 }
 
 /** Copy a file on a worker thread, hashing what it read: see copy() in the worker's code. */

@@ -78,8 +78,13 @@ export async function copyHashed(src: string, job: CopyJob): Promise<Written & {
     fs.rmSync(job.tmp, { force: true });
     return { ...w, changed: true };
   }
+  if (job.expect && (w.bytes !== job.expect.bytes || w.sha256 !== job.expect.sha256)) {
+    fs.rmSync(job.tmp, { force: true });
+    return w;
+  }
   // A kernel copy or a reflink has the source's mode (libuv fchmods it); the tmp name is not the file's until renamed.
   fs.chmodSync(job.tmp, job.mode);
+  if (job.mtimeMs !== undefined) fs.utimesSync(job.tmp, new Date(), new Date(job.mtimeMs));
   if (job.rename) fs.renameSync(job.tmp, job.rename);
   return w;
 }

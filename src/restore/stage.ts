@@ -110,6 +110,7 @@ export async function stageRoot(root: SwapRoot, runId: string, parallel: number,
   let failed: unknown;
   let noLinks: string | undefined;
   const linked: LinkedFile[] = [];
+  const made = new Set<string>();
   // On the first error no new copy starts, and the ones under way finish before this returns: nothing writes into
   // the staging folder after the step failed.
   await mapLimit(root.files, parallel, async (f) => {
@@ -132,7 +133,7 @@ export async function stageRoot(root: SwapRoot, runId: string, parallel: number,
           return;
         }
       }
-      await copyChecked(f, dest);
+      await copyChecked(f, dest, made);
     } catch (e) {
       failed ??= e;
       return;
@@ -217,21 +218,18 @@ export function isStaged(root: SwapRoot, runId: string): boolean {
   return fs.existsSync(path.join(root.local, stagingName(runId)));
 }
 
-/** Copy to a temp name, hashing what was read (copyHashed); renamed only when the hash matches. */
-async function copyChecked(f: StageFile, dest: string): Promise<void> {
-  fs.mkdirSync(path.dirname(dest), { recursive: true });
-  const tmp = `${dest}.partial`;
+/** Copy to a temp name, hashing what was read (copyHashed); timed and renamed only when the hash matches. */
+async function copyChecked(f: StageFile, dest: string, made?: Set<string>): Promise<void> {
+  const dir = path.dirname(dest);
+  if (!made?.has(dir)) fs.mkdirSync(dir, { recursive: true }), made?.add(dir);
   // mode 0644: the set's files are read-only, the live share must stay writable for Qlik
-  const got = await copyHashed(f.from, { tmp, mode: 0o644 });
+  const got = await copyHashed(f.from, { tmp: `${dest}.partial`, mode: 0o644, rename: dest, mtimeMs: f.mtimeMs, expect: { bytes: f.bytes, sha256: f.sha256 } });
   if (got.changed || got.sha256 !== f.sha256 || got.bytes !== f.bytes) {
-    fs.rmSync(tmp, { force: true });
     throw new VerificationError(
       `${f.stored} in the backup set is damaged: ${got.bytes} bytes with sha256 ${got.sha256}, the manifest says ${f.bytes} bytes with ${f.sha256}; nothing live was changed`,
       'use another backup set (qsadmin backup list), or check it with qsadmin backup verify',
     );
   }
-  if (f.mtimeMs) fs.utimesSync(tmp, new Date(), new Date(f.mtimeMs));
-  fs.renameSync(tmp, dest);
 }
 
 /**
