@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Proof that a backup set's manifest never describes bytes that are not on disk: one `backup create` of a tiny
 // emulated site under `strace -f -e trace=fsync,fdatasync,rename,openat -y`, then a check that every file the
-// manifest lists was fsync'd (under its final name) before manifest.json was renamed into place, that the manifest's
+// manifest lists was flushed (fsync'd under its final name, or by a syncfs after its last write) before manifest.json was renamed into place, that the manifest's
 // temp file was fsync'd before its rename, and that the set's folder was fsync'd after it.
 //
 // Usage: npm run build && node scripts/trace-backup-fsync.mjs   (needs strace; Linux only)
@@ -20,7 +20,7 @@ const site = await createEmulatedSite({ dir: path.join(work, 'site'), layout: 'm
 let failed = false;
 try {
   const env = { ...process.env, QSADMIN_STATE_DIR: path.join(work, 'state'), QSADMIN_CERT_PASSWORD: 'trace-test-password', QSADMIN_RENDERER: 'simple', CI: 'true', NODE_ENV: 'production' };
-  const args = ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2,openat', '-o', trace, process.execPath, path.join(root, 'bin/run.js'), 'backup', 'create', '--site', site.siteFile, '--to', to, '--no-logs', '--json'];
+  const args = ['-f', '-qq', '-y', '-e', 'trace=fsync,fdatasync,syncfs,rename,renameat,renameat2,openat', '-o', trace, process.execPath, path.join(root, 'bin/run.js'), 'backup', 'create', '--site', site.siteFile, '--to', to, '--no-logs', '--json'];
   // The services the backup starts again are its children, so strace would follow them for ever: once the result is
   // printed, strace is stopped (it detaches from what it still traces).
   const st = spawn('strace', args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -48,8 +48,17 @@ try {
     const m = /fsync\(\d+<([^>]+)>/.exec(l);
     if (m && m[1].startsWith(set) && !firstSync.has(m[1])) firstSync.set(m[1], i);
   });
+  // On Linux the set is flushed by one syncfs of its file system (`sync -f`, a child): it covers every file written
+  // (opened for writing, or renamed to its name) before it.
+  const syncfsAt = lines.findIndex((l, i) => i < renameAt && /syncfs\(\d+<([^>]+)>\) = 0/.test(l) && l.includes(`<${set}`));
+  const lastWrite = new Map();
+  lines.forEach((l, i) => {
+    for (const m of l.matchAll(/"([^"]+)"/g)) if (m[1].startsWith(set) && (/^\d+ +rename/.test(l) || /O_WRONLY|O_RDWR/.test(l))) lastWrite.set(m[1], i);
+  });
   const listed = JSON.parse(fs.readFileSync(path.join(set, 'manifest.json'), 'utf8')).files.map((f) => f.path);
-  const late = listed.filter((f) => !((firstSync.get(path.join(set, f)) ?? Infinity) < renameAt));
+  const flushed = (f) => (firstSync.get(f) ?? Infinity) < renameAt || (syncfsAt >= 0 && (lastWrite.get(f) ?? -1) < syncfsAt);
+  const late = listed.filter((f) => !flushed(path.join(set, f)));
+  if (syncfsAt >= 0) console.log(`the set's file system flushed (syncfs) at trace line ${syncfsAt + 1}`);
   const tmpSync = lines.findIndex((l) => /fsync\(\d+<[^>]*manifest\.json\.\d+\.tmp>/.test(l));
   const dirSync = lines.findIndex((l, i) => i > renameAt && l.includes('fsync(') && l.includes(`<${set}>`));
   console.log(`manifest.json renamed into place at trace line ${renameAt + 1} of ${lines.length}`);
