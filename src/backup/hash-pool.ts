@@ -20,8 +20,9 @@ const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const CHUNK = 4 << 20, BLOCK = 4096, DIRECT_MIN = 1 << 20;
 const DIRECT = fs.constants.O_DIRECT;
-const raw = Buffer.allocUnsafeSlow(CHUNK + BLOCK);
-let aligned = null; // raw at an offset O_DIRECT accepts, once a probe found one
+// Two chunks: a direct copy reads and hashes one while the other is written.
+const raw = Buffer.allocUnsafeSlow(2 * CHUNK + BLOCK);
+let aligned = null; // both chunks at an offset O_DIRECT accepts, once a probe found one
 
 function openOut(dest, direct) {
   return fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | (direct ? DIRECT : 0), 0o600);
@@ -33,7 +34,7 @@ function directBuffer(fd) {
   for (let off = 0; off < BLOCK; off += 16) {
     try {
       fs.writeSync(fd, raw, off, BLOCK, 0);
-      return (aligned = raw.subarray(off, off + CHUNK));
+      return (aligned = [raw.subarray(off, off + CHUNK), raw.subarray(off + CHUNK, off + 2 * CHUNK)]);
     } catch (e) {
       if (e.code !== 'EINVAL') throw e;
     }
@@ -43,22 +44,23 @@ function directBuffer(fd) {
 
 // One file copied as a set or a restore wants it: into tmp (direct writes for a large file where possible, buffered
 // where not), the source's size and time compared before and after (and what was read with what the caller
-// expects, when it says), then tmp gets its mode (and a time, when given) and, when asked, is renamed to its name. The whole of it runs here, synchronously: a small file costs a few system
-// calls, not a dozen hops through the main thread's event loop.
-function copy({ file, tmp, mode, rename, mtimeMs, expect }) {
+// expects, when it says), then tmp gets its mode (and a time, when given) and, when asked, is renamed to its name.
+// The whole of it runs here: a small file costs a few system calls, not a dozen hops through the main thread's
+// event loop.
+async function copy({ file, tmp, mode, rename, mtimeMs, expect }) {
   const before = fs.statSync(file);
   let r = null;
   // A buffer offset probed on one file system may not suit another (tmpfs takes any): on a refusal, probe again once.
   for (let attempt = 0; DIRECT && before.size >= DIRECT_MIN && !r && attempt < 2; attempt++) {
     try {
-      r = copyOnce(file, tmp, true);
+      r = await copyOnce(file, tmp, true);
       if (!r) break; // this file system takes no direct writes
     } catch (e) {
       if (e.code !== 'EINVAL') throw e;
       aligned = null;
     }
   }
-  r = r || copyOnce(file, tmp, false);
+  r = r || (await copyOnce(file, tmp, false));
   const after = fs.statSync(file);
   if (after.size !== before.size || after.mtimeMs !== before.mtimeMs || r.bytes !== after.size) {
     fs.rmSync(tmp, { force: true });
@@ -74,10 +76,20 @@ function copy({ file, tmp, mode, rename, mtimeMs, expect }) {
   return r;
 }
 
-// One copy attempt; null when direct writes were asked for and this file system takes none.
-function copyOnce(file, dest, direct) {
+// Write all of buf[0, len) at pos, on the thread pool.
+function writeAll(fd, buf, len, pos) {
+  return new Promise((resolve, reject) => {
+    let w = 0;
+    const more = () => fs.write(fd, buf, w, len - w, pos + w, (e, n) => (e ? reject(e) : (w += n) < len ? more() : resolve()));
+    more();
+  });
+}
+
+// One copy attempt; null when direct writes were asked for and this file system takes none. A direct write waits
+// for the device: it is issued on the thread pool while the next chunk is read and hashed here.
+async function copyOnce(file, dest, direct) {
   const h = createHash('sha256');
-  let fd, out, buf = raw.subarray(0, CHUNK);
+  let fd, out, pending, bufs = [raw.subarray(0, CHUNK)];
   try {
     fd = fs.openSync(file, 'r');
     fs.rmSync(dest, { force: true }); // a leftover of a killed run: open(2) gives the mode only to a file it creates
@@ -87,18 +99,27 @@ function copyOnce(file, dest, direct) {
       if (direct && e.code === 'EINVAL') return null;
       throw e;
     }
-    if (direct && !(buf = directBuffer(out))) return null;
-    let n, pos = 0;
-    while ((n = fs.readSync(fd, buf, 0, CHUNK, pos)) > 0) {
+    if (direct && !(bufs = directBuffer(out))) return null;
+    let n, pos = 0, k = 0;
+    while ((n = fs.readSync(fd, bufs[k], 0, CHUNK, pos)) > 0) {
+      const buf = bufs[k];
       h.update(buf.subarray(0, n));
       let len = n;
       if (direct && n % BLOCK) buf.fill(0, n, (len = Math.ceil(n / BLOCK) * BLOCK));
-      for (let w = 0; w < len; ) w += fs.writeSync(out, buf, w, len - w, pos + w);
+      if (direct) {
+        if (pending) await pending;
+        pending = writeAll(out, buf, len, pos);
+        pending.catch(() => undefined); // awaited below; never an unhandled rejection in between
+        k ^= 1;
+      } else for (let w = 0; w < len; ) w += fs.writeSync(out, buf, w, len - w, pos + w);
       pos += n;
     }
+    if (pending) await pending;
+    pending = undefined;
     if (direct) fs.ftruncateSync(out, pos); // the last block's padding
     return { bytes: pos, direct, sha256: h.digest('hex') };
   } finally {
+    if (pending) await pending.catch(() => undefined); // no write in flight when the file is closed
     if (fd !== undefined) fs.closeSync(fd);
     if (out !== undefined) fs.closeSync(out);
   }
@@ -116,12 +137,16 @@ function hash(file) {
   }
 }
 
+// One job at a time, in the order given (a copy awaits its writes: the next message must not start meanwhile).
+let queue = Promise.resolve();
 parentPort.on('message', ({ id, file, copy: job }) => {
-  try {
-    parentPort.postMessage({ id, ...(job ? copy({ file, ...job }) : hash(file)) });
-  } catch (e) {
-    parentPort.postMessage({ id, error: e.message, code: e.code });
-  }
+  queue = queue.then(async () => {
+    try {
+      parentPort.postMessage({ id, ...(job ? await copy({ file, ...job }) : hash(file)) });
+    } catch (e) {
+      parentPort.postMessage({ id, error: e.message, code: e.code });
+    }
+  });
 });`;
 
 export interface Hashed {
