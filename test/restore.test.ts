@@ -11,7 +11,7 @@ import type { EmulatedSite } from '../src/emulator/site.js';
 import { EmulatedHost } from '../src/host/emulated/index.js';
 import { withClient } from '../src/postgres/client.js';
 import { countTables } from '../src/backup/rowcount.js';
-import { qsadmin } from './helpers/cli.js';
+import { qsadmin, qsadminJson } from './helpers/cli.js';
 import { newestRun } from './helpers/runs.js';
 import { destroySites, makeSite } from './helpers/site.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
@@ -204,9 +204,17 @@ describe('restore', () => {
     // Killed between the two renames of the first entry: moved aside, its staged copy not yet in place.
     const aside = manifest.site.share.flatMap((s) => (fs.existsSync(path.join(s.path, `.qsadmin-old-${runId}`)) ? fs.readdirSync(path.join(s.path, `.qsadmin-old-${runId}`)) : []));
     expect(aside.length).toBe(1);
+    // A backup of the half-restored site is refused (exit 3) and names the run; the operator can name it to go on.
+    const backupPlan = (extra: string[]) => qsadminJson(['backup', 'create', '--site', a.siteFile, '--to', tempDir(), '--dry-run', '--json', ...extra], { env: env(a) });
+    const refused = await backupPlan([]);
+    expect(refused.exitCode, refused.stdout + refused.stderr).toBe(3);
+    expect(refused.json.error.message).toMatch(new RegExp(`restore ${runId} of this site .* stopped at restore\\.share\\.swap\\.\\d+, interrupted .* the site may be half restored`));
+    expect(refused.json.error.hint).toContain(`qsadmin runs resume ${runId} --yes`);
+    expect((await backupPlan(['--ignore-unfinished-restore', runId])).exitCode).toBe(0);
 
     const third = await qsadmin(['runs', 'resume', runId, '--yes', '--json'], { env: env(a), timeout: 240_000 });
     expect(third.exitCode, third.stderr).toBe(0);
+    expect((await backupPlan([])).exitCode).toBe(0); // finished: backups go on
     expect(await counts(a)).toEqual(expected());
     expect(shareMatches(Object.fromEntries(manifest.site.share.map((s) => [s.role, s.path])))).toEqual([]);
     expect(fs.readFileSync(extra, 'utf8')).toBe('not in the backup'); // files not in the backup are left in place

@@ -20,7 +20,11 @@ variable the site config names (default QSADMIN_DB_PASSWORD), the PFX password f
 With --to-all the set goes to every repository the site config lists ("repositories"): it is staged once,
 then uploaded to each at once. When one upload fails the others still finish: the run exits 1, --json says
 "status": "failed" with the failed upload step's error, outputs["backup.uploads"] lists the repositories
-that have the set, and \`qsadmin runs resume <run-id>\` uploads only to the ones missing it.`;
+that have the set, and \`qsadmin runs resume <run-id>\` uploads only to the ones missing it.
+
+A restore of the site that stopped half way (killed or failed after it began to change the site) must be
+resumed first: until then a backup is refused (exit 3), as a set of a half-restored site would keep that state
+(--ignore-unfinished-restore <run-id> once the site was made whole by other means).`;
   static override examples = [
     '<%= config.bin %> backup create --to D:\\QlikBackups',
     '<%= config.bin %> backup create --to /backups --dry-run',
@@ -48,6 +52,10 @@ that have the set, and \`qsadmin runs resume <run-id>\` uploads only to the ones
     'cert-password-env': Flags.string({ description: 'environment variable that holds the PFX password', default: 'QSADMIN_CERT_PASSWORD' }),
     'stop-timeout': Flags.integer({ description: 'seconds to wait for each service to stop', default: 60 }),
     'end-stuck-services': Flags.boolean({ description: 'end the process of a Qlik service still stopping at the timeout, logged (administrators do this by hand; not in the guide; never the database service)' }),
+    'ignore-unfinished-restore': Flags.string({
+      description: 'back up although this restore run of the site stopped half way (killed or failed after it began to change the site): only once the site was made whole by other means. Without it such a backup is refused (exit 3)',
+      helpValue: '<run-id>',
+    }),
   };
 
   async run(): Promise<RunResult> {
@@ -89,6 +97,10 @@ that have the set, and \`qsadmin runs resume <run-id>\` uploads only to the ones
       });
     }
     const rb = await buildBackupCreate(inputs, { stateDir: this.stateDir, interactive: this.interactive(), dryRun: flags['dry-run'] });
+    if (!flags.resume) {
+      const { refuseAfterUnfinishedRestore } = await import('../../src/cli/runs.js');
+      refuseAfterUnfinishedRestore(this.stateDir, rb.lockKey ?? rb.site, flags['ignore-unfinished-restore']);
+    }
     const result = await this.execute(rb, flags);
     // The lines a scheduled task's "> log" keeps: on stdout (progress and the step summary are on stderr).
     if (result.status === 'succeeded') for (const line of summaryLines(result.outputs)) this.say(line);

@@ -53,7 +53,9 @@ export function removeTempFiles(dir: string, listed: Set<string>): { removed: st
  */
 async function syncFileSystem(dir: string): Promise<boolean> {
   const { execa } = await import('execa');
-  const r = await execa('sync', ['-f', dir], { reject: false, stdin: 'ignore' });
+  const { childEnv } = await import('../runbook/children.js');
+  // The environment built for children (no password of ours), not this process's.
+  const r = await execa('sync', ['-f', dir], { reject: false, stdin: 'ignore', env: childEnv(), extendEnv: false });
   return r.exitCode === 0;
 }
 

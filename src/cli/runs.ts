@@ -1,7 +1,7 @@
 // Reading runs from the state dir for `runs list|show|resume`.
 import fs from 'node:fs';
 import path from 'node:path';
-import { InputError } from '../runbook/errors.js';
+import { InputError, LockedError } from '../runbook/errors.js';
 import { RunJournal, type Plan, type StepRecord } from '../runbook/journal.js';
 import { lockFile, pidAlive, readLock } from '../runbook/lock.js';
 import { Redactor } from '../runbook/redact.js';
@@ -142,4 +142,46 @@ export function pruneRuns(stateDir: string, o: PruneOptions): PruneResult {
     out.bytes += bytes;
   }
   return out;
+}
+
+/** The steps of a restore that leave the site as it was: services running, only new names written. */
+const RESTORE_BEFORE_CHANGE = /^restore\.(preflight|services\.before|db\.roles|db\.create|safety\.|db\.load\.|share\.stage\.)/;
+
+export interface UnfinishedRestore {
+  run: RunSummary;
+  /** The step it stopped at (the last one started). */
+  step: string;
+}
+
+/**
+ * The newest restore of a site (by its lock key) when it stopped, killed or failed, after it began to change the
+ * site (a service stopped, something swapped in): the site may be half restored. Null when the newest restore
+ * finished, is still running (it holds the lock), or stopped before it changed anything.
+ */
+export function unfinishedRestore(stateDir: string, lockKey: string): UnfinishedRestore | null {
+  const newest = listRuns(stateDir).find((r) => {
+    if (r.runbook !== 'restore') return false;
+    const plan = readPlan(stateDir, r.runId);
+    return (plan.lockKey ?? plan.site) === lockKey;
+  });
+  if (!newest || newest.status === 'succeeded' || newest.status === 'running') return null;
+  const recs = [...new RunJournal(runDir(stateDir, newest.runId), new Redactor()).stepRecords().values()];
+  const changed = recs.some((r) => ['running', 'succeeded', 'failed'].includes(r.status) && !RESTORE_BEFORE_CHANGE.test(r.id));
+  if (!changed) return null;
+  const at = recs.filter((r) => r.status === 'running' || r.status === 'failed').at(-1) ?? recs.at(-1)!;
+  return { run: newest, step: at.id };
+}
+
+/**
+ * Refuse a run that reads the site as it is (a backup) while a restore of it is unfinished (unfinishedRestore):
+ * a set of a half-restored site, counted by retention, could push out the good sets. `ignore` is the run id the
+ * operator named to go on anyway (the site was made whole by other means).
+ */
+export function refuseAfterUnfinishedRestore(stateDir: string, lockKey: string, ignore?: string): void {
+  const u = unfinishedRestore(stateDir, lockKey);
+  if (!u || u.run.runId === ignore) return;
+  throw new LockedError(
+    `restore ${u.run.runId} of this site (started ${u.run.createdAt}) stopped at ${u.step}, ${u.run.status} after ${u.run.stepsDone} of ${u.run.stepsTotal} steps, once it had begun to change the site: the site may be half restored, and a backup now would keep that state; nothing was changed`,
+    `finish it first: qsadmin runs resume ${u.run.runId} --yes (qsadmin runs show ${u.run.runId} says where it stopped and what it left); if the site was made whole by other means, add --ignore-unfinished-restore ${u.run.runId}`,
+  );
 }
