@@ -50,7 +50,13 @@ try {
   });
   // On Linux the set is flushed by one syncfs of its file system (`sync -f`, a child): it covers every file written
   // (opened for writing, or renamed to its name) before it.
-  const syncfsAt = lines.findIndex((l, i) => i < renameAt && /syncfs\(\d+<([^>]+)>\) = 0/.test(l) && l.includes(`<${set}`));
+  // (A call strace split, "<unfinished ...>", counts once the same pid's "<... syncfs resumed>) = 0" follows.)
+  const syncfsAt = lines.findIndex((l, i) => {
+    if (i >= renameAt || !/syncfs\(\d+</.test(l) || !l.includes(`<${set}`)) return false;
+    if (/\) = 0/.test(l)) return true;
+    const pid = l.split(' ')[0];
+    return l.includes('<unfinished') && lines.slice(i + 1, renameAt).some((x) => x.startsWith(`${pid} `) && /<\.\.\. syncfs resumed>.*\) = 0/.test(x));
+  });
   const lastWrite = new Map();
   lines.forEach((l, i) => {
     for (const m of l.matchAll(/"([^"]+)"/g)) if (m[1].startsWith(set) && (/^\d+ +rename/.test(l) || /O_WRONLY|O_RDWR/.test(l))) lastWrite.set(m[1], i);

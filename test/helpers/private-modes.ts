@@ -77,9 +77,11 @@ function gone(pid: number): boolean {
 export function createdUnder(traceFile: string, root: string): Created[] {
   const seen = new Map<string, Created>();
   for (const line of fs.readFileSync(traceFile, 'utf8').split('\n')) {
-    let m = /(openat|open|creat)\((?:AT_FDCWD, |\d+<?[^,]*>?, )?"([^"]+)", ([A-Z_|]+), (0[0-7]+)\)/.exec(line);
+    // A call on one thread while another thread's call is under way is split by strace -f: its arguments end with
+    // " <unfinished ...>" and the result follows on a later line. Copies run on worker threads, so that is common.
+    let m = /(openat|open|creat)\((?:AT_FDCWD, |\d+<?[^,]*>?, )?"([^"]+)", ([A-Z_|]+), (0[0-7]+)(?:\)| <unfinished)/.exec(line);
     if (m && m[3].includes('O_CREAT')) add(m[2], 'file', parseInt(m[4], 8), m[1]);
-    m = /(mkdirat|mkdir)\((?:AT_FDCWD, )?"([^"]+)", (0[0-7]+)\)/.exec(line);
+    m = /(mkdirat|mkdir)\((?:AT_FDCWD, )?"([^"]+)", (0[0-7]+)(?:\)| <unfinished)/.exec(line);
     if (m) add(m[2], 'dir', parseInt(m[3], 8), m[1]);
   }
   return [...seen.values()];
