@@ -144,8 +144,8 @@ export function pruneRuns(stateDir: string, o: PruneOptions): PruneResult {
   return out;
 }
 
-/** The steps of a restore that leave the site as it was: services running, only new names written. */
-const RESTORE_BEFORE_CHANGE = /^restore\.(preflight|services\.before|db\.roles|db\.create|safety\.|db\.load\.|share\.stage\.)/;
+/** The steps of a restore that leave the site as it was: services running, only new names written, checks. */
+const RESTORE_BEFORE_CHANGE = /^restore\.(preflight|services\.before|db\.roles|db\.create|safety\.|db\.load\.|share\.stage\.|check\.restored$)/;
 
 export interface UnfinishedRestore {
   run: RunSummary;
@@ -159,13 +159,24 @@ export interface UnfinishedRestore {
  * finished, is still running (it holds the lock), or stopped before it changed anything.
  */
 export function unfinishedRestore(stateDir: string, lockKey: string): UnfinishedRestore | null {
-  const newest = listRuns(stateDir).find((r) => {
-    if (r.runbook !== 'restore') return false;
-    const plan = readPlan(stateDir, r.runId);
-    return (plan.lockKey ?? plan.site) === lockKey;
-  });
-  if (!newest || newest.status === 'succeeded' || newest.status === 'running') return null;
-  const recs = [...new RunJournal(runDir(stateDir, newest.runId), new Redactor()).stepRecords().values()];
+  // Every backup asks: only plans are read, and only the newest restore's journal (listRuns would read every journal).
+  const dir = runsDir(stateDir);
+  let last: { j: RunJournal; plan: Plan } | undefined;
+  for (const id of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    const j = new RunJournal(path.join(dir, id), new Redactor());
+    let plan: Plan;
+    try {
+      if (!j.exists()) continue;
+      plan = j.plan();
+    } catch {
+      continue; // an unreadable plan, as listRuns skips it
+    }
+    if (plan.runbook === 'restore' && (plan.lockKey ?? plan.site) === lockKey && (!last || plan.createdAt > last.plan.createdAt)) last = { j, plan };
+  }
+  if (!last) return null;
+  const newest = summarize(stateDir, last.j);
+  if (newest.status === 'succeeded' || newest.status === 'running') return null;
+  const recs = [...last.j.stepRecords().values()];
   const changed = recs.some((r) => ['running', 'succeeded', 'failed'].includes(r.status) && !RESTORE_BEFORE_CHANGE.test(r.id));
   if (!changed) return null;
   const at = recs.filter((r) => r.status === 'running' || r.status === 'failed').at(-1) ?? recs.at(-1)!;
