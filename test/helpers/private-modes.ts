@@ -15,10 +15,13 @@ export interface Created {
  * Run `qsadmin <args>` with umask 000 under strace (opens and mkdirs of the whole process tree) into `traceFile`.
  * strace follows every child, also the Qlik services a run starts again, which outlive it: once qsadmin itself has
  * exited, strace is stopped, which detaches it from them (they go on running).
+ * The wrapper shell records qsadmin's pid and, once it exits, its status: strace's own "exited with" line can come late
+ * or never (a thread group leader's exit is reported once all its threads are reaped, which a loaded machine holds up).
  */
 export async function qsadminTraced(args: string[], traceFile: string, env: Record<string, string> = {}, strace: string[] = ['-e', 'trace=openat,open,creat,mkdir,mkdirat']) {
   const pidFile = `${traceFile}.pid`;
-  const script = `echo $$ > '${pidFile}'; umask 000; exec "$@"`;
+  const rcFile = `${traceFile}.rc`;
+  const script = `umask 000; "$@" & echo $! > '${pidFile}'; wait $!; echo $? > '${rcFile}'`;
   const child = execa('strace', ['-f', '-q', ...strace, '-o', traceFile, 'sh', '-c', script, 'sh', 'node', BIN, ...args], {
     reject: false,
     env: { QSADMIN_RENDERER: 'simple', CI: 'true', NODE_ENV: 'production', ...env },
@@ -30,47 +33,30 @@ export async function qsadminTraced(args: string[], traceFile: string, env: Reco
   child.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   let exitCode = -1;
   let done = false;
-  let exitedAt: number | undefined;
   const watch = (async () => {
     while (!done) {
       await new Promise((r) => setTimeout(r, 100));
-      const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
-      if (!pid) continue;
-      // Our process's exit status is in the trace: "<pid> +++ exited with N +++". Under load strace may be slow to
-      // write it: a process that is gone or a zombie (/proc/<pid>/stat state Z) has exited too.
-      const m = new RegExp(`^${pid} \\+\\+\\+ exited with (\\d+)`, 'm').exec(fs.readFileSync(traceFile, 'utf8'));
-      if (m || gone(pid)) {
-        if (m) exitCode = Number(m[1]);
-        else exitedAt ??= Date.now();
-        if (!m && Date.now() - exitedAt! < 5_000) continue; // give strace time to write the exit line
-        child.kill('SIGTERM');
-        return;
-      }
+      const rc = readRc(rcFile);
+      if (rc === undefined) continue;
+      exitCode = rc;
+      // Let strace write the last lines of the tree it still follows, then detach it from the services left running.
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill('SIGTERM');
+      return;
     }
   })();
   await Promise.race([child, watch]);
-  const r = await child;
+  await child;
   done = true;
+  if (exitCode === -1) exitCode = readRc(rcFile) ?? -1;
   const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8')) : 0;
-  // No exit line (strace reports a thread group leader's exit only once all its threads are reaped, which a loaded
-  // machine can hold up): the status the run printed in its --json result stands in for it.
-  if (exitCode === -1 && exitedAt !== undefined) {
-    try {
-      exitCode = Number((JSON.parse(stdout.join('')) as { exitCode?: number }).exitCode ?? -1);
-    } catch {
-      // not a --json run: the caller sees -1
-    }
-  }
-  return { exitCode: exitCode === -1 ? (r.exitCode ?? -1) : exitCode, stdout: stdout.join(''), stderr: stderr.join(''), pid };
+  return { exitCode, stdout: stdout.join(''), stderr: stderr.join(''), pid };
 }
 
-/** The process has exited: no /proc entry, or a zombie waiting for its parent (strace) to reap it. */
-function gone(pid: number): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').startsWith('Z');
-  } catch {
-    return true;
-  }
+/** The status the wrapper shell wrote, once it is whole ("N\n", written by one echo). */
+function readRc(file: string): number | undefined {
+  const m = fs.existsSync(file) ? /^(\d+)\n$/.exec(fs.readFileSync(file, 'utf8')) : null;
+  return m ? Number(m[1]) : undefined;
 }
 
 /** The first creation of each path under `root` in an strace file: O_CREAT opens with their mode, mkdirs with theirs. */
