@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { copyFileHashed, copyHashed } from '../src/backup/hashcopy.js';
 import { copyOnWorker, DIRECT_WRITES } from '../src/backup/hash-pool.js';
+import { joinRel, unsafePathReason } from '../src/backup/safe-path.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
 afterAll(() => cleanupTempDirs());
@@ -127,5 +128,29 @@ describe('copying a file into a set', () => {
     expect(w).toMatchObject({ bytes: data.length, sha256: sha(data) });
     expect(fs.statSync(path.join(dir, 'staged.partial')).mode & 0o777).toBe(0o644);
     expect(fs.existsSync(path.join(dir, 'staged'))).toBe(false);
+  });
+});
+
+describe('joinRel (the set paths of the hot loops, without path.join)', () => {
+  // Every relative path that unsafePathReason lets through, against folders in each form a caller passes.
+  const rels = ['a', 'Apps/1.qvf', 'Static Content/x y/ünï.png', 'a.b/c..d/...e'];
+  it('gives what path.join gives, on POSIX and on Windows', () => {
+    for (const rel of rels) {
+      for (const dir of ['/var/b/set', '/var/b/set/', '/', 'rel/dir']) expect(joinRel(dir, rel, '/')).toBe(path.posix.join(dir, ...rel.split('/')));
+      for (const dir of ['C:\\Backups\\set', 'C:\\Backups\\set\\', 'C:\\', 'C:/Backups/set', '\\\\srv\\share\\qlik']) {
+        expect(joinRel(dir, rel, '\\')).toBe(path.win32.join(dir, ...rel.split('/')));
+      }
+    }
+    expect(joinRel('', 'a/b', '/')).toBe('a/b');
+    for (const rel of rels) expect(unsafePathReason(rel)).toBeNull();
+  });
+  it('is only given paths that unsafePathReason lets through: it refuses every other segment', () => {
+    const refused: Record<string, string> = {
+      'a//b': 'an empty path segment', 'a/': 'an empty path segment', '/a': 'an absolute path', 'a/../b': 'a ".." segment',
+      '..': 'a ".." segment', 'a/.': 'a "." segment', 'a/ . /b': 'a " . " segment', 'x/...': 'a "..." segment', 'a/b/ ': 'a " " segment',
+      'a\\b': 'a backslash (a Windows path separator)', 'C:x': 'a ":" (a drive letter or an NTFS stream)', '': 'an empty path',
+    };
+    for (const [rel, why] of Object.entries(refused)) expect(unsafePathReason(rel), rel).toBe(why);
+    for (const rel of ['a/.x', 'a/x.', 'a/ x', 'a/..b', '.hidden/f']) expect(unsafePathReason(rel), rel).toBeNull();
   });
 });

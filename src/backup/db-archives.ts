@@ -18,6 +18,7 @@ import { linkFrom, mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { countTables } from './rowcount.js';
 import { countCopyRows, listDump } from './pg-archive.js';
+import { joinRel } from './safe-path.js';
 
 export interface ArchiveSetResult {
   /** Main archive first, then the table archives (dumped or linked). */
@@ -90,7 +91,7 @@ export async function dumpArchiveSet(o: {
   // unhandled rejection that kills the process before the step can fail and the run be journaled.
   counting.catch(() => undefined);
   const dumped = await mapLimit(jobs, o.parallel, async (j) => {
-    const file = path.join(o.dir, ...j.stored.split('/'));
+    const file = joinRel(o.dir, j.stored);
     if (j.copy) {
       const { sql, part } = j.copy;
       const r = await dumpCopy({ tool: o.tool, target: o.target, db, snapshot: snap.snapshot, file, compress: o.compress, settings: COPY_SETTINGS, sql });
@@ -202,9 +203,9 @@ function linkParts(o: Parameters<typeof dumpArchiveSet>[0], prev: ManifestFile[]
   const out: ManifestFile[] = [];
   for (const f of prev) {
     const stored = rel(`${db}.tables/${path.posix.basename(f.path)}`);
-    if (!linkFrom(path.join(o.base!.dir, ...f.path.split('/')), path.join(o.dir, ...stored.split('/')))) {
+    if (!linkFrom(joinRel(o.base!.dir, f.path), joinRel(o.dir, stored))) {
       // None or all: a part linked before one that could not be would be a file the manifest does not name.
-      for (const done of out) fs.rmSync(path.join(o.dir, ...done.path.split('/')), { force: true });
+      for (const done of out) fs.rmSync(joinRel(o.dir, done.path), { force: true });
       return false;
     }
     out.push({ ...f, path: stored, table: t, reused: true });
@@ -233,7 +234,7 @@ function reuseWhole(
   const counts = baseDb.rowCounts;
   const missing = contents.tables.find((t) => counts?.[tableKey(t)] === undefined);
   const stored = o.prefix ? `${o.prefix}/${path.posix.basename(prev.main.path)}` : path.posix.basename(prev.main.path);
-  if (why || missing || !linkFrom(path.join(o.base.dir, ...prev.main.path.split('/')), path.join(o.dir, ...stored.split('/')))) {
+  if (why || missing || !linkFrom(joinRel(o.base.dir, prev.main.path), joinRel(o.dir, stored))) {
     o.log(`${db}: dumped again: ${why ?? (missing ? `no row count of ${tableKey(missing)} in the base set` : 'its archive could not be linked')}`);
     return null;
   }

@@ -16,6 +16,7 @@ import { mapLimit } from './hashcopy.js';
 import type { Manifest, ManifestFile } from './manifest.js';
 import { loadCopy, restoreDump } from './pg-archive.js';
 import { copyInSql } from './db-append.js';
+import { joinRel } from './safe-path.js';
 
 export interface ArchiveFile {
   file: string;
@@ -42,7 +43,7 @@ export function archivesOf(setDir: string, m: Pick<Manifest, 'files'>, db: strin
   const e = archiveEntries(m, db);
   if (!e) return null;
   const file = (f: ManifestFile): ArchiveFile => ({
-    file: path.join(setDir, ...f.path.split('/')),
+    file: joinRel(setDir, f.path),
     compression: f.compression ?? 'none',
     ...(f.append && f.append.after !== null && f.table ? { copy: copyInSql(f.table, f.append.columns ?? []) } : {}),
   });

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { copyOnWorker, DIRECT_WRITES, hashOnWorker, type CopyJob } from './hash-pool.js';
 import { createPrivateWriteStream, mkdirPrivateSync } from '../host/private-files.js';
+import { joinRel } from './safe-path.js';
 
 export interface Written {
   bytes: number;
@@ -130,7 +131,7 @@ export async function linkIfSameHash(live: string, prev: { path: string; bytes: 
   if (!prev || !baseDir) return null;
   const now = await hashFile(live);
   if (now.bytes !== prev.bytes || now.sha256 !== prev.sha256) return null;
-  return linkFrom(path.join(baseDir, ...prev.path.split('/')), dest) ? now : null;
+  return linkFrom(joinRel(baseDir, prev.path), dest) ? now : null;
 }
 
 /** Hard-link a file of an older set into the new one (same filesystem); false when linking is impossible. */

@@ -21,7 +21,8 @@ export function manifestPathProblems(m: Manifest): string[] {
       problems.push(`manifest entry ${JSON.stringify(f?.path)} is refused: it has ${why}; a set's paths stay inside the set`);
       continue;
     }
-    if (!SET_TOP_FOLDERS.includes(f.path.split('/')[0]) || !f.path.includes('/')) problems.push(`manifest entry ${f.path} is refused: a set's files live under ${SET_TOP_FOLDERS.join('/, ')}/`);
+    const slash = f.path.indexOf('/');
+    if (slash < 0 || !SET_TOP_FOLDERS.includes(f.path.slice(0, slash))) problems.push(`manifest entry ${f.path} is refused: a set's files live under ${SET_TOP_FOLDERS.join('/, ')}/`);
     if (seen.has(f.path)) problems.push(`manifest entry ${f.path} is listed twice`);
     seen.add(f.path);
     if (!Number.isSafeInteger(f.bytes) || f.bytes < 0) problems.push(`manifest entry ${f.path} has a size of ${JSON.stringify(f.bytes)} bytes`);

@@ -15,11 +15,10 @@ export function unsafePathReason(rel: string): string | null {
   if (rel.includes('\\')) return 'a backslash (a Windows path separator)';
   if (rel.includes(':')) return 'a ":" (a drive letter or an NTFS stream)';
   if (rel.startsWith('/')) return 'an absolute path';
-  for (const seg of rel.split('/')) {
-    if (seg === '') return 'an empty path segment';
-    if (/^[. ]+$/.test(seg)) return `a "${seg}" segment`;
-  }
-  return null;
+  // One scan of the whole path, not a split: a manifest of 30,000 files is checked at every backup's start.
+  const bad = /(?:^|\/)([. ]*)(?=\/|$)/.exec(rel);
+  if (!bad) return null;
+  return bad[1] === '' ? 'an empty path segment' : `a "${bad[1]}" segment`;
 }
 
 /** A set-relative path checked by the rule above; throws naming it and `what` it is. */
@@ -41,4 +40,18 @@ export function insideOrThrow(root: string, rel: string, what = 'path'): string 
     throw new VerificationError(`${what} ${JSON.stringify(rel)} leads outside ${root}`, 'the set was altered or is not a qsadmin set: use another set (qsadmin backup list)');
   }
   return p;
+}
+
+/**
+ * `dir` joined with a relative path of plain names and "/" (one checked by unsafePathReason, or one built from readdir
+ * names), in the platform's form. It is what path.join(dir, ...rel.split('/')) gives for such paths, without
+ * path.join's normalizing: in a nightly backup of 30,000 files that normalizing was a third of everything the run
+ * allocated (about 270 of 800 MB), and the garbage collector's time with it.
+ */
+export function joinRel(dir: string, rel: string, sep: string = path.sep): string {
+  const tail = sep === '/' ? rel : rel.replaceAll('/', sep);
+  if (dir === '') return tail;
+  const last = dir[dir.length - 1];
+  const head = sep === '/' ? dir : dir.replaceAll('/', sep);
+  return last === '/' || last === sep ? head + tail : head + sep + tail;
 }

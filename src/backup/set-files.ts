@@ -2,6 +2,7 @@
 // or a device in a set would make a reader follow it out of the set), and the temp files a killed writer leaves.
 import fs from 'node:fs';
 import path from 'node:path';
+import { joinRel } from './safe-path.js';
 
 export interface SetScan {
   files: string[];
@@ -13,7 +14,7 @@ export interface SetScan {
 export function scanSet(dir: string): SetScan {
   const out: SetScan = { files: [], refused: [] };
   const walk = (prefix: string) => {
-    for (const e of fs.readdirSync(prefix ? path.join(dir, ...prefix.split('/')) : dir, { withFileTypes: true })) {
+    for (const e of fs.readdirSync(prefix ? joinRel(dir, prefix) : dir, { withFileTypes: true })) {
       const rel = prefix ? `${prefix}/${e.name}` : e.name;
       if (e.isDirectory()) walk(rel);
       else if (e.isFile()) out.files.push(rel);
@@ -37,7 +38,7 @@ export function removeTempFiles(dir: string, listed: Set<string>): { removed: st
   const scan = scanSet(dir);
   for (const rel of scan.files) {
     if (listed.has(rel) || !TEMP_FILE.test(path.posix.basename(rel))) continue;
-    fs.rmSync(path.join(dir, ...rel.split('/')), { force: true });
+    fs.rmSync(joinRel(dir, rel), { force: true });
     removed.push(rel);
   }
   // What is there now, for a caller that checks the set next (one walk of a 30,000-file set instead of two).
@@ -73,7 +74,7 @@ export async function syncSetFiles(dir: string, files: Array<{ path: string; reu
   const queue = files.filter((f) => !f.reused).map((f) => f.path);
   const worker = async () => {
     for (let rel = queue.shift(); rel !== undefined; rel = queue.shift()) {
-      const p = path.join(dir, ...rel.split('/'));
+      const p = joinRel(dir, rel);
       const mode = win ? fs.statSync(p).mode : 0;
       if (win) fs.chmodSync(p, 0o644);
       const h = await fs.promises.open(p, win ? 'r+' : 'r');
@@ -94,7 +95,7 @@ export async function syncSetFiles(dir: string, files: Array<{ path: string; reu
   const dirs = [...folders];
   const syncFolder = async () => {
     for (let d = dirs.pop(); d !== undefined; d = dirs.pop()) {
-      const h = await fs.promises.open(d ? path.join(dir, ...d.split('/')) : dir, 'r');
+      const h = await fs.promises.open(d ? joinRel(dir, d) : dir, 'r');
       try {
         await h.sync();
       } finally {

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { mkdirOnce } from './hashcopy.js';
 import { listTreeYielding, removeTree, type ListedFile } from './tree.js';
+import { joinRel } from './safe-path.js';
 
 export type ShareCaptureMode = 'hardlink' | 'copy-while-down' | 'vss';
 
@@ -64,9 +65,9 @@ export async function hardlinkSnapshot(folder: string, snapDir: string, captureI
     if (i % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
     bytes += f.size;
     if (opts.unchanged?.(f)) continue;
-    const dest = path.join(snapDir, ...f.rel.split('/'));
+    const dest = joinRel(snapDir, f.rel);
     mkdirOnce(path.dirname(dest), made);
-    fs.linkSync(path.join(folder, ...f.rel.split('/')), dest);
+    fs.linkSync(joinRel(folder, f.rel), dest);
     linked++;
   }
   fs.mkdirSync(snapDir, { recursive: true });

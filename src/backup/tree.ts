@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { copyFileHashed, linkFrom, mapLimit } from './hashcopy.js';
 import type { FileKind, ManifestFile } from './manifest.js';
+import { joinRel } from './safe-path.js';
 
 export interface TreeSource {
   /** Local path to read from (a snapshot or the live folder). */
@@ -39,12 +40,12 @@ export interface ListedFile {
 
 /** Every file under a folder (relative paths with forward slashes), with size and mtime, one at a time. */
 function* walkTree(dir: string, exclude?: (rel: string) => boolean, prefix = ''): Generator<ListedFile> {
-  for (const e of fs.readdirSync(prefix ? path.join(dir, ...prefix.split('/')) : dir, { withFileTypes: true })) {
+  for (const e of fs.readdirSync(prefix ? joinRel(dir, prefix) : dir, { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
     if (exclude?.(rel)) continue;
     if (e.isDirectory()) yield* walkTree(dir, exclude, rel);
     else if (e.isFile()) {
-      const st = fs.statSync(path.join(dir, ...rel.split('/')));
+      const st = fs.statSync(joinRel(dir, rel));
       yield { rel, size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
     }
   }
@@ -100,7 +101,7 @@ export async function copyTree(src: TreeSource, setDir: string, opts: { base?: B
       await new Promise((resolve) => setImmediate(resolve));
     }
     const storedPath = `${src.stored}/${f.rel}`;
-    const dest = path.join(setDir, ...storedPath.split('/'));
+    const dest = joinRel(setDir, storedPath);
     const prev = opts.base?.byPath.get(storedPath);
     const entry: ManifestFile = {
       path: storedPath,
@@ -111,13 +112,13 @@ export async function copyTree(src: TreeSource, setDir: string, opts: { base?: B
       node: src.node,
       mtimeMs: f.mtimeMs,
     };
-    if (unchangedSince(prev, f) && linkFrom(path.join(opts.base!.dir, ...storedPath.split('/')), dest, made)) {
+    if (unchangedSince(prev, f) && linkFrom(joinRel(opts.base!.dir, storedPath), dest, made)) {
       entry.sha256 = prev.sha256;
       entry.reused = true;
       stats.reusedFiles++;
       stats.reusedBytes += f.size;
     } else {
-      const w = await copyFileHashed(path.join(src.dir, ...f.rel.split('/')), dest, made);
+      const w = await copyFileHashed(joinRel(src.dir, f.rel), dest, made);
       entry.sha256 = w.sha256;
       if (w.bytes !== f.size) {
         entry.bytes = w.bytes;
@@ -153,7 +154,7 @@ export function unchangedSince(prev: ManifestFile | undefined, f: ListedFile): p
 /** A file's original location: Windows paths keep backslashes. */
 function joinSource(root: string, rel: string): string {
   if (/^[A-Za-z]:\\|^\\\\/.test(root)) return `${root.replace(/\\+$/, '')}\\${rel.split('/').join('\\')}`;
-  return path.join(root, ...rel.split('/'));
+  return joinRel(root, rel);
 }
 
 /** Index a base manifest's files by stored path, for the quick check. */

@@ -11,6 +11,7 @@ import { archiveEntries, archivesOf, loadArchives } from './db-load.js';
 import { FORMAT, IN_PROGRESS, MANIFEST, VERIFIED, readManifest, type Manifest } from './manifest.js';
 import { manifestPathProblems } from './manifest-check.js';
 import { scanSet, type SetScan } from './set-files.js';
+import { joinRel } from './safe-path.js';
 
 export interface VerifyOptions {
   tool?: PgToolContext;
@@ -51,7 +52,7 @@ export async function verifySet(setDir: string, opts: VerifyOptions = {}): Promi
   // Every file present with its size: same sha256 (the others are named already).
   await mapLimit(m.files, opts.parallel ?? 4, async (f) => {
     if (bad.has(f.path)) return;
-    const w = await hashFile(path.join(setDir, ...f.path.split('/')));
+    const w = await hashFile(joinRel(setDir, f.path));
     result.checkedFiles++;
     result.checkedBytes += w.bytes;
     if (w.bytes !== f.bytes) problems.push(`${f.path}: ${w.bytes} bytes, manifest says ${f.bytes}`);
@@ -69,7 +70,7 @@ export async function verifySet(setDir: string, opts: VerifyOptions = {}): Promi
     const here = await clientMajor(opts.tool);
     if (here < made.major) problems.push(`the dumps were made by pg_dump ${m.site.database.clientVersion}; pg_restore here is ${here}: use client tools ${made.major} or newer`);
     for (const d of dumps) {
-      const p = path.join(setDir, ...d.path.split('/'));
+      const p = joinRel(setDir, d.path);
       if (!fs.existsSync(p)) continue;
       try {
         result.dumps.push({ path: d.path, entries: await checkDbFile(opts.tool, p, d) });
@@ -145,7 +146,7 @@ export function layoutProblems(setDir: string, m: Manifest, bad = new Set<string
       bad.add(f.path);
       continue;
     }
-    const size = fs.statSync(path.join(setDir, ...f.path.split('/'))).size;
+    const size = fs.statSync(joinRel(setDir, f.path)).size;
     if (size !== f.bytes) {
       problems.push(`${f.path}: ${size} bytes, manifest says ${f.bytes}`);
       bad.add(f.path);

@@ -11,6 +11,7 @@ import { parsePgVersion } from '../postgres/version.js';
 import { hashFile, mapLimit } from '../backup/hashcopy.js';
 import { FORMAT, type FileKind, type Manifest } from '../backup/manifest.js';
 import { checkDbFile } from '../backup/pg-archive.js';
+import { joinRel } from '../backup/safe-path.js';
 
 /** Kinds whose bytes are checked later, on the read that restores them. */
 const CHECKED_ON_USE: FileKind[] = ['db', 'share', 'share-outside'];
@@ -21,7 +22,7 @@ export async function precheckSet(dir: string, m: Manifest, kinds: Set<FileKind>
   if (m.format !== FORMAT) problems.push(`manifest format ${m.format} is not supported by this qsadmin (expects ${FORMAT})`);
   const used = m.files.filter((f) => kinds.has(f.kind));
   await mapLimit(used, 4, async (f) => {
-    const p = path.join(dir, ...f.path.split('/'));
+    const p = joinRel(dir, f.path);
     const st = fs.statSync(p, { throwIfNoEntry: false });
     if (!st) return void problems.push(`${f.path}: missing`);
     if (st.size !== f.bytes) return void problems.push(`${f.path}: ${st.size} bytes, manifest says ${f.bytes}`);
@@ -42,7 +43,7 @@ export async function precheckSet(dir: string, m: Manifest, kinds: Set<FileKind>
     dumps.map(async (d) => {
       if (problems.some((p) => p.startsWith(`${d.path}:`))) return;
       try {
-        await checkDbFile(tool, path.join(dir, ...d.path.split('/')), d);
+        await checkDbFile(tool, joinRel(dir, d.path), d);
       } catch (e) {
         problems.push(`${d.path}: ${(e as Error).message}`);
       }

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { copyFileHashed, mapLimit } from '../backup/hashcopy.js';
-import { insideOrThrow } from '../backup/safe-path.js';
+import { insideOrThrow, joinRel } from '../backup/safe-path.js';
 import type { ManifestShareFolder } from '../backup/manifest.js';
 import { listTree } from '../backup/tree.js';
 import { withClient } from '../postgres/client.js';
@@ -36,7 +36,7 @@ export function shareTargets(setDir: string, folders: ManifestShareFolder[], sha
   return folders.map((f) => {
     let dest = f.path;
     if (shareRoot) dest = f.role === 'RootFolder' ? shareRoot : joinLike(shareRoot, ROLE_DIR[f.role] ?? f.role);
-    return { role: f.role, stored: f.stored, from: path.join(setDir, ...f.stored.split('/')), dest };
+    return { role: f.role, stored: f.stored, from: joinRel(setDir, f.stored), dest };
   });
 }
 

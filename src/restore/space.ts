@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { SwapRoot } from './stage.js';
+import { joinRel } from '../backup/safe-path.js';
 
 /** Free bytes on the filesystem of a folder (its nearest existing parent), or null when it cannot be read. */
 function freeBytes(dir: string): number | null {
@@ -22,7 +23,7 @@ function freeBytes(dir: string): number | null {
 export function stagingBytes(root: SwapRoot): number {
   let n = 0;
   for (const f of root.files) {
-    const st = fs.statSync(path.join(root.local, ...f.rel.split('/')), { throwIfNoEntry: false });
+    const st = fs.statSync(joinRel(root.local, f.rel), { throwIfNoEntry: false });
     if (!st || st.size !== f.bytes) n += f.bytes;
   }
   return n;

@@ -24,7 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { copyHashed, hashFile, mapLimit } from '../backup/hashcopy.js';
-import { insideOrThrow } from '../backup/safe-path.js';
+import { insideOrThrow, joinRel } from '../backup/safe-path.js';
 import type { ManifestFile } from '../backup/manifest.js';
 import { VerificationError, errorMessage } from '../runbook/errors.js';
 import { faultPoint } from '../runbook/fault.js';
@@ -267,7 +267,7 @@ function linkExtras(old: string, live: string, rel = ''): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(path.join(old, rel), { withFileTypes: true })) {
     const r = rel ? `${rel}/${e.name}` : e.name;
-    const target = path.join(live, ...r.split('/'));
+    const target = joinRel(live, r);
     const there = fs.lstatSync(target, { throwIfNoEntry: false });
     if (e.isDirectory()) {
       if (!there) fs.mkdirSync(target, { recursive: true });
@@ -275,7 +275,7 @@ function linkExtras(old: string, live: string, rel = ''): string[] {
       continue;
     }
     if (there) continue;
-    const from = path.join(old, ...r.split('/'));
+    const from = joinRel(old, r);
     try {
       fs.linkSync(from, target);
     } catch {
@@ -292,8 +292,8 @@ function linkExtras(old: string, live: string, rel = ''): string[] {
 export function missingOrResized(root: SwapRoot): string[] {
   const bad: string[] = [];
   for (const f of root.files) {
-    const st = fs.statSync(path.join(root.local, ...f.rel.split('/')), { throwIfNoEntry: false });
-    if (!st || st.size !== f.bytes) bad.push(path.join(root.local, ...f.rel.split('/')));
+    const st = fs.statSync(joinRel(root.local, f.rel), { throwIfNoEntry: false });
+    if (!st || st.size !== f.bytes) bad.push(joinRel(root.local, f.rel));
   }
   return bad;
 }

@@ -46,6 +46,7 @@ import { checkTargetReadOnly, prepareTarget } from '../backup/target-probe.js';
 import { hostPool, killGuardServices, mapSteps, serviceItems, siteLockKey, startNodeOrder, stopNodeOrder, waitRepositoryStep, type HostsContext } from './service-steps.js';
 import type { BuildEnv } from './registry.js';
 import { mkdirPrivateSync, openPrivateSync, writePrivateSync } from '../host/private-files.js';
+import { joinRel } from '../backup/safe-path.js';
 
 export const DEFAULT_CERT_PASSWORD_ENV = 'QSADMIN_CERT_PASSWORD';
 
@@ -658,8 +659,8 @@ async function copyConfig(ctx: BackupContext, site: SiteConfig, n: NodeConfig): 
     if (!fs.existsSync(localPath)) return;
     const name = path.win32.basename(win);
     const stored = `config/${n.name}/${name}`;
-    const linked = await linkIfSameHash(localPath, ctx.base?.byPath.get(stored), ctx.base?.dir, path.join(ctx.setDir, ...stored.split('/')));
-    const w = linked ?? (await copyFileHashed(localPath, path.join(ctx.setDir, ...stored.split('/'))));
+    const linked = await linkIfSameHash(localPath, ctx.base?.byPath.get(stored), ctx.base?.dir, joinRel(ctx.setDir, stored));
+    const w = linked ?? (await copyFileHashed(localPath, joinRel(ctx.setDir, stored)));
     files.push({ path: stored, bytes: w.bytes, sha256: w.sha256, kind: 'config', source: win, node: n.name, ...(linked ? { reused: true } : {}) });
   };
   for (const s of sources) await add(s, local(s));
