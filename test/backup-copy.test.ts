@@ -8,6 +8,8 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { copyFileHashed, copyHashed } from '../src/backup/hashcopy.js';
 import { copyOnWorker, DIRECT_WRITES } from '../src/backup/hash-pool.js';
 import { joinRel, unsafePathReason } from '../src/backup/safe-path.js';
+import { copyTree, indexBase } from '../src/backup/tree.js';
+import type { ManifestFile } from '../src/backup/manifest.js';
 import { cleanupTempDirs, tempDir } from './helpers/tmp.js';
 
 afterAll(() => cleanupTempDirs());
@@ -152,5 +154,58 @@ describe('joinRel (the set paths of the hot loops, without path.join)', () => {
     };
     for (const [rel, why] of Object.entries(refused)) expect(unsafePathReason(rel), rel).toBe(why);
     for (const rel of ['a/.x', 'a/x.', 'a/ x', 'a/..b', '.hidden/f']) expect(unsafePathReason(rel), rel).toBeNull();
+  });
+});
+
+describe('copyTree: links from the base set on the workers, copies where a link cannot be made', () => {
+  // A base set and a live tree: two files unchanged (linked), one changed (copied); a leftover at a linked name.
+  function makeTrees(baseRoot: string) {
+    const live = path.join(tempDir(), 'live');
+    const base = fs.mkdtempSync(path.join(baseRoot, 'qsadmin-base-'));
+    const files = { 'Apps/a.qvf': randomBytes(5000), 'Apps/b.qvf': randomBytes(7000), 'Static/c.png': randomBytes(300) };
+    const prev: ManifestFile[] = [];
+    for (const [rel, data] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(live, rel)), { recursive: true });
+      fs.writeFileSync(path.join(live, rel), data);
+      fs.mkdirSync(path.dirname(path.join(base, 'files/share', rel)), { recursive: true });
+      fs.writeFileSync(path.join(base, 'files/share', rel), data);
+      const st = fs.statSync(path.join(live, rel));
+      prev.push({ path: `files/share/${rel}`, bytes: data.length, sha256: sha(data), kind: 'share', mtimeMs: Math.floor(st.mtimeMs) });
+    }
+    const changed = randomBytes(6000);
+    fs.writeFileSync(path.join(live, 'Apps/b.qvf'), changed);
+    fs.utimesSync(path.join(live, 'Apps/b.qvf'), new Date(), new Date(Date.now() + 5000));
+    return { live, base, files, changed, prev };
+  }
+  const src = (dir: string) => ({ dir, source: dir, stored: 'files/share', kind: 'share' as const });
+
+  it('links the unchanged files (replacing a leftover), copies the changed one', async () => {
+    const t = makeTrees(tempDir());
+    const set = path.join(tempDir(), 'set');
+    fs.mkdirSync(path.join(set, 'files/share/Apps'), { recursive: true });
+    fs.writeFileSync(path.join(set, 'files/share/Apps/a.qvf'), 'left by a killed run');
+    const r = await copyTree(src(t.live), set, { base: indexBase(t.base, t.prev), parallel: 2 });
+    expect(r.stats).toMatchObject({ files: 3, reusedFiles: 2 });
+    expect(r.files.map((f) => [f.path, !!f.reused, f.sha256])).toEqual([
+      ['files/share/Apps/a.qvf', true, sha(t.files['Apps/a.qvf'])],
+      ['files/share/Apps/b.qvf', false, sha(t.changed)],
+      ['files/share/Static/c.png', true, sha(t.files['Static/c.png'])],
+    ]);
+    expect(fs.statSync(path.join(set, 'files/share/Apps/a.qvf')).ino).toBe(fs.statSync(path.join(t.base, 'files/share/Apps/a.qvf')).ino);
+    expect(fs.readFileSync(path.join(set, 'files/share/Apps/b.qvf')).equals(t.changed)).toBe(true);
+  });
+
+  it.skipIf(!fs.existsSync('/dev/shm') || fs.statSync('/dev/shm').dev === fs.statSync(tempDir()).dev)('copies every file when the base set is on another volume (EXDEV)', async () => {
+    const t = makeTrees('/dev/shm');
+    try {
+      const set = path.join(tempDir(), 'set');
+      const r = await copyTree(src(t.live), set, { base: indexBase(t.base, t.prev), parallel: 2 });
+      expect(r.stats).toMatchObject({ files: 3, reusedFiles: 0 });
+      expect(r.files.every((f) => !f.reused)).toBe(true);
+      for (const f of r.files) expect(sha(fs.readFileSync(path.join(set, f.path)))).toBe(f.sha256);
+      expect(r.files[0].sha256).toBe(sha(t.files['Apps/a.qvf']));
+    } finally {
+      fs.rmSync(t.base, { recursive: true, force: true });
+    }
   });
 });

@@ -137,12 +137,32 @@ function hash(file) {
   }
 }
 
+// Hard links from an older set: pairs of paths, "existing\0new\0..." (their folders exist). A name left by a killed
+// run is replaced. Returns the pairs' indexes that cannot be linked (another volume, a link count at its limit, a
+// file system without links): the caller copies those.
+function links(pairs) {
+  const p = pairs.split('\0');
+  const failed = [];
+  for (let i = 0; i + 1 < p.length; i += 2) {
+    try {
+      fs.linkSync(p[i], p[i + 1]);
+    } catch (e) {
+      if (e.code === 'EEXIST') {
+        fs.rmSync(p[i + 1], { force: true });
+        fs.linkSync(p[i], p[i + 1]);
+      } else if (e.code === 'EXDEV' || e.code === 'EPERM' || e.code === 'EMLINK' || e.code === 'ENOTSUP') failed.push(i / 2);
+      else throw e;
+    }
+  }
+  return { failed };
+}
+
 // One job at a time, in the order given (a copy awaits its writes: the next message must not start meanwhile).
 let queue = Promise.resolve();
-parentPort.on('message', ({ id, file, copy: job }) => {
+parentPort.on('message', ({ id, file, copy: job, links: pairs }) => {
   queue = queue.then(async () => {
     try {
-      parentPort.postMessage({ id, ...(job ? await copy({ file, ...job }) : hash(file)) });
+      parentPort.postMessage({ id, ...(pairs !== undefined ? links(pairs) : job ? await copy({ file, ...job }) : hash(file)) });
     } catch (e) {
       parentPort.postMessage({ id, error: e.message, code: e.code });
     }
@@ -160,8 +180,11 @@ export interface Copied extends Hashed {
   changed?: boolean;
 }
 
+/** What a worker answers: a hash, a copy or the links it could not make. */
+type Answer = Partial<Copied> & { failed?: number[] };
+
 interface Job {
-  resolve: (v: Copied) => void;
+  resolve: (v: Answer) => void;
   reject: (e: Error) => void;
 }
 
@@ -181,13 +204,13 @@ function pick(): Slot {
     // execArgv: [] so that no flag of ours (--input-type=module, loaders) changes how the CommonJS code is read
     const worker = new Worker(WORKER_CODE, { eval: true, execArgv: [] });
     const slot: Slot = { worker, busy: 0 };
-    worker.on('message', (m: Partial<Copied> & { id: number; error?: string; code?: string }) => {
+    worker.on('message', (m: Answer & { id: number; error?: string; code?: string }) => {
       const job = jobs.get(m.id);
       jobs.delete(m.id);
       if (--slot.busy === 0) worker.unref(); // idle workers never keep the process alive
       if (!job) return;
       if (m.error) job.reject(Object.assign(new Error(m.error), { code: m.code }));
-      else job.resolve({ bytes: m.bytes!, sha256: m.sha256!, direct: !!m.direct, changed: m.changed });
+      else job.resolve(m);
     });
     worker.on('error', (e) => {
       for (const [id, job] of jobs) {
@@ -201,20 +224,31 @@ function pick(): Slot {
   return slots.reduce((a, b) => (b.busy < a.busy ? b : a));
 }
 
-function onWorker(file: string, copy?: CopyJob): Promise<Copied> {
+function onWorker(message: { file?: string; copy?: CopyJob; links?: string }): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const slot = pick();
     const id = nextId++;
     jobs.set(id, { resolve, reject });
     if (slot.busy++ === 0) slot.worker.ref();
-    slot.worker.postMessage({ id, file, copy });
+    slot.worker.postMessage({ id, ...message });
   });
 }
 
 /** sha256 and size of a file, computed on a worker thread. */
 export async function hashOnWorker(file: string): Promise<Hashed> {
-  const { bytes, sha256 } = await onWorker(file);
-  return { bytes, sha256 };
+  const { bytes, sha256 } = await onWorker({ file });
+  return { bytes: bytes!, sha256: sha256! };
+}
+
+/**
+ * Hard-link files of an older set into a new one on a worker thread: `pairs` of [existing, new] paths, whose folders
+ * exist. Returns the indexes of the pairs that cannot be linked (see links() in the worker's code).
+ * A nightly backup links tens of thousands of files: on the main thread their system calls, and the garbage of the
+ * calls, held up everything else the run does beside them.
+ */
+export async function linkOnWorker(pairs: Array<[string, string]>): Promise<number[]> {
+  const { failed } = await onWorker({ links: pairs.map((p) => `${p[0]}\0${p[1]}`).join('\0') });
+  return failed ?? [];
 }
 
 /** True where a worker copy can write around the page cache (O_DIRECT: Linux). */
@@ -234,6 +268,7 @@ export interface CopyJob {
 }
 
 /** Copy a file on a worker thread, hashing what it read: see copy() in the worker's code. */
-export function copyOnWorker(file: string, job: CopyJob): Promise<Copied> {
-  return onWorker(file, job);
+export async function copyOnWorker(file: string, job: CopyJob): Promise<Copied> {
+  const m = await onWorker({ file, copy: job });
+  return { bytes: m.bytes!, sha256: m.sha256!, direct: !!m.direct, changed: m.changed };
 }

@@ -1,7 +1,8 @@
 // Copy a folder tree into a backup set: hash while copying, or hard-link files unchanged since the base set.
 import fs from 'node:fs';
 import path from 'node:path';
-import { copyFileHashed, linkFrom, mapLimit } from './hashcopy.js';
+import { copyFileHashed, mapLimit, mkdirOnce } from './hashcopy.js';
+import { linkOnWorker } from './hash-pool.js';
 import type { FileKind, ManifestFile } from './manifest.js';
 import { joinRel } from './safe-path.js';
 
@@ -88,50 +89,67 @@ export function removeTree(dir: string): void {
  * Copy (or link from the base set) every file of a tree into the set; returns the manifest entries. `list` is the
  * tree's listing when the caller has it already (a snapshot's, taken at capture time); files it names that are
  * unchanged since the base set need not exist under src.dir.
+ * The links go first, in batches on the worker threads (a nightly run links nearly every file); files that cannot be
+ * linked (another volume, a link count at its limit) are copied with the changed ones.
  */
 export async function copyTree(src: TreeSource, setDir: string, opts: { base?: BaseIndex; parallel: number; onFile?: (bytes: number) => void; list?: ListedFile[] }): Promise<{ files: ManifestFile[]; stats: TreeStats }> {
   const list = opts.list ?? listTree(src.dir, src.exclude);
   const made = new Set<string>();
   const stats: TreeStats = { files: 0, bytes: 0, reusedFiles: 0, reusedBytes: 0, changedDuringCopy: [] };
-  let sinceYield = 0;
-  const files = await mapLimit(list, opts.parallel, async (f) => {
-    // Linking is synchronous: let other work (service starts, child processes) run between batches of links.
-    if (++sinceYield >= 64) {
-      sinceYield = 0;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+  const files: ManifestFile[] = new Array(list.length);
+  const prevs: Array<ManifestFile | undefined> = new Array(list.length);
+  const toLink: number[] = [];
+  const toCopy: number[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const f = list[i];
     const storedPath = `${src.stored}/${f.rel}`;
-    const dest = joinRel(setDir, storedPath);
     const prev = opts.base?.byPath.get(storedPath);
-    const entry: ManifestFile = {
-      path: storedPath,
-      bytes: f.size,
-      sha256: '',
-      kind: src.kind,
-      source: joinSource(src.source, f.rel),
-      node: src.node,
-      mtimeMs: f.mtimeMs,
-    };
-    if (unchangedSince(prev, f) && linkFrom(joinRel(opts.base!.dir, storedPath), dest, made)) {
-      entry.sha256 = prev.sha256;
-      entry.reused = true;
-      stats.reusedFiles++;
-      stats.reusedBytes += f.size;
-    } else {
-      const w = await copyFileHashed(joinRel(src.dir, f.rel), dest, made);
-      entry.sha256 = w.sha256;
-      if (w.bytes !== f.size) {
-        entry.bytes = w.bytes;
-        stats.changedDuringCopy.push(entry.source!);
-      }
-    }
+    prevs[i] = prev;
+    files[i] = { path: storedPath, bytes: f.size, sha256: '', kind: src.kind, source: joinSource(src.source, f.rel), node: src.node, mtimeMs: f.mtimeMs };
+    (unchangedSince(prev, f) ? toLink : toCopy).push(i);
+  }
+  const done = (i: number) => {
     stats.files++;
-    stats.bytes += entry.bytes;
-    opts.onFile?.(entry.bytes);
-    return withBaseStrings(entry, prev);
+    stats.bytes += files[i].bytes;
+    opts.onFile?.(files[i].bytes);
+    files[i] = withBaseStrings(files[i], prevs[i]);
+  };
+  const batches: number[][] = [];
+  for (let k = 0; k < toLink.length; k += LINK_BATCH) batches.push(toLink.slice(k, k + LINK_BATCH));
+  await mapLimit(batches, 2, async (batch) => {
+    const pairs = batch.map((i): [string, string] => {
+      const dest = joinRel(setDir, files[i].path);
+      mkdirOnce(path.dirname(dest), made);
+      return [joinRel(opts.base!.dir, files[i].path), dest];
+    });
+    const failed = new Set(await linkOnWorker(pairs));
+    for (const [k, i] of batch.entries()) {
+      if (failed.has(k)) {
+        toCopy.push(i);
+        continue;
+      }
+      files[i].sha256 = prevs[i]!.sha256;
+      files[i].reused = true;
+      stats.reusedFiles++;
+      stats.reusedBytes += files[i].bytes;
+      done(i);
+    }
+  });
+  await mapLimit(toCopy, opts.parallel, async (i) => {
+    const entry = files[i];
+    const w = await copyFileHashed(joinRel(src.dir, list[i].rel), joinRel(setDir, entry.path), made);
+    entry.sha256 = w.sha256;
+    if (w.bytes !== entry.bytes) {
+      entry.bytes = w.bytes;
+      stats.changedDuringCopy.push(entry.source!);
+    }
+    done(i);
   });
   return { files, stats };
 }
+
+/** Links per worker message: large enough that a message costs little, small enough that both workers get work. */
+const LINK_BATCH = 512;
 
 /**
  * A new manifest entry made to hold the base set's entry's strings where they are equal (its own copies become
